@@ -1,0 +1,74 @@
+"""Structural checks of a built item, each with a machine-readable reason.
+
+They run on what was produced, whoever produced it (the offline writer or an LLM), so a
+rule the writer is meant to obey is also verified.
+"""
+
+from __future__ import annotations
+
+from .config import Config
+from .details import mentions
+from .records import LETTERS, Check, Item
+
+SPEAKER_RANGE = {"lecture": (1, 1), "conversation": (3, 5), "meeting": (3, 5)}
+
+
+def depth_decile(index: int, n_sentences: int) -> int:
+    return min(9, int(10 * index / n_sentences))
+
+
+def _schema(item: Item) -> str:
+    spec, q, key = item.spec, item.question, item.key
+    if not item.transcript or key is None or q is None or item.audio is None:
+        return "missing: transcript, key, question or audio"
+    if len(q.choices) != 4 or q.letter not in LETTERS:
+        return f"choices: expected 4 and a letter A-D, got {len(q.choices)} and {q.letter!r}"
+    ids = {s.id for s in spec.speakers}
+    used = {t.speaker for t in item.transcript}
+    if not used <= ids:
+        return f"speakers: transcript uses {sorted(used - ids)} not in the spec"
+    lo, hi = SPEAKER_RANGE[spec.type]
+    if not lo <= len(used) <= hi:
+        return f"speakers: {spec.type} needs {lo}-{hi} speakers, has {len(used)}"
+    if any(not t.text or any(not s.strip() for s in t.text) for t in item.transcript):
+        return "transcript: empty turn or sentence"
+    if item.audio and len(item.audio.sentence_times) != len(item.sentences()):
+        return "timestamps: not one [start, end] per sentence"
+    return ""
+
+
+def structural_checks(item: Item, cfg: Config) -> list[Check]:
+    reason = _schema(item)
+    checks = [Check("schema", not reason, reason)]
+    if reason:
+        return checks
+    assert item.key and item.question and item.audio
+    sents = item.sentences()
+    key, q = item.key, item.question
+    answer = q.choices[LETTERS.index(q.letter)]
+
+    def check(name: str, ok: bool, why: str) -> None:
+        checks.append(Check(name, ok, "" if ok else why))
+
+    count = sents.count(key.sentence)
+    check("key_once_verbatim", count == 1 and sents[key.index] == key.sentence,
+          f"key sentence appears {count} times" + ("" if count != 1 else " (not at its index)"))
+    decile = depth_decile(key.index, len(sents))
+    check("key_depth", decile == item.spec.key_decile,
+          f"key at decile {decile}, planned {item.spec.key_decile}")
+    check("answer_in_choices", q.choices.count(answer) == 1 and answer == key.answer,
+          f"correct choice {answer!r} is not the planted detail {key.answer!r} once")
+    check("answer_in_key", mentions(key.sentence, answer), "answer not said in the key sentence")
+    others = [s for i, s in enumerate(sents) if i != key.index]
+    leaks = [s for s in others if mentions(s, answer)]
+    check("answer_only_in_key", not leaks, f"answer also said in: {leaks[:1]}")
+    text = " ".join(sents)
+    said = [c for c in q.choices if c != answer and mentions(text, c)]
+    check("distractors_unsaid", not said, f"distractors said in the transcript: {said}")
+    check("choices_distinct", len(set(q.choices)) == 4, "choices repeat")
+    check("stem_without_answer", not mentions(q.stem, answer), "the stem contains the answer")
+    a = cfg.audio
+    dur = item.audio.duration
+    check("duration_window", abs(dur - a.target_seconds) <= a.tolerance_seconds,
+          f"duration {dur:.1f}s outside {a.target_seconds:g}+-{a.tolerance_seconds:g}s")
+    return checks

@@ -1,0 +1,167 @@
+"""The critical details a key sentence can carry, and same-kind distractors for them.
+
+Details are fictional (invented organisations, people and places; arbitrary numbers), so no
+listener can answer from world knowledge. A distractor is of the same kind and of similar
+length, and the writer checks that none is said in the transcript.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+
+KINDS = ("number", "quantity", "date", "time", "name", "place", "percentage", "money")
+
+FIRST_NAMES = (
+    "Adele", "Bruno", "Celia", "Dmitri", "Esther", "Felix", "Greta", "Hector", "Imogen",
+    "Jonas", "Karin", "Lionel", "Marta", "Nils", "Odette", "Pablo", "Quentin", "Rosalind",
+    "Soren", "Tamsin", "Ulrich", "Vera", "Walter", "Yvonne", "Anton", "Beatrix", "Cyrus",
+    "Delia", "Emil", "Freya", "Gideon", "Helena", "Ivo", "Juno", "Kasper", "Lorna", "Magnus",
+    "Nadia", "Oskar", "Petra",
+)
+SURNAMES = (
+    "Abernathy", "Brightwater", "Castellan", "Dunmore", "Ellwood", "Fairbanks", "Galloway",
+    "Hartigan", "Ingram", "Jessop", "Kilbride", "Lockhart", "Merriweather", "Northcott",
+    "Oakhurst", "Pendleton", "Quarrie", "Ravensworth", "Sallow", "Thornbury", "Underhill",
+    "Vantreight", "Whitcombe", "Yardley", "Ashdown", "Blackwood", "Crowther", "Delacroix",
+    "Everly", "Fenwick", "Greaves", "Holloway", "Ivers", "Kettering", "Langridge", "Mallory",
+)
+PLACE_HEADS = (
+    "Port", "North", "Lower", "Upper", "East", "West", "Little", "Fort", "Saint", "Glen",
+)
+PLACE_ROOTS = (
+    "Alder", "Brackenridge", "Carrow", "Dunhollow", "Elmstead", "Farrowdale", "Greystone",
+    "Hollin", "Ivybridge", "Kestrel", "Larchmont", "Marrowby", "Netherfield", "Orrin",
+    "Pellham", "Quillon", "Rookwood", "Stavely", "Thistleby", "Wickham",
+)
+PLACE_TAILS = ("Bay", "Falls", "Crossing", "Harbour", "Hollow", "Ridge", "Junction", "Reach")
+ORG_TAILS = ("Institute", "Foundation", "Laboratory", "Collective", "Society", "Trust",
+             "Observatory", "Workshop", "Council", "Archive")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+UNITS = ("kilograms", "litres", "metres", "kilometres", "tonnes", "hectares")
+COUNT_NOUNS = ("samples", "interviews", "site visits", "test runs", "survey responses",
+               "field reports", "prototypes", "volunteers", "recordings", "case files")
+
+
+def fictional_org(rng: random.Random) -> str:
+    return f"{rng.choice(SURNAMES)} {rng.choice(ORG_TAILS)}"
+
+
+def fictional_person(rng: random.Random) -> str:
+    return f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
+
+
+def fictional_place(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        return f"{rng.choice(PLACE_HEADS)} {rng.choice(PLACE_ROOTS)}"
+    return f"{rng.choice(PLACE_ROOTS)} {rng.choice(PLACE_TAILS)}"
+
+
+def _value(kind: str, rng: random.Random, unit: str) -> str:
+    if kind == "number":
+        return str(rng.randint(120, 980))
+    if kind == "quantity":
+        return f"{rng.randint(14, 96)} {unit}"
+    if kind == "date":
+        return f"{rng.choice(MONTHS)} {rng.randint(2, 28)}"
+    if kind == "time":
+        return f"{rng.randint(1, 11)}:{rng.choice((5, 10, 15, 20, 25, 35, 40, 45, 50, 55)):02d}"
+    if kind == "name":
+        return fictional_person(rng)
+    if kind == "place":
+        return fictional_place(rng)
+    if kind == "percentage":
+        return f"{rng.randint(12, 89)} percent"
+    if kind == "money":
+        return f"{rng.randint(12, 95) * 100} dollars"
+    raise ValueError(f"unknown detail kind {kind!r}")
+
+
+def make_detail(kind: str, templates: list[dict[str, str]], rng: random.Random, subtopic: str,
+                terms: list[str]) -> tuple[str, str, dict[str, str]]:
+    """(key sentence, answer, slots) for one fictional detail of `kind`.
+
+    `templates` are the kind's entries of prompts/offline_keys.yaml; the slots keep the
+    template id and the context so the question stage can ask for the detail.
+    """
+    template = rng.choice(templates)
+    slots = {
+        "org": fictional_org(rng),
+        "person": fictional_person(rng),
+        "place": fictional_place(rng),
+        "count": rng.choice(COUNT_NOUNS),
+        "term": rng.choice(terms),
+        "subtopic_lc": subtopic.lower(),
+    }
+    unit = rng.choice(UNITS)
+    value = _value(kind, rng, unit)
+    # The context must not contain the answer (a name answer equal to the context person).
+    while any(value in s or s in value for s in slots.values()):
+        value = _value(kind, rng, unit)
+    sentence = template["key"].format(value=value, **slots)
+    sentence = sentence[0].upper() + sentence[1:]
+    used = {k: v for k, v in slots.items() if "{" + k + "}" in template["key"]}
+    return sentence, value, {**used, "unit": unit, "template": template["id"]}
+
+
+def make_stem(stem_template: str, slots: dict[str, str]) -> str:
+    stem = stem_template.format(**slots)
+    return stem[0].upper() + stem[1:]
+
+
+def _same_kind(answer: str, kind: str, rng: random.Random, unit: str) -> str:
+    """A candidate distractor shaped like `answer` (same digit count, same unit, ...)."""
+    if kind == "number":
+        digits = list(answer)
+        if rng.random() < 0.5:
+            rng.shuffle(digits)
+            if digits[0] != "0":
+                return "".join(digits)
+        lo = 10 ** (len(answer) - 1)
+        return str(rng.randint(lo, 10 * lo - 1))
+    if kind in ("quantity", "percentage"):
+        n = int(answer.split()[0])
+        rest = answer.split(" ", 1)[1]
+        width = len(str(n))
+        return f"{rng.randint(10 ** (width - 1), 10 ** width - 1)} {rest}"
+    if kind == "money":
+        n = int(answer.split()[0]) // 100
+        return f"{max(10, n + rng.choice((-3, -2, -1, 1, 2, 3)) * rng.randint(1, 9)) * 100} dollars"
+    return _value(kind, rng, unit)
+
+
+def make_distractors(answer: str, kind: str, rng: random.Random, unit: str,
+                     forbidden: Callable[[str], bool], allow_longest: bool) -> list[str]:
+    """Three distinct same-kind distractors of similar length, none `forbidden`.
+
+    Unless `allow_longest`, at least one distractor is at least as long as the answer, so the
+    correct choice is not given away by being strictly the longest.
+    """
+    out: list[str] = []
+    for _ in range(400):
+        cand = _same_kind(answer, kind, rng, unit)
+        if cand == answer or cand in out or forbidden(cand):
+            continue
+        if abs(len(cand) - len(answer)) > max(3, len(answer) // 4):
+            continue
+        if any(_overlap(cand, other) for other in [answer, *out]) and kind in ("name", "place"):
+            continue
+        out.append(cand)
+        if len(out) == 3:
+            if allow_longest or max(len(c) for c in out) >= len(answer):
+                return out
+            out.pop(rng.randrange(3))
+    raise ValueError(f"could not find three distractors for {kind} answer {answer!r}")
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Two names share a word: a listener could not tell them apart by half the name."""
+    return bool(set(a.split()) & set(b.split()))
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Whether `phrase` is said in `text` as whole words (case-insensitive)."""
+    pattern = r"(?<![\w:])" + re.escape(phrase.lower()) + r"(?![\w:])"
+    return re.search(pattern, text.lower()) is not None

@@ -1,0 +1,182 @@
+"""Typed records that flow between stages, and their SPIRAL-format export.
+
+One `Item` grows as it passes the stages: the planner fills `spec`, the writer `transcript`,
+the planter `key`, the question stage `question`, synthesis `audio`, validation `checks`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+LETTERS = ("A", "B", "C", "D")
+
+
+@dataclass
+class Speaker:
+    id: str  # spk_1, spk_2, ...
+    voice: str  # id in voices/voices.yaml
+    gender: str  # female | male
+
+
+@dataclass
+class ItemSpec:
+    index: int
+    id: str  # <type>_<index>
+    seed: int
+    type: str  # lecture | conversation | meeting
+    main_topic: str
+    subtopic: str
+    terms: list[str]
+    speakers: list[Speaker]
+    key_decile: int  # 0..9: where the key sentence starts, as a share of the sentences
+    key_offset: float  # 0..1: where inside the decile
+    letter: str  # planned correct letter
+    detail_kind: str  # number, quantity, date, time, name, place, percentage, money
+    answer_may_be_longest: bool  # only some items may have a strictly longest answer
+
+
+@dataclass
+class Turn:
+    speaker: str
+    text: list[str]
+
+
+@dataclass
+class KeyDetail:
+    sentence: str
+    index: int  # position in the flat sentence list
+    kind: str
+    answer: str  # the detail exactly as said in the key sentence
+    slots: dict[str, str]  # the fictional context the question can refer to
+
+
+@dataclass
+class Question:
+    stem: str
+    choices: list[str]  # four texts without the "A. " prefix
+    letter: str
+
+    @property
+    def labelled(self) -> list[str]:
+        return [f"{ltr}. {c}" for ltr, c in zip(LETTERS, self.choices, strict=True)]
+
+    @property
+    def correct(self) -> str:
+        return self.labelled[LETTERS.index(self.letter)]
+
+
+@dataclass
+class AudioInfo:
+    wav: str  # file name under the run's audio/ folder
+    key_wav: str
+    sample_rate: int
+    duration: float
+    sentence_times: list[list[float]]  # [start, end] seconds, one per flat sentence
+    key_times: list[float]
+    rate_scale: float  # speaking-rate factor the duration control settled on
+    tts_backend: str
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass
+class Item:
+    spec: ItemSpec
+    transcript: list[Turn] | None = None
+    key: KeyDetail | None = None
+    question: Question | None = None
+    audio: AudioInfo | None = None
+    checks: list[Check] = field(default_factory=list)
+    failed: dict[str, str] | None = None  # {"stage": ..., "reason": ...}
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def sentences(self) -> list[str]:
+        return [s for turn in self.transcript or [] for s in turn.text]
+
+    def sentence_speakers(self) -> list[str]:
+        return [turn.speaker for turn in self.transcript or [] for _ in turn.text]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Item:
+        return _from_dict(cls, data)
+
+
+def _from_dict(tp: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _from_dict(inner[0], data)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _from_dict(hints[f.name], data[f.name])
+                     for f in dataclasses.fields(tp) if f.name in data})
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        return [_from_dict(inner, v) for v in data]
+    return data
+
+
+def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wavs") -> dict:
+    """The published SPIRAL record (same names, same meaning) plus our extra fields."""
+    assert item.transcript and item.key and item.question and item.audio, item.id
+    spec, key, q, audio = item.spec, item.key, item.question, item.audio
+    speakers = item.sentence_speakers()
+    return {
+        "transcript": [{"speaker": t.speaker, "text": list(t.text)} for t in item.transcript],
+        "original_key_sentence": key.sentence,
+        "test_question": {
+            "question": q.stem,
+            "choices": q.labelled,
+            "correct_answer": q.correct,
+        },
+        "metadata": {
+            "main_topic": spec.main_topic,
+            "subtopic": spec.subtopic,
+            "transcript_type": spec.type,
+            "id": spec.id,
+        },
+        "audio_data": {
+            "key_sentences": {
+                "speaker": speakers[key.index],
+                "text": key.sentence,
+                "audio_file": audio.key_wav,
+                "indices": [key.index, key.index + 1],
+                "audio_dir": key_folder,
+            },
+            "combined": {
+                "audio_files": [audio.wav],
+                "audio_folder": audio_folder,
+                "prompts_used": {s.id: s.voice for s in spec.speakers},
+                "sentences": item.sentences(),
+            },
+        },
+        # Fields SPIRAL lacks.
+        "timestamps": {
+            "sentences": audio.sentence_times,
+            "key_sentence": audio.key_times,
+        },
+        "voices": [dataclasses.asdict(s) for s in spec.speakers],
+        "duration": audio.duration,
+        "sample_rate": audio.sample_rate,
+        "key_detail": {"kind": key.kind, "answer": key.answer, "depth": spec.key_decile},
+        "checks": {c.name: {"ok": c.ok, "reason": c.reason} for c in item.checks},
+        "provenance": item.provenance,
+    }

@@ -1,0 +1,187 @@
+"""Loaders for the files the stages read: topics, the offline writer's bank, the voice bank.
+
+Each loader checks its file's shape and names the file and field of any problem, so a bad
+edit fails before anything is generated.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import TRANSCRIPT_TYPES
+
+
+class ResourceError(ValueError):
+    pass
+
+
+def _load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise ResourceError(f"{path}: file not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ResourceError(f"{path}: not valid YAML: {exc}") from None
+
+
+def _require(cond: bool, path: str | Path, field: str, expected: str) -> None:
+    if not cond:
+        raise ResourceError(f"{path}: field '{field}' must be {expected}")
+
+
+@dataclass(frozen=True)
+class Subtopic:
+    main_topic: str
+    name: str
+    terms: tuple[str, ...]
+
+
+def load_topics(path: str | Path) -> dict[str, list[Subtopic]]:
+    data = _load_yaml(path)
+    _require(isinstance(data, dict), path, "<top>", "a mapping with lecture/conversation/meeting")
+    out: dict[str, list[Subtopic]] = {}
+    for ttype in TRANSCRIPT_TYPES:
+        groups = data.get(ttype)
+        _require(isinstance(groups, list) and groups, path, ttype, "a non-empty list of topics")
+        subs: list[Subtopic] = []
+        for gi, group in enumerate(groups):
+            where = f"{ttype}[{gi}]"
+            _require(isinstance(group, dict) and isinstance(group.get("main_topic"), str),
+                     path, f"{where}.main_topic", "a string")
+            _require(isinstance(group.get("subtopics"), list) and group["subtopics"], path,
+                     f"{where}.subtopics", "a non-empty list")
+            for si, sub in enumerate(group["subtopics"]):
+                sw = f"{where}.subtopics[{si}]"
+                _require(isinstance(sub, dict) and isinstance(sub.get("name"), str), path,
+                         f"{sw}.name", "a string")
+                terms = sub.get("terms")
+                _require(isinstance(terms, list) and len(terms) >= 2
+                         and all(isinstance(t, str) for t in terms), path, f"{sw}.terms",
+                         "a list of at least two strings")
+                subs.append(Subtopic(group["main_topic"], sub["name"], tuple(terms)))
+        out[ttype] = subs
+    return out
+
+
+SLOTS = {"subtopic", "subtopic_lc", "main_topic_lc", "term", "term2"}
+_SLOT_RE = re.compile(r"\{([^{}]*)\}")
+
+
+def load_writer_bank(path: str | Path) -> dict[str, Any]:
+    data = _load_yaml(path)
+    _require(isinstance(data, dict), path, "<top>", "a mapping")
+    for ttype in TRANSCRIPT_TYPES:
+        for part in ("opening", "body", "closing"):
+            field = f"{ttype}.{part}"
+            seq = (data.get(ttype) or {}).get(part)
+            _require(isinstance(seq, list) and len(seq) >= 2, path, field,
+                     "a list of at least two templates")
+            for i, tmpl in enumerate(seq):
+                slots = set(_SLOT_RE.findall(str(tmpl)))
+                _require(slots <= SLOTS, path, f"{field}[{i}]",
+                         f"a template using only the slots {sorted(SLOTS)} (got {sorted(slots)})")
+    dis = data.get("disfluency") or {}
+    for part in ("prefixes", "fillers", "backchannels"):
+        _require(isinstance(dis.get(part), list) and dis[part], path, f"disfluency.{part}",
+                 "a non-empty list")
+    return data
+
+
+@dataclass(frozen=True)
+class Voice:
+    id: str
+    gender: str
+    accent: str
+    espeak_voice: str
+    espeak_variant: str
+    pitch: int
+    rate: int
+
+
+@lru_cache(maxsize=1)
+def espeak_inventory() -> tuple[frozenset[str], frozenset[str]]:
+    """(languages, variants) that the installed espeak-ng knows."""
+    def listing(arg: str) -> list[list[str]]:
+        try:
+            out = subprocess.run(["espeak-ng", arg], capture_output=True, text=True, check=True)
+        except FileNotFoundError:
+            raise ResourceError(
+                "espeak-ng is not installed: run `make setup` (apt-get install espeak-ng)"
+            ) from None
+        return [line.split() for line in out.stdout.splitlines()[1:] if line.strip()]
+
+    langs = {row[1] for row in listing("--voices") if len(row) > 1}
+    variants = {row[4].split("/")[-1] for row in listing("--voices=variant") if len(row) > 4}
+    return frozenset(langs), frozenset(variants)
+
+
+def load_voices(path: str | Path, check_espeak: bool = True) -> list[Voice]:
+    data = _load_yaml(path)
+    _require(isinstance(data, dict) and isinstance(data.get("voices"), list), path, "voices",
+             "a list of voices")
+    voices: list[Voice] = []
+    seen: set[str] = set()
+    langs, variants = espeak_inventory() if check_espeak else (frozenset(), frozenset())
+    for i, v in enumerate(data["voices"]):
+        where = f"voices[{i}]"
+        _require(isinstance(v, dict) and isinstance(v.get("id"), str), path, f"{where}.id",
+                 "a string")
+        where = f"voices[{i}] ({v['id']})"
+        _require(v["id"] not in seen, path, f"{where}.id", "unique")
+        seen.add(v["id"])
+        _require(v.get("gender") in ("female", "male"), path, f"{where}.gender",
+                 "'female' or 'male'")
+        es = v.get("espeak") or {}
+        _require(isinstance(es.get("voice"), str), path, f"{where}.espeak.voice", "a string")
+        _require(isinstance(es.get("variant"), str), path, f"{where}.espeak.variant", "a string")
+        _require(isinstance(es.get("pitch", 50), int) and 0 <= es.get("pitch", 50) <= 99, path,
+                 f"{where}.espeak.pitch", "an int in 0..99")
+        _require(isinstance(es.get("rate", 160), int) and 80 <= es.get("rate", 160) <= 450, path,
+                 f"{where}.espeak.rate", "an int (words per minute) in 80..450")
+        if check_espeak:
+            _require(es["voice"] in langs, path, f"{where}.espeak.voice",
+                     f"a language espeak-ng lists (`espeak-ng --voices`), not {es['voice']!r}")
+            _require(es["variant"] in variants, path, f"{where}.espeak.variant",
+                     f"a variant espeak-ng lists (`espeak-ng --voices=variant`), "
+                     f"not {es['variant']!r}")
+        voices.append(Voice(v["id"], v["gender"], str(v.get("accent", es["voice"])), es["voice"],
+                            es["variant"], int(es.get("pitch", 50)), int(es.get("rate", 160))))
+    for gender in ("female", "male"):
+        _require(sum(v.gender == gender for v in voices) >= 3, path, "voices",
+                 f"a bank with at least three {gender} voices (meetings have up to 5 speakers)")
+    return voices
+
+
+def load_key_templates(path: str | Path) -> dict[str, list[dict[str, str]]]:
+    from .details import KINDS
+
+    data = _load_yaml(path)
+    _require(isinstance(data, dict), path, "<top>", "a mapping of detail kinds")
+    out: dict[str, list[dict[str, str]]] = {}
+    for kind in KINDS:
+        entries = data.get(kind)
+        _require(isinstance(entries, list) and entries, path, kind, "a non-empty list")
+        for i, e in enumerate(entries):
+            _require(isinstance(e, dict) and isinstance(e.get("id"), str)
+                     and "{value}" in str(e.get("key", "")), path, f"{kind}[{i}]",
+                     "a mapping with 'id' and a 'key' template containing {value}")
+        out[kind] = entries
+    return out
+
+
+def load_stem_templates(path: str | Path) -> dict[str, str]:
+    data = _load_yaml(path)
+    _require(isinstance(data, dict), path, "<top>", "a mapping of template id to stem")
+    stems = {k: v for k, v in data.items() if k != "version"}
+    for k, v in stems.items():
+        _require(isinstance(v, str) and "{value}" not in v, path, k,
+                 "a stem string that does not contain {value}")
+    return stems

@@ -1,0 +1,125 @@
+"""Run the stages in order over one run folder, then write the manifest and a summary."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+
+from . import __version__
+from .config import Config
+from .records import Item
+from .stages import export, plan, plant, question, script, synthesize, validate
+from .stages.base import Context
+from .store import atomic_write_json, atomic_write_text, remove_stale_temps
+
+STAGES = ("plan", "script", "plant", "question", "synthesize", "validate", "export")
+PER_ITEM = {"script": script, "plant": plant, "question": question,
+            "synthesize": synthesize, "validate": validate}
+
+
+@dataclass
+class RunResult:
+    items: list[Item]
+    ctx: Context
+    wall_seconds: float
+    stages: list[str] = field(default_factory=list)
+
+    @property
+    def built(self) -> list[Item]:
+        return [it for it in self.items if not it.failed]
+
+    @property
+    def failed(self) -> list[Item]:
+        return [it for it in self.items if it.failed]
+
+
+def _versions() -> dict[str, str]:
+    out = {"pipeline": __version__, "python": platform.python_version()}
+    for pkg in ("datasets", "pydub", "pyloudnorm", "numpy", "openai"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def manifest(ctx: Context, items: list[Item]) -> dict:
+    """Config, seed, versions, prompt hashes and counts; never a secret or a timestamp."""
+    cfg = ctx.cfg
+    prompts = sorted(p for p in ctx.prompt("").glob("*.yaml"))
+    versions = _versions()
+    if cfg.tts.backend == "espeak":
+        from .tts.espeak import espeak_version
+
+        versions["espeak-ng"] = espeak_version()
+    return {
+        "run": cfg.run,
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "versions": versions,
+        "prompt_hashes": {p.name: ctx.file_digest(p) for p in prompts},
+        "voices_hash": ctx.file_digest(cfg.voices),
+        "counts": {
+            "planned": len(items),
+            "built": sum(1 for it in items if not it.failed),
+            "failed": sum(1 for it in items if it.failed),
+        },
+    }
+
+
+def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> RunResult:
+    if until not in STAGES:
+        raise ValueError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
+    t0 = time.perf_counter()
+    ctx = Context(cfg, quiet=quiet)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(cfg.run_dir)
+    items = plan.run(cfg, ctx.topics, list(ctx.voices.values()))
+    atomic_write_text(cfg.run_dir / "plan.jsonl",
+                      "".join(f"{_json(it.spec)}\n" for it in items))
+    done = ["plan"]
+    for name in STAGES[1:STAGES.index(until) + 1]:
+        if name == "export":
+            export.run(items, ctx)
+        else:
+            items = PER_ITEM[name].run(items, ctx)
+        done.append(name)
+    atomic_write_json(cfg.run_dir / "manifest.json", manifest(ctx, items))
+    return RunResult(items, ctx, time.perf_counter() - t0, done)
+
+
+def _json(obj: object) -> str:
+    import dataclasses
+    import json
+
+    return json.dumps(dataclasses.asdict(obj), ensure_ascii=False)  # type: ignore[arg-type]
+
+
+def summary(result: RunResult) -> str:
+    built, failed = result.built, result.failed
+    hours = sum(it.audio.duration for it in built if it.audio) / 3600
+    cfg = result.ctx.cfg
+    window = [it for it in result.items if it.audio]
+    inside = sum(abs(it.audio.duration - cfg.audio.target_seconds) <= cfg.audio.tolerance_seconds
+                 for it in window)
+    rows = [
+        ("run", f"{cfg.run} (seed {cfg.seed})"),
+        ("folder", str(cfg.run_dir)),
+        ("stages", " > ".join(result.stages)),
+        ("items built", f"{len(built)} of {len(result.items)}"),
+        ("items failed", str(len(failed))),
+        ("audio", f"{hours:.3f} h"),
+        ("in duration window", f"{inside}/{len(window)}" if window else "-"),
+        ("wall time", f"{result.wall_seconds:.1f} s"),
+    ]
+    for name, st in result.ctx.stats.items():
+        rows.append((f"  {name}", f"{st['computed']} computed, {st['cached']} cached, "
+                                  f"{st['failed']} failed"))
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    for it in failed:
+        assert it.failed
+        lines.append(f"FAILED {it.id} at {it.failed['stage']}: {it.failed['reason']}")
+    return "\n".join(lines)

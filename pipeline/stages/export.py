@@ -1,0 +1,118 @@
+"""Write the local export: SPIRAL-format `data.jsonl`, `wavs/`, `key_wavs/`, and a `datasets`
+dataset saved to disk whose audio columns decode with no other file.
+
+The export is built in a temporary folder and swapped in, so a reader never sees half of
+one; it is skipped when the records it would write are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .. import __version__
+from ..records import Item, to_spiral
+from ..store import atomic_write_text, content_hash
+from .base import Context
+
+EXPORT_VERSION = "1"
+
+
+def provenance(item: Item, ctx: Context) -> dict:
+    cfg = ctx.cfg
+    return {
+        "pipeline_version": __version__,
+        "run": cfg.run,
+        "run_seed": cfg.seed,
+        "item_index": item.spec.index,
+        "item_seed": item.spec.seed,
+        "llm_backend": cfg.llm.backend,
+        "llm_model": cfg.llm.model if cfg.llm.backend != "offline" else "offline-writer",
+        "tts_backend": cfg.tts.backend,
+        "detail_kind": item.spec.detail_kind,
+        "planned_letter": item.spec.letter,
+        "planned_decile": item.spec.key_decile,
+        "rate_scale": item.audio.rate_scale if item.audio else None,
+    }
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _hf_rows(records: list[dict], audio_dir: Path) -> Iterator[dict]:
+    for rec in records:
+        combined = rec["audio_data"]["combined"]["audio_files"][0]
+        key = rec["audio_data"]["key_sentences"]["audio_file"]
+        yield {
+            **{k: v for k, v in rec.items() if k not in ("checks", "provenance")},
+            "checks": [{"name": n, **c} for n, c in rec["checks"].items()],
+            "provenance": json.dumps(rec["provenance"], sort_keys=True),
+            "audio": {"path": combined, "bytes": (audio_dir / combined).read_bytes()},
+            "key_audio": {"path": key, "bytes": (audio_dir / "key" / key).read_bytes()},
+        }
+
+
+def save_hf(records: list[dict], audio_dir: Path, out: Path, sample_rate: int) -> None:
+    """A `datasets` dataset on disk, audio embedded as bytes, written batch by batch."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".hf-cache-") as cache:
+        ds = datasets.Dataset.from_generator(
+            _hf_rows, gen_kwargs={"records": records, "audio_dir": audio_dir},
+            cache_dir=cache, keep_in_memory=False)
+        ds = ds.cast_column("audio", datasets.Audio(sampling_rate=sample_rate))
+        ds = ds.cast_column("key_audio", datasets.Audio(sampling_rate=sample_rate))
+        ds.save_to_disk(str(out))
+
+
+def run(items: list[Item], ctx: Context) -> Path:
+    run_dir = ctx.run_dir
+    export = run_dir / "export"
+    audio_dir = run_dir / "audio"
+    passed = sorted((it for it in items if not it.failed), key=lambda it: it.spec.index)
+    records = []
+    for item in passed:
+        item.provenance = provenance(item, ctx)
+        records.append(to_spiral(item))
+    failures = [{"id": it.id, **(it.failed or {})} for it in items if it.failed]
+    key = content_hash(EXPORT_VERSION, records, failures)
+    stamp = export / ".export-key"
+    if stamp.exists() and stamp.read_text() == key:
+        ctx.stats["export"] = {"cached": len(records), "computed": 0, "failed": len(failures)}
+        return export
+    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".export-"))
+    try:
+        (tmp / "wavs").mkdir()
+        (tmp / "key_wavs").mkdir()
+        lines = []
+        for rec in records:
+            wav = rec["audio_data"]["combined"]["audio_files"][0]
+            key_wav = rec["audio_data"]["key_sentences"]["audio_file"]
+            _link(audio_dir / wav, tmp / "wavs" / wav)
+            _link(audio_dir / "key" / key_wav, tmp / "key_wavs" / key_wav)
+            lines.append(json.dumps(rec, ensure_ascii=False))
+        atomic_write_text(tmp / "data.jsonl", "".join(line + "\n" for line in lines))
+        atomic_write_text(tmp / "failures.jsonl",
+                          "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in failures))
+        if records:
+            save_hf(records, audio_dir, tmp / "hf", ctx.cfg.audio.sample_rate)
+        atomic_write_text(tmp / ".export-key", key)
+        old = run_dir / ".export-old"
+        shutil.rmtree(old, ignore_errors=True)
+        if export.exists():
+            export.rename(old)
+        tmp.rename(export)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ctx.stats["export"] = {"cached": 0, "computed": len(records), "failed": len(failures)}
+    return export

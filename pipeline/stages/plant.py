@@ -1,0 +1,29 @@
+"""Plant the key sentence, carrying one fictional detail, at the planned depth."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+from ..llm.offline import plant_key
+from ..records import Item
+from ..seeds import rng_for
+from .base import Context, Stage, run_stage
+
+
+def _inputs(item: Item, ctx: Context) -> dict:
+    return {"spec": asdict(item.spec), "transcript": [asdict(t) for t in item.transcript or []],
+            "keys": ctx.file_digest(ctx.prompt("offline_keys.yaml"))}
+
+
+def _apply(item: Item, ctx: Context) -> Item:
+    rng = rng_for(item.spec.seed, "plant")
+    templates = ctx.key_templates[item.spec.detail_kind]
+    turns, key = plant_key(item.spec, item.transcript or [], templates, rng)
+    return replace(item, transcript=turns, key=key)
+
+
+STAGE = Stage("plant", "1", ("transcript", "key"), _inputs, _apply)
+
+
+def run(items: list[Item], ctx: Context) -> list[Item]:
+    return run_stage(STAGE, items, ctx)

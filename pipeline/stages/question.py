@@ -1,0 +1,37 @@
+"""Write the four-choice question: stem, answer at the planned letter, unsaid distractors."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+from ..llm.offline import write_question
+from ..records import Item
+from ..seeds import rng_for
+from .base import Context, Stage, StageFailure, run_stage
+
+
+def _inputs(item: Item, ctx: Context) -> dict:
+    return {"spec": asdict(item.spec), "key": asdict(item.key) if item.key else None,
+            "sentences": item.sentences(),
+            "questions": ctx.file_digest(ctx.prompt("offline_questions.yaml"))}
+
+
+def _apply(item: Item, ctx: Context) -> Item:
+    assert item.key is not None
+    template_id = item.key.slots["template"]
+    stem_t = ctx.stem_templates.get(template_id)
+    if stem_t is None:
+        raise StageFailure(f"no_stem_template: {template_id} missing from offline_questions.yaml")
+    rng = rng_for(item.spec.seed, "question")
+    try:
+        q = write_question(item.spec, item.key, stem_t, " ".join(item.sentences()), rng)
+    except ValueError as exc:
+        raise StageFailure(f"no_distractors: {exc}") from None
+    return replace(item, question=q)
+
+
+STAGE = Stage("question", "1", ("question",), _inputs, _apply)
+
+
+def run(items: list[Item], ctx: Context) -> list[Item]:
+    return run_stage(STAGE, items, ctx)

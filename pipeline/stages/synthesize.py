@@ -1,0 +1,106 @@
+"""Render each item sentence by sentence, assemble it, and bring it inside the duration window.
+
+A render outside target +- tolerance is redone with every voice's speaking rate scaled by
+the ratio to the target, a bounded number of times; the factor settled on is recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+import numpy as np
+
+from ..records import AudioInfo, Item
+from ..store import atomic_write_bytes
+from ..tts.assemble import assemble, wav_bytes
+from ..tts.base import SentenceCache, TTSBackend
+from .base import Context, Stage, StageFailure, run_stage
+
+RATE_SCALE_BOUNDS = (0.7, 1.5)
+
+
+def backend(ctx: Context) -> TTSBackend:
+    if ctx.cfg.tts.backend == "espeak":
+        from ..tts.espeak import EspeakBackend
+
+        return EspeakBackend()
+    raise StageFailure(f"unknown tts.backend {ctx.cfg.tts.backend!r}")
+
+
+def _voices_of(item: Item, ctx: Context) -> dict:
+    try:
+        return {s.id: ctx.voices[s.voice] for s in item.spec.speakers}
+    except KeyError as exc:
+        raise StageFailure(f"unknown_voice: {exc.args[0]} is not in {ctx.cfg.voices}") from None
+
+
+def _inputs(item: Item, ctx: Context) -> dict:
+    tts = backend(ctx)
+    voices = _voices_of(item, ctx)
+    return {
+        "sentences": item.sentences(),
+        "speakers": item.sentence_speakers(),
+        "key_index": item.key.index if item.key else None,
+        "voices": {spk: tts.params(v, 1.0) for spk, v in voices.items()},
+        "audio": asdict(ctx.cfg.audio),
+        "fixes": ctx.cfg.tts.max_duration_fixes,
+        "backend": tts.name,
+    }
+
+
+def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
+            ) -> tuple[np.ndarray, list[list[float]]]:
+    a = ctx.cfg.audio
+    voices = _voices_of(item, ctx)
+    cache = SentenceCache(ctx.cache_root / "tts")
+    speakers = item.sentence_speakers()
+    rendered = [cache.render(tts, text, voices[spk], scale, a.sample_rate)
+                for text, spk in zip(item.sentences(), speakers, strict=True)]
+    return assemble(rendered, speakers, a.sample_rate, a.pause_sentence_ms, a.pause_turn_ms,
+                    a.loudness_lufs)
+
+
+def _apply(item: Item, ctx: Context) -> Item:
+    assert item.key is not None
+    a = ctx.cfg.audio
+    tts = backend(ctx)
+    scale = 1.0
+    samples, times = _render(item, ctx, tts, scale)
+    for _ in range(ctx.cfg.tts.max_duration_fixes):
+        duration = len(samples) / a.sample_rate
+        if abs(duration - a.target_seconds) <= a.tolerance_seconds * 0.8:
+            break
+        # Speech time scales with 1/rate; pauses do not, so aim at the speech alone.
+        pauses = duration - sum(e - s for s, e in times)
+        wanted = max(1.0, a.target_seconds - pauses)
+        scale *= (duration - pauses) / wanted
+        scale = min(RATE_SCALE_BOUNDS[1], max(RATE_SCALE_BOUNDS[0], round(scale, 3)))
+        samples, times = _render(item, ctx, tts, scale)
+    k = item.key.index
+    start, end = times[k]
+    sr = a.sample_rate
+    key_samples = samples[round(start * sr): round(end * sr)]
+    speaker = item.sentence_speakers()[k]
+    wav_name = f"{item.id}.wav"
+    key_name = f"{item.id}_{speaker}_key.wav"
+    audio_dir = ctx.run_dir / "audio"
+    atomic_write_bytes(audio_dir / "key" / key_name, wav_bytes(key_samples, sr))
+    atomic_write_bytes(audio_dir / wav_name, wav_bytes(samples, sr))
+    info = AudioInfo(wav=wav_name, key_wav=key_name, sample_rate=sr,
+                     duration=round(len(samples) / sr, 4), sentence_times=times,
+                     key_times=[start, end], rate_scale=scale, tts_backend=tts.name)
+    return replace(item, audio=info)
+
+
+def _files_exist(item: Item, ctx: Context) -> bool:
+    audio_dir = ctx.run_dir / "audio"
+    return bool(item.audio) and (audio_dir / item.audio.wav).exists() and (
+        audio_dir / "key" / item.audio.key_wav).exists()
+
+
+STAGE = Stage("synthesize", "1", ("audio",), _inputs, _apply,
+              workers=lambda ctx: ctx.cfg.tts.workers, still_valid=_files_exist)
+
+
+def run(items: list[Item], ctx: Context) -> list[Item]:
+    return run_stage(STAGE, items, ctx)

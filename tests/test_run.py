@@ -1,0 +1,155 @@
+"""End-to-end runs with real espeak-ng audio: export format, timestamps, cache, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import soundfile as sf
+
+from pipeline.runner import RunResult, run_pipeline
+
+from .conftest import ROOT, make_config
+
+SPIRAL_KEYS = {"transcript", "original_key_sentence", "test_question", "metadata", "audio_data"}
+
+
+def records(export: Path) -> list[dict]:
+    return [json.loads(line) for line in (export / "data.jsonl").read_text().splitlines()]
+
+
+def test_export_has_every_spiral_field_with_its_meaning(small_run: RunResult) -> None:
+    export = small_run.ctx.run_dir / "export"
+    recs = records(export)
+    assert len(recs) == len(small_run.built) == 6
+    for r in recs:
+        assert SPIRAL_KEYS <= set(r)
+        q = r["test_question"]
+        assert [c[:3] for c in q["choices"]] == ["A. ", "B. ", "C. ", "D. "]
+        assert q["correct_answer"] in q["choices"]
+        meta = r["metadata"]
+        assert meta["id"] == f"{meta['transcript_type']}_{meta['id'].split('_')[1]}"
+        key, comb = r["audio_data"]["key_sentences"], r["audio_data"]["combined"]
+        flat = [s for t in r["transcript"] for s in t["text"]]
+        assert comb["sentences"] == flat
+        start, end = key["indices"]
+        assert flat[start:end] == [r["original_key_sentence"]] == [key["text"]]
+        assert set(comb["prompts_used"]) == {t["speaker"] for t in r["transcript"]}
+        assert (export / "wavs" / comb["audio_files"][0]).exists()
+        assert (export / "key_wavs" / key["audio_file"]).exists()
+        assert all(c["ok"] for c in r["checks"].values())
+        assert r["provenance"]["run_seed"] == 7
+
+
+def test_timestamps_match_the_audio(small_run: RunResult) -> None:
+    export = small_run.ctx.run_dir / "export"
+    for r in records(export):
+        audio, sr = sf.read(export / "wavs" / r["audio_data"]["combined"]["audio_files"][0])
+        key_audio, key_sr = sf.read(export / "key_wavs" / r["audio_data"]["key_sentences"]
+                                    ["audio_file"])
+        assert sr == key_sr == 24000 and audio.ndim == 1
+        start, end = r["timestamps"]["key_sentence"]
+        cut = audio[round(start * sr): round(end * sr)]
+        assert abs(len(cut) - len(key_audio)) / sr <= 0.010
+        assert np.allclose(cut[: len(key_audio)], key_audio[: len(cut)])
+        times = r["timestamps"]["sentences"]
+        assert len(times) == len(r["audio_data"]["combined"]["sentences"])
+        assert all(a[1] <= b[0] for a, b in zip(times, times[1:], strict=False))
+        assert times[-1][1] <= len(audio) / sr + 1e-3
+        assert abs(len(audio) / sr - r["duration"]) < 1e-3 and 80 <= r["duration"] <= 100
+        loud = pyloudnorm.Meter(sr).integrated_loudness(audio)
+        assert abs(loud + 23.0) < 0.5
+
+
+def test_saved_dataset_decodes_audio_without_the_wavs(small_run: RunResult,
+                                                      tmp_path: Path) -> None:
+    import datasets
+
+    copy = tmp_path / "hf"
+    shutil.copytree(small_run.ctx.run_dir / "export" / "hf", copy)
+    ds = datasets.load_from_disk(str(copy))
+    assert len(ds) == 6
+    row = ds[0]
+    samples = row["audio"].get_all_samples()
+    assert samples.sample_rate == 24000
+    assert abs(samples.data.shape[-1] / 24000 - row["duration"]) < 0.01
+    key = row["key_audio"].get_all_samples()
+    start, end = row["timestamps"]["key_sentence"]
+    assert abs(key.data.shape[-1] / 24000 - (end - start)) < 0.01
+    assert row["test_question"]["correct_answer"] in row["test_question"]["choices"]
+
+
+def test_rerun_does_no_work_and_question_edit_skips_tts(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    shutil.copytree(ROOT / "prompts", prompts)
+    cfg = make_config(tmp_path, "run=cache", "n_items=3", f"prompts_dir={prompts}")
+    run_pipeline(cfg, quiet=True)
+    again = run_pipeline(cfg, quiet=True)
+    assert all(st["computed"] == 0 for st in again.ctx.stats.values()), again.ctx.stats
+    stems = prompts / "offline_questions.yaml"
+    stems.write_text(stems.read_text().replace(": How ", ": Tell me, how "))
+    edited = run_pipeline(cfg, quiet=True)
+    st = edited.ctx.stats
+    assert st["synthesize"]["computed"] == 0 and st["synthesize"]["cached"] == 3
+    assert st["script"]["computed"] == 0 and st["plant"]["computed"] == 0
+    assert st["question"]["computed"] >= 1 and st["validate"]["computed"] >= 1
+    assert any(r["test_question"]["question"].startswith("Tell me, how")
+               for r in records(cfg.run_dir / "export"))
+
+
+def test_a_failing_item_is_reported_and_the_rest_go_on(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    shutil.copytree(ROOT / "prompts", prompts)
+    stems = prompts / "offline_questions.yaml"
+    stems.write_text("\n".join(line for line in stems.read_text().splitlines()
+                               if not line.startswith("time_")) + "\n")
+    cfg = make_config(tmp_path, "run=fail", "n_items=8", f"prompts_dir={prompts}")
+    result = run_pipeline(cfg, quiet=True)
+    failed = {it.id: it.failed for it in result.failed}
+    assert failed and all(f and f["reason"].startswith("no_stem_template") for f in failed.values())
+    assert all(it.spec.detail_kind == "time" for it in result.failed)
+    exported = records(cfg.run_dir / "export")
+    assert len(exported) == 8 - len(failed)
+    logged = (cfg.run_dir / "export" / "failures.jsonl").read_text()
+    assert all(i in logged for i in failed)
+
+
+def test_same_seed_gives_the_same_bytes(small_run: RunResult, tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "run=small", "n_items=6", "seed=7")
+    run_pipeline(cfg, quiet=True)
+    a, b = small_run.ctx.run_dir / "export", cfg.run_dir / "export"
+    assert (a / "data.jsonl").read_bytes() == (b / "data.jsonl").read_bytes()
+    for wav in sorted((a / "wavs").iterdir()):
+        assert wav.read_bytes() == (b / "wavs" / wav.name).read_bytes()
+
+
+def test_sigkill_during_synthesis_then_resume_loses_nothing(small_run: RunResult,
+                                                            tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "pipeline.cli", "run", "--quiet", "--run", "small",
+           "--n", "6", "--seed", "7", "--set", f"output_root={tmp_path}",
+           "--set", "tts.workers=1", "--config", str(ROOT / "spiral.yaml")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    synth = tmp_path / "small" / "synthesize"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(synth.glob("*.json"))) < 2:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(synth.glob("*.json")))
+    assert 2 <= done_before < 6, "the kill must land in the middle of synthesis"
+    assert not (tmp_path / "small" / "export" / "data.jsonl").exists()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    a = small_run.ctx.run_dir / "export" / "data.jsonl"
+    b = tmp_path / "small" / "export" / "data.jsonl"
+    assert a.read_bytes() == b.read_bytes()
+    assert not list((tmp_path / "small").rglob("*.tmp"))

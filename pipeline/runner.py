@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from . import __version__
+from . import __version__, reseed
 from .config import Config
 from .records import Item
 from .stages import export, plan, plant, question, script, synthesize, validate
@@ -76,7 +76,7 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
     ctx = Context(cfg, quiet=quiet)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cfg.run_dir)
-    items = plan.run(cfg, ctx.topics, list(ctx.voices.values()))
+    items = reseed.apply(plan.run(cfg, ctx.topics, list(ctx.voices.values())), cfg.run_dir)
     atomic_write_text(cfg.run_dir / "plan.jsonl",
                       "".join(f"{_json(it.spec)}\n" for it in items))
     done = ["plan"]

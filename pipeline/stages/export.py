@@ -24,7 +24,7 @@ EXPORT_VERSION = "1"
 
 def provenance(item: Item, ctx: Context) -> dict:
     cfg = ctx.cfg
-    return {
+    return {**item.provenance,
         "pipeline_version": __version__,
         "run": cfg.run,
         "run_seed": cfg.seed,

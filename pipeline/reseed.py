@@ -1,0 +1,45 @@
+"""Per-run seed history: the one mechanism behind regeneration and re-rolls.
+
+`data/runs/<run>/reseeds.json` maps an item id to the seeds it was rebuilt from, in order.
+The planner gives an item the last of them, keeping everything else of its spec (letter,
+depth, type, speakers), so the run's balance holds and a rerun finds its caches.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .records import Item
+from .seeds import derive_seed
+from .store import atomic_write_json, read_json
+
+FILE = "reseeds.json"
+_lock = threading.Lock()
+
+
+def load(run_dir: str | Path) -> dict[str, list[int]]:
+    path = Path(run_dir) / FILE
+    return read_json(path) if path.exists() else {}
+
+
+def apply(items: list[Item], run_dir: str | Path) -> list[Item]:
+    """Give each re-seeded item its latest seed; record the history in its provenance."""
+    history = load(run_dir)
+    for item in items:
+        seeds = history.get(item.id)
+        if seeds:
+            item.provenance["seed_history"] = [item.spec.seed, *seeds]
+            item.spec.seed = seeds[-1]
+    return items
+
+
+def next_seed(item: Item, run_dir: str | Path, seed: int | None = None) -> int:
+    """Append a new seed for `item` (derived from its history unless given) and return it."""
+    with _lock:
+        history = load(run_dir)
+        seeds = history.setdefault(item.id, [])
+        new = seed if seed is not None else derive_seed(item.spec.seed, "reseed", len(seeds) + 1)
+        seeds.append(new)
+        atomic_write_json(Path(run_dir) / FILE, history)
+    return new

@@ -132,6 +132,19 @@ def _same_kind(answer: str, kind: str, rng: random.Random, unit: str) -> str:
     return _value(kind, rng, unit)
 
 
+def _candidates(answer: str, kind: str, rng: random.Random, unit: str) -> list[str]:
+    """A shuffled pool of same-kind values: every name or place, or sampled numbers."""
+    if kind == "name":
+        pool = [f"{f} {s}" for f in FIRST_NAMES for s in SURNAMES]
+    elif kind == "place":
+        pool = [f"{h} {r}" for h in PLACE_HEADS for r in PLACE_ROOTS]
+        pool += [f"{r} {t}" for r in PLACE_ROOTS for t in PLACE_TAILS]
+    else:
+        pool = list(dict.fromkeys(_same_kind(answer, kind, rng, unit) for _ in range(300)))
+    rng.shuffle(pool)
+    return pool
+
+
 def make_distractors(answer: str, kind: str, rng: random.Random, unit: str,
                      forbidden: Callable[[str], bool], allow_longest: bool) -> list[str]:
     """Three distinct same-kind distractors of similar length, none `forbidden`.
@@ -139,20 +152,27 @@ def make_distractors(answer: str, kind: str, rng: random.Random, unit: str,
     Unless `allow_longest`, at least one distractor is at least as long as the answer, so the
     correct choice is not given away by being strictly the longest.
     """
+    slack = max(3, len(answer) // 4)
+    names = kind in ("name", "place")
+    pool = [c for c in _candidates(answer, kind, rng, unit)
+            if c != answer and abs(len(c) - len(answer)) <= slack
+            and not (names and _overlap(c, answer)) and not forbidden(c)]
+    if not allow_longest:
+        # Put one candidate at least as long as the answer first.
+        long = next((c for c in pool if len(c) >= len(answer)), None)
+        if long is not None:
+            pool.remove(long)
+            pool.insert(0, long)
     out: list[str] = []
-    for _ in range(400):
-        cand = _same_kind(answer, kind, rng, unit)
-        if cand == answer or cand in out or forbidden(cand):
-            continue
-        if abs(len(cand) - len(answer)) > max(3, len(answer) // 4):
-            continue
-        if any(_overlap(cand, other) for other in [answer, *out]) and kind in ("name", "place"):
+    for cand in pool:
+        if names and any(_overlap(cand, other) for other in out):
             continue
         out.append(cand)
         if len(out) == 3:
             if allow_longest or max(len(c) for c in out) >= len(answer):
+                rng.shuffle(out)
                 return out
-            out.pop(rng.randrange(3))
+            break
     raise ValueError(f"could not find three distractors for {kind} answer {answer!r}")
 
 

@@ -65,12 +65,17 @@ def save_hf(records: list[dict], audio_dir: Path, out: Path, sample_rate: int) -
     import datasets
 
     datasets.disable_progress_bars()
+    # Declare the features up front: casting the audio columns afterwards would copy the
+    # whole table into memory.
+    first = next(_hf_rows(records[:1], audio_dir))
+    sample = {k: [v] for k, v in first.items() if k not in ("audio", "key_audio")}
+    features = datasets.Dataset.from_dict(sample).features
+    features["audio"] = datasets.Audio(sampling_rate=sample_rate)
+    features["key_audio"] = datasets.Audio(sampling_rate=sample_rate)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".hf-cache-") as cache:
         ds = datasets.Dataset.from_generator(
             _hf_rows, gen_kwargs={"records": records, "audio_dir": audio_dir},
-            cache_dir=cache, keep_in_memory=False)
-        ds = ds.cast_column("audio", datasets.Audio(sampling_rate=sample_rate))
-        ds = ds.cast_column("key_audio", datasets.Audio(sampling_rate=sample_rate))
+            features=features, cache_dir=cache, keep_in_memory=False, writer_batch_size=8)
         ds.save_to_disk(str(out))
 
 

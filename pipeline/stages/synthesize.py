@@ -12,7 +12,6 @@ import numpy as np
 
 from ..records import AudioInfo, Item
 from ..store import atomic_write_bytes
-from ..tts.assemble import assemble, wav_bytes
 from ..tts.base import SentenceCache, TTSBackend
 from .base import Context, Stage, StageFailure, run_stage
 
@@ -50,6 +49,8 @@ def _inputs(item: Item, ctx: Context) -> dict:
 
 def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
             ) -> tuple[np.ndarray, list[list[float]]]:
+    from ..tts.assemble import assemble  # pulls in scipy: only when rendering
+
     a = ctx.cfg.audio
     voices = _voices_of(item, ctx)
     cache = SentenceCache(ctx.cache_root / "tts")
@@ -61,6 +62,8 @@ def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
 
 
 def _apply(item: Item, ctx: Context) -> Item:
+    from ..tts.assemble import wav_bytes
+
     assert item.key is not None
     a = ctx.cfg.audio
     tts = backend(ctx)

@@ -9,7 +9,6 @@ from math import gcd
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from ..resources import Voice
 
@@ -47,6 +46,8 @@ class EspeakBackend:
         audio, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
         audio = _trim(audio)
         if sr != sample_rate:
+            from scipy.signal import resample_poly
+
             g = gcd(sr, sample_rate)
             audio = resample_poly(audio, sample_rate // g, sr // g).astype(np.float32)
         return np.clip(audio, -1.0, 1.0)

@@ -28,7 +28,7 @@ os-deps:
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,ray]"
 	touch $(STAMP)
 
 data: setup
@@ -45,6 +45,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_run.py
+	$(BIN)/python benchmarks/bench_ray.py
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

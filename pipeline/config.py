@@ -39,6 +39,15 @@ class TTSConfig:
 
 
 @dataclass
+class RayConfig:
+    address: str | None = None  # None: start a local head on 127.0.0.1
+    num_cpus: int | None = None  # for a local head; None lets Ray count them
+    tts_actors: int = 2  # synthesis actors, each loading its TTS model once
+    num_gpus_per_tts_actor: float = 0.0
+    max_retries: int = 3  # per task, when a worker dies
+
+
+@dataclass
 class AudioConfig:
     sample_rate: int = 24000
     loudness_lufs: float = -23.0
@@ -64,10 +73,12 @@ class Config:
         default_factory=lambda: {"lecture": 1.0, "conversation": 1.0, "meeting": 1.0}
     )
     output_root: str = "data/runs"
+    executor: str = "local"  # local | ray
     prompts_dir: str = "prompts"
     voices: str = "voices/voices.yaml"
     llm: LLMConfig = field(default_factory=LLMConfig)
     tts: TTSConfig = field(default_factory=TTSConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     writer: WriterConfig = field(default_factory=WriterConfig)
 
@@ -82,6 +93,7 @@ class Config:
 TRANSCRIPT_TYPES = ("lecture", "conversation", "meeting")
 LLM_BACKENDS = ("offline", "openai")
 TTS_BACKENDS = ("espeak",)
+EXECUTORS = ("local", "ray")
 
 
 def _type_name(tp: Any) -> str:
@@ -172,6 +184,8 @@ def _validate(cfg: Config, source: str) -> None:
     checks = [
         (cfg.llm.backend in LLM_BACKENDS, "llm.backend", f"one of {LLM_BACKENDS}"),
         (cfg.tts.backend in TTS_BACKENDS, "tts.backend", f"one of {TTS_BACKENDS}"),
+        (cfg.executor in EXECUTORS, "executor", f"one of {EXECUTORS}"),
+        (cfg.ray.tts_actors >= 1, "ray.tts_actors", "an int >= 1"),
         (cfg.n_items >= 1, "n_items", "an int >= 1"),
         (cfg.tts.workers >= 1, "tts.workers", "an int >= 1"),
         (cfg.audio.sample_rate >= 8000, "audio.sample_rate", "an int >= 8000"),

@@ -80,12 +80,18 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
     atomic_write_text(cfg.run_dir / "plan.jsonl",
                       "".join(f"{_json(it.spec)}\n" for it in items))
     done = ["plan"]
-    for name in STAGES[1:STAGES.index(until) + 1]:
-        if name == "export":
-            export.run(items, ctx)
-        else:
-            items = PER_ITEM[name].run(items, ctx)
-        done.append(name)
+    try:
+        for name in STAGES[1:STAGES.index(until) + 1]:
+            if name == "export":
+                export.run(items, ctx)
+            else:
+                items = PER_ITEM[name].run(items, ctx)
+            done.append(name)
+    finally:
+        if cfg.executor == "ray":
+            from .ray_executor import shutdown
+
+            shutdown()
     atomic_write_json(cfg.run_dir / "manifest.json", manifest(ctx, items))
     return RunResult(items, ctx, time.perf_counter() - t0, done)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -105,6 +105,29 @@ def _load(item: Item, record: dict[str, Any]) -> Item:
     return Item.from_dict(merged)
 
 
+def apply_one(stage: Stage, item: Item, ctx: Context) -> Item:
+    """Run one item through one stage; a failure becomes the item's recorded reason."""
+    try:
+        return stage.apply(item, ctx)
+    except StageFailure as exc:
+        return replace(item, failed={"stage": stage.name, "reason": str(exc)})
+    except Exception as exc:  # one bad item must not sink the run
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return replace(item, failed={"stage": stage.name, "reason": f"error: {detail}"})
+
+
+def local_map(stage: Stage, items: list[Item], ctx: Context) -> Iterator[tuple[int, Item]]:
+    """(position, result) pairs as items finish, on a thread pool of the stage's size."""
+    workers = max(1, min(stage.workers(ctx), len(items)))
+    if workers == 1:
+        yield from ((j, apply_one(stage, item, ctx)) for j, item in enumerate(items))
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(apply_one, stage, item, ctx): j for j, item in enumerate(items)}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+
+
 def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
     cache = StageCache(ctx.run_dir, stage.name)
     out: list[Item | None] = [None] * len(items)
@@ -121,26 +144,20 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
         else:
             todo.append((i, key))
 
-    def work(job: tuple[int, str]) -> tuple[int, Item]:
-        i, key = job
-        item = items[i]
-        try:
-            new = stage.apply(item, ctx)
-        except StageFailure as exc:
-            return i, replace(item, failed={"stage": stage.name, "reason": str(exc)})
-        except Exception as exc:  # one bad item must not sink the run
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            return i, replace(item, failed={"stage": stage.name, "reason": f"error: {detail}"})
-        cache.put(item.id, key, {f: new.to_dict()[f] for f in stage.outputs})
-        return i, new
+    pending = [items[i] for i, _ in todo]
+    if ctx.cfg.executor == "ray" and pending:
+        from ..ray_executor import ray_map
 
-    workers = max(1, min(stage.workers(ctx), len(todo)))
-    done = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(work, todo) if workers > 1 else map(work, todo)
-        for i, new in ctx.progress(results, stage.name, len(todo)):
-            out[i] = new
-            done += 1
-    ctx.stats[stage.name] = {"cached": len(items) - len(todo), "computed": done,
+        results = ray_map(stage, pending, ctx)
+    else:
+        results = local_map(stage, pending, ctx)
+    # Records are written here, by the driver, as each item finishes: whatever executes the
+    # work, a killed run keeps every finished item and loses nothing half-written.
+    for j, new in ctx.progress(results, stage.name, len(todo)):
+        i, key = todo[j]
+        if not new.failed:
+            cache.put(new.id, key, {f: new.to_dict()[f] for f in stage.outputs})
+        out[i] = new
+    ctx.stats[stage.name] = {"cached": len(items) - len(todo), "computed": len(todo),
                              "failed": sum(1 for it in out if it and it.failed)}
     return [it for it in out if it is not None]

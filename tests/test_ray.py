@@ -1,0 +1,74 @@
+"""The Ray executor against a real local head on 127.0.0.1 (never a mock)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray  # the `ray` extra; `make setup` and CI install it
+
+from pipeline.runner import RunResult, run_pipeline
+
+from .conftest import ROOT, make_config
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1",
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    yield
+    ray.shutdown()
+
+
+def data(result: RunResult) -> bytes:
+    return (result.ctx.run_dir / "export" / "data.jsonl").read_bytes()
+
+
+def test_ray_run_is_byte_identical_to_local_and_shares_its_cache(
+        ray_head: None, small_run: RunResult, tmp_path: Path) -> None:
+    on_ray = run_pipeline(make_config(tmp_path, "run=small", "n_items=6", "seed=7",
+                                      "executor=ray"), quiet=True)
+    assert data(on_ray) == data(small_run)
+    for wav in (small_run.ctx.run_dir / "export" / "wavs").iterdir():
+        assert wav.read_bytes() == (on_ray.ctx.run_dir / "export" / "wavs" / wav.name
+                                    ).read_bytes()
+    # The local run's folder, resumed on Ray: everything is found in the cache.
+    again = run_pipeline(make_config(small_run.ctx.cfg.output_root, "run=small", "n_items=6",
+                                     "seed=7", "executor=ray"), quiet=True)
+    assert all(st["computed"] == 0 for st in again.ctx.stats.values()), again.ctx.stats
+
+
+def _tts_worker_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "ray::TTSWorker"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_ray_run_survives_a_killed_worker(ray_head: None, small_run: RunResult,
+                                          tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "run=small", "n_items=6", "seed=7", "executor=ray",
+                      "ray.tts_actors=2")
+    result: dict[str, RunResult] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("r", run_pipeline(cfg, quiet=True)))
+    thread.start()
+    synth = cfg.run_dir / "synthesize"
+    killed = None
+    deadline = time.time() + 180
+    while killed is None and time.time() < deadline and thread.is_alive():
+        pids = _tts_worker_pids()
+        if pids and len(list(synth.glob("*.json"))) >= 1:
+            killed = pids[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    thread.join(timeout=300)
+    assert killed is not None, "a synthesis worker must be killed mid-run"
+    run = result["r"]
+    assert len(run.built) == 6 and not run.failed
+    assert data(run) == data(small_run)
+    assert not list(cfg.run_dir.rglob("*.tmp"))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
 from . import __version__, reseed
@@ -77,8 +78,8 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cfg.run_dir)
     items = reseed.apply(plan.run(cfg, ctx.topics, list(ctx.voices.values())), cfg.run_dir)
-    atomic_write_text(cfg.run_dir / "plan.jsonl",
-                      "".join(f"{_json(it.spec)}\n" for it in items))
+    plan_lines = (json.dumps(asdict(it.spec), ensure_ascii=False) + "\n" for it in items)
+    atomic_write_text(cfg.run_dir / "plan.jsonl", "".join(plan_lines))
     done = ["plan"]
     try:
         for name in STAGES[1:STAGES.index(until) + 1]:
@@ -94,13 +95,6 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
             shutdown()
     atomic_write_json(cfg.run_dir / "manifest.json", manifest(ctx, items))
     return RunResult(items, ctx, time.perf_counter() - t0, done)
-
-
-def _json(obj: object) -> str:
-    import dataclasses
-    import json
-
-    return json.dumps(dataclasses.asdict(obj), ensure_ascii=False)  # type: ignore[arg-type]
 
 
 def summary(result: RunResult) -> str:

@@ -7,9 +7,10 @@ are cached, so a stage's record never carries a stale copy of another stage's wo
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -41,6 +42,7 @@ class Context:
     cfg: Config
     quiet: bool = False
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    llm: Any = field(default=None, repr=False)  # the run's LLMSession, made on first use
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -97,6 +99,10 @@ class Stage:
     workers: Callable[[Context], int] = lambda ctx: 1
     # A cached record can be stale for reasons its key cannot see (a deleted audio file).
     still_valid: Callable[[Item, Context], bool] = lambda item, ctx: True
+    # An I/O-bound stage (LLM calls) runs its items as coroutines in one event loop, at most
+    # `workers(ctx)` in flight; `close_async` runs in that loop once the stage is done.
+    apply_async: Callable[[Item, Context], Awaitable[Item]] | None = None
+    close_async: Callable[[Context], Awaitable[None]] | None = None
 
 
 def _load(item: Item, record: dict[str, Any]) -> Item:
@@ -121,26 +127,64 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
         else:
             todo.append((i, key))
 
+    def failed(item: Item, exc: Exception) -> Item:
+        if isinstance(exc, StageFailure):
+            reason = str(exc)
+        else:  # one bad item must not sink the run
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            reason = f"error: {detail}"
+        return replace(item, failed={"stage": stage.name, "reason": reason})
+
     def work(job: tuple[int, str]) -> tuple[int, Item]:
         i, key = job
         item = items[i]
         try:
             new = stage.apply(item, ctx)
-        except StageFailure as exc:
-            return i, replace(item, failed={"stage": stage.name, "reason": str(exc)})
-        except Exception as exc:  # one bad item must not sink the run
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            return i, replace(item, failed={"stage": stage.name, "reason": f"error: {detail}"})
+        except Exception as exc:
+            return i, failed(item, exc)
         cache.put(item.id, key, {f: new.to_dict()[f] for f in stage.outputs})
         return i, new
 
     workers = max(1, min(stage.workers(ctx), len(todo)))
     done = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(work, todo) if workers > 1 else map(work, todo)
-        for i, new in ctx.progress(results, stage.name, len(todo)):
+    if stage.apply_async is not None and todo:
+        for i, new in asyncio.run(_gather(stage, items, todo, ctx, workers, failed, cache)):
             out[i] = new
             done += 1
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(work, todo) if workers > 1 else map(work, todo)
+            for i, new in ctx.progress(results, stage.name, len(todo)):
+                out[i] = new
+                done += 1
     ctx.stats[stage.name] = {"cached": len(items) - len(todo), "computed": done,
                              "failed": sum(1 for it in out if it and it.failed)}
     return [it for it in out if it is not None]
+
+
+async def _gather(stage: Stage, items: list[Item], todo: list[tuple[int, str]], ctx: Context,
+                  workers: int, failed: Callable[[Item, Exception], Item],
+                  cache: StageCache) -> list[tuple[int, Item]]:
+    """Every pending item at once, `workers` in flight: a slow or failing item holds up no
+    other, and each finished item is cached as soon as it is done."""
+    assert stage.apply_async is not None
+    apply_async = stage.apply_async
+    gate = asyncio.Semaphore(workers)
+
+    async def one(i: int, key: str) -> tuple[int, Item]:
+        item = items[i]
+        async with gate:
+            try:
+                new = await apply_async(item, ctx)
+            except Exception as exc:
+                return i, failed(item, exc)
+        cache.put(item.id, key, {f: new.to_dict()[f] for f in stage.outputs})
+        return i, new
+
+    try:
+        tasks = [asyncio.ensure_future(one(i, key)) for i, key in todo]
+        return [await fut for fut in
+                ctx.progress(asyncio.as_completed(tasks), stage.name, len(todo))]
+    finally:
+        if stage.close_async is not None:
+            await stage.close_async(ctx)

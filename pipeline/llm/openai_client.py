@@ -158,7 +158,7 @@ class LLMSession:
             except _SchemaUnsupported:
                 self._json_schema = False  # json_object plus our own validation from now on
                 return await self._call(prompt, messages, stage, usage)
-            atomic_write_json(path, reply)
+            await asyncio.to_thread(atomic_write_json, path, reply)  # keep the loop free
             fresh = True
         got = Usage(prompt_tokens=reply["prompt_tokens"],
                     completion_tokens=reply["completion_tokens"],

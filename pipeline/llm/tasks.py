@@ -7,6 +7,7 @@ reasons under `<run>/llm/<stage>/<item>.json`; `llm_usage.json` sums them per st
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -58,10 +59,10 @@ def cache_inputs(stage: str, item: Item, ctx: Context) -> dict[str, Any]:
     }
 
 
-def _record(ctx: Context, stage: str, item: Item, usage: Usage) -> None:
-    atomic_write_json(ctx.run_dir / "llm" / stage / f"{item.id}.json",
-                      {"item": item.id, "stage": stage, "model": ctx.cfg.llm.model,
-                       "usage": usage.to_dict()})
+async def _record(ctx: Context, stage: str, item: Item, usage: Usage) -> None:
+    await asyncio.to_thread(
+        atomic_write_json, ctx.run_dir / "llm" / stage / f"{item.id}.json",
+        {"item": item.id, "stage": stage, "model": ctx.cfg.llm.model, "usage": usage.to_dict()})
 
 
 async def _ask(ctx: Context, stage: str, item: Item, name: str, variables: dict[str, Any],
@@ -88,7 +89,7 @@ async def write_script(item: Item, ctx: Context) -> Item:
     data = await _ask(ctx, "script", item, script_prompt(item), variables,
                       lambda d: rules.check_script(d, spec, w.words_min, w.words_max), usage)
     turns = [Turn(t["speaker"], [s.strip() for s in t["sentences"]]) for t in data["turns"]]
-    _record(ctx, "script", item, usage)
+    await _record(ctx, "script", item, usage)
     return replace(item, transcript=turns)
 
 
@@ -111,7 +112,7 @@ async def plant(item: Item, ctx: Context) -> Item:
     key = KeyDetail(sentence=sentence, index=index, kind=spec.detail_kind,
                     answer=data["answer"].strip(),
                     slots={str(n): str(v) for n, v in data["slots"].items()})
-    _record(ctx, "plant", item, usage)
+    await _record(ctx, "plant", item, usage)
     return replace(item, transcript=turns, key=key)
 
 
@@ -142,7 +143,7 @@ async def question(item: Item, ctx: Context) -> Item:
             raise StageFailure(f"no_distractors: {exc}") from None
     choices = list(distractors)
     choices.insert(LETTERS.index(spec.letter), key.answer)
-    _record(ctx, "question", item, usage)
+    await _record(ctx, "question", item, usage)
     return replace(item, question=Question(stem=stem, choices=choices, letter=spec.letter))
 
 

@@ -178,7 +178,9 @@ async def _gather(stage: Stage, items: list[Item], todo: list[tuple[int, str]], 
                 new = await apply_async(item, ctx)
             except Exception as exc:
                 return i, failed(item, exc)
-        cache.put(item.id, key, {f: new.to_dict()[f] for f in stage.outputs})
+        # Off the loop: an fsync must not stall the other items' requests.
+        await asyncio.to_thread(cache.put, item.id, key,
+                                {f: new.to_dict()[f] for f in stage.outputs})
         return i, new
 
     try:

@@ -124,10 +124,13 @@ class OfflineLLMServer:
                  faults: Faults | None = None, model: str = "offline",
                  log: TextIO | None = None) -> None:
         self.answers = OfflineWriterAnswers(Path(prompts_dir))
+        for bank in ("bank", "keys", "stems"):  # fail now on a bad prompts dir, answer fast
+            self.answers._load(bank)
         self.faults = faults or Faults()
         self.model = model
         self.log = log if log is not None else sys.stderr
-        self.requests: list[dict[str, Any]] = []  # method, path, status, task, item
+        # method, path, status, task, item, t (arrival, perf_counter), format (response_format)
+        self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
@@ -165,10 +168,11 @@ class OfflineLLMServer:
         self.stop()
 
     def record(self, method: str, path: str, status: int, task: str, item: str,
-               ms: float) -> None:
+               t0: float, fmt: str = "") -> None:
+        ms = 1000 * (time.perf_counter() - t0)
         with self._lock:
             self.requests.append({"method": method, "path": path, "status": status,
-                                  "task": task, "item": item})
+                                  "task": task, "item": item, "t": t0, "format": fmt})
             print(f"{method} {path} {status} task={task or '-'} item={item or '-'} "
                   f"{ms:.0f}ms", file=self.log, flush=True)
 
@@ -264,13 +268,13 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
             else:
                 status, payload, _ = _error(404, f"no route {self.path}")
             self._send(status, payload)
-            server.record("GET", self.path, status, "", "", 1000 * (time.perf_counter() - t0))
+            server.record("GET", self.path, status, "", "", t0)
 
         def do_POST(self) -> None:  # noqa: N802
             t0 = time.perf_counter()
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
-            task = item = ""
+            task = item = fmt = ""
             headers: dict[str, str] = {}
             if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
                 status, payload, _ = _error(404, f"no route {self.path}")
@@ -280,10 +284,10 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
                 except json.JSONDecodeError as exc:
                     status, payload, _ = _error(400, f"request body is not JSON: {exc}")
                 else:
+                    fmt = str((body.get("response_format") or {}).get("type", ""))
                     status, payload, headers, task, item = server.chat(body)
             self._send(status, payload, headers)
-            server.record("POST", self.path, status, task, item,
-                          1000 * (time.perf_counter() - t0))
+            server.record("POST", self.path, status, task, item, t0, fmt)
 
     return Handler
 

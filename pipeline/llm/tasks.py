@@ -147,6 +147,28 @@ async def question(item: Item, ctx: Context) -> Item:
     return replace(item, question=Question(stem=stem, choices=choices, letter=spec.letter))
 
 
+def judge_variables(item: Item) -> dict[str, Any]:
+    """The variables of prompts/judge.yaml for a built item, for `openai_client.ask`:
+    `ask("judge", judge_variables(item), cfg)["answer"]` is the judge's letter or 'none'."""
+    assert item.question is not None
+    lines = [f"{t.speaker}: {' '.join(t.text)}" for t in item.transcript or []]
+    return {"transcript": "\n".join(lines), "question": item.question.stem,
+            "choices": item.question.labelled}
+
+
+def summary_line(ctx: Context) -> str:
+    """This process's LLM traffic, for the run summary ('' when no LLM stage ran)."""
+    sess = ctx.llm
+    if sess is None or not sess.stages:
+        return ""
+    total = Usage()
+    for u in sess.stages.values():
+        total.add(u)
+    return (f"{total.calls} calls sent, {total.cached} from cache, "
+            f"{total.prompt_tokens}+{total.completion_tokens} tokens, "
+            f"~${sess.spent_usd:.4f} (details: llm_usage.json)")
+
+
 def write_report(ctx: Context, items: list[Item]) -> dict[str, Any]:
     """`<run>/llm_usage.json`: tokens per item and stage (as recorded when each item was
     built, cached replies included), their sums, the cost estimate, and this process's calls."""

@@ -239,3 +239,44 @@ def test_serve_offline_llm_command_speaks_the_openai_api(tmp_path: Path) -> None
     assert any(line.startswith("GET /v1/models 200") for line in lines)
     assert any(line.startswith("POST /v1/chat/completions 400") for line in lines)
     assert SECRET not in "".join(lines)
+
+
+def test_concurrency_bounds_requests_in_flight_across_items(tmp_path: Path) -> None:
+    with OfflineLLMServer(ROOT / "prompts", faults=Faults(latency_ms=300),
+                          log=io.StringIO()) as srv:
+        result = run_pipeline(llm_config(tmp_path, srv, "n_items=9", "llm.concurrency=3"),
+                              until="script", quiet=True)
+        spans = [(r["t"], r["end"]) for r in chat(srv)]
+    assert len(result.built) == 9 and len(spans) == 9
+    peak = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+    assert peak == 3
+
+
+def test_an_unreachable_server_fails_items_with_the_reason(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = make_config(tmp_path, "n_items=2", "llm.backend=openai", "llm.model=offline",
+                      f"llm.base_url=http://127.0.0.1:{port}/v1", "llm.max_retries=1",
+                      "llm.backoff_s=0.01")
+    result = run_pipeline(cfg, until="script", quiet=True)
+    assert len(result.failed) == 2
+    assert all("connection error after 2 tries" in (it.failed or {})["reason"]
+               for it in result.failed)
+
+
+def test_a_broken_prompt_file_stops_the_stage_naming_the_file(
+        tmp_path: Path, server: OfflineLLMServer) -> None:
+    from pipeline.resources import ResourceError
+
+    prompts = tmp_path / "prompts"
+    shutil.copytree(ROOT / "prompts", prompts)
+    plant = prompts / "llm_plant.yaml"
+    plant.write_text(plant.read_text().replace("    sentence: {type: string, minLength: 8}",
+                                               "    sentence: {type: 12}"))
+    cfg = llm_config(tmp_path, server, "n_items=1", f"prompts_dir={prompts}")
+    with pytest.raises(ResourceError, match="llm_plant.yaml: 'schema' is not a valid"):
+        run_pipeline(cfg, until="question", quiet=True)
+    assert (tmp_path / "demo" / "script").exists()  # what was built before is kept

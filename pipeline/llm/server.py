@@ -129,7 +129,7 @@ class OfflineLLMServer:
         self.faults = faults or Faults()
         self.model = model
         self.log = log if log is not None else sys.stderr
-        # method, path, status, task, item, t (arrival, perf_counter), format (response_format)
+        # method, path, status, task, item, t and end (perf_counter), format (response_format)
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
@@ -172,7 +172,8 @@ class OfflineLLMServer:
         ms = 1000 * (time.perf_counter() - t0)
         with self._lock:
             self.requests.append({"method": method, "path": path, "status": status,
-                                  "task": task, "item": item, "t": t0, "format": fmt})
+                                  "task": task, "item": item, "t": t0, "end": t0 + ms / 1000,
+                                  "format": fmt})
             print(f"{method} {path} {status} task={task or '-'} item={item or '-'} "
                   f"{ms:.0f}ms", file=self.log, flush=True)
 

@@ -29,6 +29,14 @@ def session(ctx: Context) -> LLMSession:
     return ctx.llm
 
 
+def prepare(stage: str, items: list[Item], ctx: Context) -> None:
+    """Make the session and load the stage's prompts before any call, so a missing key or
+    a broken prompt file stops the run with one message instead of failing every item."""
+    sess = session(ctx)
+    for name in sorted({n for it in items for n in prompt_names(stage, it, ctx)}):
+        sess.prompt(name)
+
+
 async def close(ctx: Context) -> None:
     if ctx.llm is not None:
         await ctx.llm.aclose()

@@ -100,6 +100,9 @@ def main() -> int:
     result["speedup"] = round(result["wall_s_concurrency_1"] / result[f"wall_s_concurrency_{c}"],
                               1)
     result["tokens_per_item"] = usage["run"]["tokens_per_item"]
+    result["prompt_tokens_per_item"] = round(usage["run"]["prompt_tokens"] / usage["items"], 1)
+    result["completion_tokens_per_item"] = round(
+        usage["run"]["completion_tokens"] / usage["items"], 1)
     for stage, st in usage["stages"].items():
         result[f"tokens_per_item_{stage}"] = st["per_item"]
         result[f"reasks_{stage}"] = st["reasks"]

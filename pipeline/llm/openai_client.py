@@ -144,11 +144,12 @@ class LLMSession:
         return req
 
     async def _call(self, prompt: PromptFile, messages: list[dict[str, str]],
-                    stage: str, usage: Usage) -> dict[str, Any]:
+                    stage: str, usage: Usage, used: list[Path]) -> dict[str, Any]:
         """One reply for these messages: from the cache, else from the server."""
         req = self._request(prompt, messages)
         key = content_hash("llm-call/1", self.llm.base_url, prompt.digest, req)
         path = self.cache_dir / key[:2] / f"{key}.json"
+        used.append(path)
         try:
             reply = read_json(path)
             fresh = False
@@ -157,7 +158,8 @@ class LLMSession:
                 reply = await self._send(req)
             except _SchemaUnsupported:
                 self._json_schema = False  # json_object plus our own validation from now on
-                return await self._call(prompt, messages, stage, usage)
+                used.pop()
+                return await self._call(prompt, messages, stage, usage, used)
             await asyncio.to_thread(atomic_write_json, path, reply)  # keep the loop free
             fresh = True
         got = Usage(prompt_tokens=reply["prompt_tokens"],
@@ -235,9 +237,10 @@ class LLMSession:
         prompt = self.prompt(name)
         messages = prompt.render(variables)
         usage = Usage()
+        used: list[Path] = []  # cache entries this task replayed or wrote
         repairs = regenerations = 0
         while True:
-            reply = await self._call(prompt, messages, stage, usage)
+            reply = await self._call(prompt, messages, stage, usage, used)
             content = reply["content"]
             rule_broken = False
             if reply["finish_reason"] == "length":
@@ -263,6 +266,9 @@ class LLMSession:
                 repairs += 1
                 over = repairs > self.llm.max_repairs
             if over:
+                # Forget this exchange so the next run asks afresh instead of replaying it.
+                for path in used:
+                    path.unlink(missing_ok=True)
                 raise LLMTaskError(self.scrub(
                     f"{name}: no valid reply after {repairs + regenerations} re-asks; "
                     f"last: {error}"))

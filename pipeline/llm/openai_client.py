@@ -31,6 +31,7 @@ from .prompts import PromptFile, load_prompt, schema_error
 Check = Callable[[Any], str]  # returns '' when the reply obeys the task's content rules
 PLACEHOLDER_KEY = "no-key"  # local servers (vLLM, Ollama, llama.cpp) accept any key
 CHARS_PER_TOKEN = 4  # prompt-size estimate for the budget, before the server counts
+RETRY_STATUS = (408, 409, 429)  # and every 5xx: the server may answer next time
 
 
 class LLMTaskError(Exception):
@@ -193,30 +194,29 @@ class LLMSession:
         client = self._client()
         llm = self.llm
         for attempt in range(llm.max_retries + 1):
+            wait: float | None = None
             try:
                 resp = await client.chat.completions.create(**req)
                 break
-            except openai.BadRequestError as exc:
-                if req["response_format"]["type"] == "json_schema" and \
+            except openai.APIStatusError as exc:
+                code = exc.status_code
+                if code == 400 and req["response_format"]["type"] == "json_schema" and \
                         llm.response_format == "auto" and "response_format" in str(exc):
                     raise _SchemaUnsupported from None
-                raise LLMTaskError(self.scrub(f"http 400: {exc.message}")) from None
-            except (openai.APIConnectionError, openai.RateLimitError,
-                    openai.InternalServerError) as exc:
-                reason = (f"http {exc.status_code}" if isinstance(exc, openai.APIStatusError)
-                          else "timeout" if isinstance(exc, openai.APITimeoutError)
+                if code not in RETRY_STATUS and code < 500:  # 400, 401, 403, 404, 422: final
+                    raise LLMTaskError(self.scrub(f"http {code}: {exc.message}")) from None
+                reason, detail, wait = f"http {code}", exc.message, _retry_after(exc)
+            except openai.APIConnectionError as exc:  # timeouts included
+                reason = ("timeout" if isinstance(exc, openai.APITimeoutError)
                           else "connection error")
-                if attempt == llm.max_retries:
-                    raise LLMTaskError(self.scrub(
-                        f"{reason} after {attempt + 1} tries: {exc}")) from None
-                wait = _retry_after(exc) if isinstance(exc, openai.APIStatusError) else None
-                if wait is None:
-                    wait = min(llm.backoff_max_s, llm.backoff_s * 2 ** attempt)
-                    wait *= 0.5 + random.random()  # jitter: retries of many items spread out
-                await asyncio.sleep(min(wait, llm.backoff_max_s))
-            except openai.APIStatusError as exc:  # 401, 403, 404, 422: retrying cannot help
+                detail = str(exc)
+            if attempt == llm.max_retries:
                 raise LLMTaskError(self.scrub(
-                    f"http {exc.status_code}: {exc.message}")) from None
+                    f"{reason} after {attempt + 1} tries ({detail})")) from None
+            if wait is None:
+                wait = min(llm.backoff_max_s, llm.backoff_s * 2 ** attempt)
+                wait *= 0.5 + random.random()  # jitter: retries of many items spread out
+            await asyncio.sleep(min(wait, llm.backoff_max_s))
         choice = resp.choices[0]
         u = resp.usage
         return {"content": choice.message.content or "",

@@ -7,7 +7,6 @@ are cached, so a stage's record never carries a stale copy of another stage's wo
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
@@ -127,28 +126,29 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
         else:
             todo.append((i, key))
 
-    def failed(item: Item, exc: Exception) -> Item:
-        if isinstance(exc, StageFailure):
-            reason = str(exc)
-        else:  # one bad item must not sink the run
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            reason = f"error: {detail}"
-        return replace(item, failed={"stage": stage.name, "reason": reason})
-
     def work(job: tuple[int, str]) -> tuple[int, Item]:
         i, key = job
         item = items[i]
         try:
             new = stage.apply(item, ctx)
-        except Exception as exc:
-            return i, failed(item, exc)
+        except StageFailure as exc:
+            return i, replace(item, failed={"stage": stage.name, "reason": str(exc)})
+        except Exception as exc:  # one bad item must not sink the run
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            return i, replace(item, failed={"stage": stage.name, "reason": f"error: {detail}"})
         cache.put(item.id, key, {f: new.to_dict()[f] for f in stage.outputs})
         return i, new
 
     workers = max(1, min(stage.workers(ctx), len(todo)))
     done = 0
     if stage.apply_async is not None and todo:
-        for i, new in asyncio.run(_gather(stage, items, todo, ctx, workers, failed, cache)):
+        from .async_map import async_map
+
+        results = async_map(stage, [items[i] for i, _ in todo], ctx)
+        for j, new in ctx.progress(results, stage.name, len(todo)):
+            i, key = todo[j]
+            if not new.failed:  # cached by the driver as each item finishes
+                cache.put(new.id, key, {f: new.to_dict()[f] for f in stage.outputs})
             out[i] = new
             done += 1
     else:
@@ -160,33 +160,3 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
     ctx.stats[stage.name] = {"cached": len(items) - len(todo), "computed": done,
                              "failed": sum(1 for it in out if it and it.failed)}
     return [it for it in out if it is not None]
-
-
-async def _gather(stage: Stage, items: list[Item], todo: list[tuple[int, str]], ctx: Context,
-                  workers: int, failed: Callable[[Item, Exception], Item],
-                  cache: StageCache) -> list[tuple[int, Item]]:
-    """Every pending item at once, `workers` in flight: a slow or failing item holds up no
-    other, and each finished item is cached as soon as it is done."""
-    assert stage.apply_async is not None
-    apply_async = stage.apply_async
-    gate = asyncio.Semaphore(workers)
-
-    async def one(i: int, key: str) -> tuple[int, Item]:
-        item = items[i]
-        async with gate:
-            try:
-                new = await apply_async(item, ctx)
-            except Exception as exc:
-                return i, failed(item, exc)
-        # Off the loop: an fsync must not stall the other items' requests.
-        await asyncio.to_thread(cache.put, item.id, key,
-                                {f: new.to_dict()[f] for f in stage.outputs})
-        return i, new
-
-    try:
-        tasks = [asyncio.ensure_future(one(i, key)) for i, key in todo]
-        return [await fut for fut in
-                ctx.progress(asyncio.as_completed(tasks), stage.name, len(todo))]
-    finally:
-        if stage.close_async is not None:
-            await stage.close_async(ctx)

@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 RUN     ?=
 ARGS    ?=
 
-.PHONY: setup data test test-slow lint bench clean os-deps
+.PHONY: setup data test test-slow lint bench bench-llm clean os-deps
 
 setup: os-deps $(STAMP)
 
@@ -46,6 +46,10 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_run.py
 	$(BIN)/python benchmarks/bench_ray.py
+	$(BIN)/python benchmarks/bench_llm.py
+
+bench-llm: setup
+	$(BIN)/python benchmarks/bench_llm.py
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

@@ -36,11 +36,45 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("run", help="run every stage, plan to export"))
     for name in STAGES:
         _common(sub.add_parser(name, help=STAGE_HELP[name]))
+    _serve_offline_llm(sub.add_parser(
+        "serve-offline-llm", help="serve the offline writer as an OpenAI-compatible API on "
+                                  "127.0.0.1, with injectable faults (tests and demos)"))
     return parser
+
+
+def _serve_offline_llm(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free)")
+    p.add_argument("--prompts-dir", default="prompts", help="offline writer banks")
+    p.add_argument("--model", default="offline", help="model id listed by /v1/models")
+    p.add_argument("--latency-ms", type=int, default=0, help="delay every chat request")
+    p.add_argument("--rate-limit", type=int, default=0, metavar="N",
+                   help="answer the first N chat requests 429 with Retry-After")
+    p.add_argument("--retry-after", type=float, default=1.0, metavar="S")
+    p.add_argument("--server-error", type=int, default=0, metavar="N", help="then N 500s")
+    p.add_argument("--hang", type=int, default=0, metavar="N",
+                   help="then N requests that answer only after --hang-s (client timeouts)")
+    p.add_argument("--hang-s", type=float, default=10.0, metavar="S")
+    p.add_argument("--malformed", type=int, default=0, metavar="N",
+                   help="then N replies whose content is not JSON")
+    p.add_argument("--truncated", type=int, default=0, metavar="N",
+                   help="then N replies cut in half (finish_reason length)")
+    p.add_argument("--fail-item", action="append", default=[], metavar="ID",
+                   help="every request for this item id answers 500 (repeatable)")
+    p.add_argument("--no-json-schema", action="store_true",
+                   help="reject response_format json_schema, like servers without it")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "serve-offline-llm":
+        from .llm.server import Faults, serve
+
+        serve(args.port, args.prompts_dir, Faults(
+            latency_ms=args.latency_ms, rate_limit=args.rate_limit, retry_after=args.retry_after,
+            server_error=args.server_error, hang=args.hang, hang_s=args.hang_s,
+            malformed=args.malformed, truncated=args.truncated,
+            fail_items=tuple(args.fail_item), no_json_schema=args.no_json_schema), args.model)
+        return 0
     overrides = list(args.set)
     for flag, key in (("run", "run"), ("n", "n_items"), ("seed", "seed")):
         value = getattr(args, flag)

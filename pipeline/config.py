@@ -28,7 +28,23 @@ class LLMConfig:
     temperature: float = 0.7
     max_tokens: int = 2048
     seed: int | None = None
-    concurrency: int = 8
+    concurrency: int = 8  # requests in flight across items, per LLM stage
+    response_format: str = "auto"  # auto: json_schema, else json_object
+    distractors: str = "model"  # model (the LLM writes them, rules check) | rules (details.py)
+    max_repairs: int = 3  # re-asks with the validation error shown, per call
+    max_regenerations: int = 2  # re-asks when a rule on the content is broken, per task
+    max_retries: int = 6  # transport retries (429, 5xx, timeouts, connection errors)
+    backoff_s: float = 0.5  # first backoff; doubles per retry, with jitter
+    backoff_max_s: float = 30.0
+    timeout_s: float = 120.0
+    max_cost_usd: float | None = None  # stop new calls before the run's cost would pass this
+    # USD per million tokens by model name; a model missing here costs 0 in the estimate.
+    prices: dict[str, dict[str, float]] = field(default_factory=lambda: {
+        "gpt-4o": {"input": 2.5, "output": 10.0},
+        "gpt-4o-mini": {"input": 0.15, "output": 0.6},
+        "gpt-4.1": {"input": 2.0, "output": 8.0},
+        "gpt-4.1-mini": {"input": 0.4, "output": 1.6},
+    })
 
 
 @dataclass
@@ -188,6 +204,16 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.ray.tts_actors >= 1, "ray.tts_actors", "an int >= 1"),
         (cfg.n_items >= 1, "n_items", "an int >= 1"),
         (cfg.tts.workers >= 1, "tts.workers", "an int >= 1"),
+        (cfg.llm.concurrency >= 1, "llm.concurrency", "an int >= 1"),
+        (cfg.llm.response_format in ("auto", "json_schema", "json_object"),
+         "llm.response_format", "one of auto, json_schema, json_object"),
+        (cfg.llm.distractors in ("model", "rules"), "llm.distractors", "model or rules"),
+        (min(cfg.llm.max_repairs, cfg.llm.max_regenerations, cfg.llm.max_retries) >= 0,
+         "llm.max_repairs", "ints >= 0 (max_repairs, max_regenerations, max_retries)"),
+        (cfg.llm.timeout_s > 0 and cfg.llm.backoff_s >= 0, "llm.timeout_s",
+         "a float > 0 (and llm.backoff_s >= 0)"),
+        (all(set(p) <= {"input", "output"} for p in cfg.llm.prices.values()), "llm.prices",
+         "a mapping model -> {input: USD per 1M tokens, output: USD per 1M tokens}"),
         (cfg.audio.sample_rate >= 8000, "audio.sample_rate", "an int >= 8000"),
         (cfg.audio.target_seconds > cfg.audio.tolerance_seconds >= 0, "audio.tolerance_seconds",
          "a float >= 0 and below audio.target_seconds"),

@@ -117,6 +117,10 @@ def summary(result: RunResult) -> str:
     for name, st in result.ctx.stats.items():
         rows.append((f"  {name}", f"{st['computed']} computed, {st['cached']} cached, "
                                   f"{st['failed']} failed"))
+    from .llm.tasks import summary_line
+
+    if llm := summary_line(result.ctx):
+        rows.append(("llm", llm))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     for it in failed:

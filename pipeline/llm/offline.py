@@ -120,11 +120,8 @@ def key_position(decile: int, offset: float, n_total: int) -> int:
     return min(hi, lo_ok + int(offset * (hi - lo_ok + 1)))
 
 
-def plant_key(spec: ItemSpec, turns: list[Turn], key_templates: list[dict[str, str]],
-              rng: random.Random) -> tuple[list[Turn], KeyDetail]:
-    """Insert one key sentence with a fictional detail at the planned depth."""
-    sentence, answer, slots = make_detail(
-        spec.detail_kind, key_templates, rng, spec.subtopic, list(spec.terms))
+def insert_key(spec: ItemSpec, turns: list[Turn], sentence: str) -> tuple[list[Turn], int]:
+    """The turns with `sentence` inserted at the spec's planned depth, and its flat index."""
     flat = [(ti, si) for ti, t in enumerate(turns) for si in range(len(t.text))]
     k = key_position(spec.key_decile, spec.key_offset, len(flat) + 1)
     new = [Turn(t.speaker, list(t.text)) for t in turns]
@@ -133,6 +130,15 @@ def plant_key(spec: ItemSpec, turns: list[Turn], key_templates: list[dict[str, s
     else:
         ti, si = flat[k]
         new[ti].text.insert(si, sentence)
+    return new, k
+
+
+def plant_key(spec: ItemSpec, turns: list[Turn], key_templates: list[dict[str, str]],
+              rng: random.Random) -> tuple[list[Turn], KeyDetail]:
+    """Insert one key sentence with a fictional detail at the planned depth."""
+    sentence, answer, slots = make_detail(
+        spec.detail_kind, key_templates, rng, spec.subtopic, list(spec.terms))
+    new, k = insert_key(spec, turns, sentence)
     key = KeyDetail(sentence=sentence, index=k, kind=spec.detail_kind, answer=answer,
                     slots=slots)
     return new, key

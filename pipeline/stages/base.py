@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -41,6 +41,7 @@ class Context:
     cfg: Config
     quiet: bool = False
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    llm: Any = field(default=None, repr=False)  # the run's LLMSession, made on first use
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -97,6 +98,10 @@ class Stage:
     workers: Callable[[Context], int] = lambda ctx: 1
     # A cached record can be stale for reasons its key cannot see (a deleted audio file).
     still_valid: Callable[[Item, Context], bool] = lambda item, ctx: True
+    # An I/O-bound stage (LLM calls) runs its items as coroutines in one event loop, at most
+    # `workers(ctx)` in flight; `close_async` runs in that loop once the stage is done.
+    apply_async: Callable[[Item, Context], Awaitable[Item]] | None = None
+    close_async: Callable[[Context], Awaitable[None]] | None = None
 
 
 def _load(item: Item, record: dict[str, Any]) -> Item:
@@ -145,7 +150,11 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
             todo.append((i, key))
 
     pending = [items[i] for i, _ in todo]
-    if ctx.cfg.executor == "ray" and pending:
+    if stage.apply_async is not None and pending:
+        from .async_map import async_map  # I/O-bound: one event loop, whatever the executor
+
+        results = async_map(stage, pending, ctx)
+    elif ctx.cfg.executor == "ray" and pending:
         from ..ray_executor import ray_map
 
         results = ray_map(stage, pending, ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
+from ..llm import tasks as llm_tasks
 from ..llm.offline import plant_key
 from ..records import Item
 from ..seeds import rng_for
@@ -25,5 +26,20 @@ def _apply(item: Item, ctx: Context) -> Item:
 STAGE = Stage("plant", "1", ("transcript", "key"), _inputs, _apply)
 
 
+# llm.backend: openai. Same cached fields; the key swaps the offline bank for the endpoint,
+# model and the LLM prompt files this stage uses.
+LLM_STAGE = Stage(
+    "plant", "llm1", ("transcript", "key"),
+    lambda item, ctx: {**{k: v for k, v in _inputs(item, ctx).items() if k != "keys"},
+                       **llm_tasks.cache_inputs("plant", item, ctx)},
+    _apply, workers=lambda ctx: ctx.cfg.llm.concurrency,
+    apply_async=llm_tasks.plant, close_async=llm_tasks.close)
+
+
 def run(items: list[Item], ctx: Context) -> list[Item]:
-    return run_stage(STAGE, items, ctx)
+    if ctx.cfg.llm.backend == "offline":
+        return run_stage(STAGE, items, ctx)
+    llm_tasks.prepare(STAGE.name, items, ctx)  # a missing key or bad prompt stops here
+    items = run_stage(LLM_STAGE, items, ctx)
+    llm_tasks.write_report(ctx, items)
+    return items

@@ -1,0 +1,80 @@
+"""LLM prompts as files: one YAML per task in `prompts/` with a version, the system text, a
+user template and the JSON schema the reply must match.
+
+The file's bytes are hashed into every cache key the prompt shapes, so editing a prompt
+re-runs exactly the calls (and stages) that use it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ..resources import ResourceError
+from ..store import file_hash
+
+FIELDS = {"version": (int, str), "task": str, "system": str, "user": str, "schema": dict}
+
+
+@dataclass(frozen=True)
+class PromptFile:
+    name: str  # file stem, e.g. llm_plant
+    task: str  # what the offline test server answers: script, plant, question, ...
+    version: str
+    system: str
+    user: str
+    schema: dict[str, Any]
+    digest: str  # sha256 of the file's bytes
+
+    def render(self, variables: dict[str, Any]) -> list[dict[str, str]]:
+        """System and user messages; `$data` is every variable as one JSON block."""
+        values = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                  for k, v in variables.items()}
+        values["data"] = json.dumps({"task": self.task, **variables}, ensure_ascii=False,
+                                    sort_keys=True)
+        try:
+            user = Template(self.user).substitute(values)
+        except (KeyError, ValueError) as exc:
+            raise ResourceError(f"prompts/{self.name}.yaml: 'user' template needs {exc}, "
+                                f"given {sorted(values)}") from None
+        return [{"role": "system", "content": self.system.strip()},
+                {"role": "user", "content": user.strip()}]
+
+
+def load_prompt(prompts_dir: str | Path, name: str) -> PromptFile:
+    path = Path(prompts_dir) / f"{name}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResourceError(f"{path}: prompt file not found") from None
+    except yaml.YAMLError as exc:
+        raise ResourceError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ResourceError(f"{path}: expected a mapping with keys {sorted(FIELDS)}")
+    for key, tp in FIELDS.items():
+        if not isinstance(data.get(key), tp):
+            raise ResourceError(f"{path}: '{key}' is missing or not a {tp}")
+    try:
+        jsonschema.Draft202012Validator.check_schema(data["schema"])
+    except jsonschema.SchemaError as exc:
+        raise ResourceError(f"{path}: 'schema' is not a valid JSON schema: {exc.message}") \
+            from None
+    return PromptFile(name=name, task=data["task"], version=str(data["version"]),
+                      system=data["system"], user=data["user"], schema=data["schema"],
+                      digest=file_hash(path))
+
+
+def schema_error(schema: dict[str, Any], data: Any) -> str:
+    """The first schema violation, as one line a model can act on; '' when valid."""
+    err = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if err is None:
+        return ""
+    where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+    return f"schema violation at {where}: {err.message}"

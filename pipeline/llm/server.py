@@ -1,0 +1,306 @@
+"""`spiral serve-offline-llm`: a real OpenAI-compatible HTTP server answering from the
+offline writer, for tests and demos of the LLM path with no model and no network.
+
+It serves `GET /v1/models` and `POST /v1/chat/completions` on 127.0.0.1 only, reads the
+item data block (```json ... ```) the pipeline's prompts carry, and answers each task with
+what the offline writer would write, so a run through it builds the same items as the
+offline backend. It logs one line per request (method, path, status, task; never a header)
+and can inject faults: latency, 429 with Retry-After, 500, hangs past the client's timeout,
+malformed and truncated JSON, an item whose calls always fail, and no json_schema support.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..details import make_detail, make_distractors, make_stem, mentions
+from ..records import ItemSpec, _from_dict
+from ..resources import load_key_templates, load_stem_templates, load_writer_bank
+from ..seeds import rng_for
+from .offline import write_script
+
+DATA_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.S)
+
+
+@dataclass
+class Faults:
+    """Injected faults. Counted ones hit the first chat requests, in this order:
+    429, 500, hang, malformed, truncated."""
+
+    latency_ms: int = 0
+    rate_limit: int = 0  # answer 429 with Retry-After
+    retry_after: float = 1.0
+    server_error: int = 0  # answer 500
+    hang: int = 0  # sleep `hang_s` before answering (past the client's timeout)
+    hang_s: float = 10.0
+    malformed: int = 0  # content that is not JSON
+    truncated: int = 0  # content cut in half, finish_reason "length"
+    fail_items: tuple[str, ...] = ()  # every request for these item ids answers 500
+    no_json_schema: bool = False  # reject response_format json_schema with 400
+
+    def take(self, lock: threading.Lock) -> str:
+        with lock:
+            for name in ("rate_limit", "server_error", "hang", "malformed", "truncated"):
+                left = getattr(self, name)
+                if left > 0:
+                    setattr(self, name, left - 1)
+                    return name
+        return ""
+
+
+class BadRequest(Exception):
+    pass
+
+
+@dataclass
+class OfflineWriterAnswers:
+    """Each task's answer from the offline writer, as the offline backend would write it."""
+
+    prompts_dir: Path
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def _load(self, name: str) -> Any:
+        if name not in self._cache:
+            path = self.prompts_dir
+            self._cache[name] = {
+                "bank": lambda: load_writer_bank(path / "offline_writer.yaml"),
+                "keys": lambda: load_key_templates(path / "offline_keys.yaml"),
+                "stems": lambda: load_stem_templates(path / "offline_questions.yaml"),
+            }[name]()
+        return self._cache[name]
+
+    def answer(self, data: dict[str, Any], attempt: int) -> dict[str, Any]:
+        task = data.get("task")
+        spec: ItemSpec = _from_dict(ItemSpec, data["spec"]) if "spec" in data else None
+        # A re-ask (attempt > 0) draws afresh, as a sampling model would.
+        salt = (attempt,) if attempt else ()
+        if task == "script":
+            rng = rng_for(spec.seed, "script", *salt)
+            target = rng.randint(data["words_min"], data["words_max"]) - 12
+            turns = write_script(spec, self._load("bank"), target, data["disfluency_rate"], rng)
+            return {"turns": [{"speaker": t.speaker, "sentences": t.text} for t in turns]}
+        if task == "plant":
+            rng = rng_for(spec.seed, "plant", *salt)
+            sentence, answer, slots = make_detail(
+                spec.detail_kind, self._load("keys")[spec.detail_kind], rng, spec.subtopic,
+                list(spec.terms))
+            return {"sentence": sentence, "answer": answer, "slots": slots}
+        if task == "question":
+            template = self._load("stems").get(data["slots"].get("template", ""))
+            if template is None:
+                return {"question": f"What {data['kind']} is mentioned in the recording?"}
+            return {"question": make_stem(template, data["slots"])}
+        if task == "distractors":
+            rng = rng_for(spec.seed, "question", *salt)
+            text, stem = data["transcript"], data["question"]
+            out = make_distractors(
+                data["answer"], data["kind"], rng, data["slots"].get("unit", ""),
+                lambda c: mentions(text, c) or mentions(stem, c), spec.answer_may_be_longest)
+            return {"distractors": out}
+        if task == "judge":
+            text = data["transcript"] if isinstance(data["transcript"], str) \
+                else " ".join(data["transcript"])
+            for choice in data["choices"]:
+                letter, _, value = choice.partition(". ")
+                if mentions(text, value):
+                    said = [s for s in re.split(r"(?<=[.!?])\s+", text) if mentions(s, value)]
+                    return {"answer": letter, "evidence": said[0] if said else ""}
+            return {"answer": "none", "evidence": ""}
+        raise BadRequest(f"unknown task {task!r}")
+
+
+class OfflineLLMServer:
+    """The server, in a background thread: `start()` gives the base URL, `stop()` ends it."""
+
+    def __init__(self, prompts_dir: str | Path = "prompts", port: int = 0,
+                 faults: Faults | None = None, model: str = "offline",
+                 log: TextIO | None = None) -> None:
+        self.answers = OfflineWriterAnswers(Path(prompts_dir))
+        for bank in ("bank", "keys", "stems"):  # fail now on a bad prompts dir, answer fast
+            self.answers._load(bank)
+        self.faults = faults or Faults()
+        self.model = model
+        self.log = log if log is not None else sys.stderr
+        # method, path, status, task, item, t and end (perf_counter), format (response_format)
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def chat_requests(self) -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if r["path"].endswith("/chat/completions"))
+
+    def start(self) -> str:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
+                                        name="offline-llm-server")
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> OfflineLLMServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def record(self, method: str, path: str, status: int, task: str, item: str,
+               t0: float, fmt: str = "") -> None:
+        ms = 1000 * (time.perf_counter() - t0)
+        with self._lock:
+            self.requests.append({"method": method, "path": path, "status": status,
+                                  "task": task, "item": item, "t": t0, "end": t0 + ms / 1000,
+                                  "format": fmt})
+            print(f"{method} {path} {status} task={task or '-'} item={item or '-'} "
+                  f"{ms:.0f}ms", file=self.log, flush=True)
+
+    def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str], str,
+                                                   str]:
+        """(status, JSON body, extra headers, task, item) for one chat-completions request."""
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _error(400, "'messages' must be a non-empty list") + ("", "")
+        users = [m.get("content") or "" for m in messages if m.get("role") == "user"]
+        match = DATA_BLOCK.search(users[0]) if users else None
+        if match is None:
+            return _error(400, "no item data block: this server answers the pipeline's "
+                               "own prompts only") + ("", "")
+        data = json.loads(match.group(1))
+        task = str(data.get("task", ""))
+        item = str(data.get("spec", {}).get("id", ""))
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        rf = (body.get("response_format") or {}).get("type")
+        if rf == "json_schema" and self.faults.no_json_schema:
+            return _error(400, "response_format json_schema is not supported by this server; "
+                               "use json_object", param="response_format") + (task, item)
+        if item and item in self.faults.fail_items:
+            return _error(500, f"injected failure for item {item}") + (task, item)
+        fault = self.faults.take(self._lock)
+        if fault == "rate_limit":
+            status, payload, _ = _error(429, "injected rate limit")
+            return status, payload, {"Retry-After": f"{self.faults.retry_after:g}"}, task, item
+        if fault == "server_error":
+            return _error(500, "injected server error") + (task, item)
+        if fault == "hang":
+            time.sleep(self.faults.hang_s)
+        attempt = sum(1 for m in messages if m.get("role") == "assistant")
+        try:
+            content = json.dumps(self.answers.answer(data, attempt), ensure_ascii=False)
+        except (BadRequest, KeyError, TypeError, ValueError) as exc:
+            return _error(400, f"cannot answer task {task!r}: {exc}") + (task, item)
+        finish = "stop"
+        if fault == "malformed":
+            content = "Sure! Here is the JSON you asked for: " + content[: len(content) // 3]
+        elif fault == "truncated":
+            content, finish = content[: len(content) // 2], "length"
+        prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4
+        completion_tokens = max(1, len(content) // 4)
+        return 200, {
+            "id": f"chatcmpl-offline-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", self.model),
+            "system_fingerprint": "offline-writer",
+            "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }, {}, task, item
+
+
+def _error(status: int, message: str, param: str | None = None
+           ) -> tuple[int, dict[str, Any], dict[str, str]]:
+    kind = {400: "invalid_request_error", 404: "not_found_error", 429: "rate_limit_error"}
+    return status, {"error": {"message": message, "type": kind.get(status, "server_error"),
+                              "param": param, "code": None}}, {}
+
+
+def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # one line per request is written by `record`, without headers
+
+        def _send(self, status: int, payload: dict[str, Any],
+                  headers: dict[str, str] | None = None) -> None:
+            body = json.dumps(payload).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout): nothing to answer
+
+        def do_GET(self) -> None:  # noqa: N802
+            t0 = time.perf_counter()
+            if self.path.rstrip("/") in ("/v1/models", "/models"):
+                status, payload = 200, {"object": "list", "data": [
+                    {"id": server.model, "object": "model", "created": 0,
+                     "owned_by": "spiral-offline-writer"}]}
+            else:
+                status, payload, _ = _error(404, f"no route {self.path}")
+            self._send(status, payload)
+            server.record("GET", self.path, status, "", "", t0)
+
+        def do_POST(self) -> None:  # noqa: N802
+            t0 = time.perf_counter()
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            task = item = fmt = ""
+            headers: dict[str, str] = {}
+            if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+                status, payload, _ = _error(404, f"no route {self.path}")
+            else:
+                try:
+                    body = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    status, payload, _ = _error(400, f"request body is not JSON: {exc}")
+                else:
+                    fmt = str((body.get("response_format") or {}).get("type", ""))
+                    status, payload, headers, task, item = server.chat(body)
+            self._send(status, payload, headers)
+            server.record("POST", self.path, status, task, item, t0, fmt)
+
+    return Handler
+
+
+def serve(port: int, prompts_dir: str | Path, faults: Faults, model: str = "offline") -> None:
+    """Run in the foreground until interrupted (the `spiral serve-offline-llm` command)."""
+    server = OfflineLLMServer(prompts_dir, port, faults, model, log=sys.stdout)
+    print(f"offline LLM server on {server.base_url} (model {model!r}); Ctrl-C stops it",
+          flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()

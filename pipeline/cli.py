@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import cli_publish
 from .config import ConfigError, load_config
 from .resources import ResourceError
 from .runner import STAGES, run_pipeline, summary
@@ -36,11 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("run", help="run every stage, plan to export"))
     for name in STAGES:
         _common(sub.add_parser(name, help=STAGE_HELP[name]))
+    cli_publish.add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in cli_publish.HELP:
+        return cli_publish.main(args)
     overrides = list(args.set)
     for flag, key in (("run", "run"), ("n", "n_items"), ("seed", "seed")):
         value = getattr(args, flag)

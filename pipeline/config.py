@@ -56,6 +56,17 @@ class WriterConfig:
 
 
 @dataclass
+class PublishConfig:
+    folder: str = "hub"  # the Hub-ready dataset folder, under the run folder
+    max_shard_mb: int = 500  # parquet shard size limit (audio included)
+    row_group_items: int = 16  # items per parquet row group: bounds publish memory
+    audio_format: str = "flac"  # flac (lossless, about half the bytes) | wav (as exported)
+    spiral_files: bool = True  # also ship spiral/: data.jsonl, data_h.jsonl, wavs/, key_wavs/
+    license: str = "cc-by-4.0"  # the card's licence when no audio licence overrides it
+    pretty_name: str = "SPIRAL-style long-context spoken QA (synthetic)"
+
+
+@dataclass
 class Config:
     run: str = "demo"
     seed: int = 1234
@@ -70,6 +81,7 @@ class Config:
     tts: TTSConfig = field(default_factory=TTSConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     writer: WriterConfig = field(default_factory=WriterConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -82,6 +94,7 @@ class Config:
 TRANSCRIPT_TYPES = ("lecture", "conversation", "meeting")
 LLM_BACKENDS = ("offline", "openai")
 TTS_BACKENDS = ("espeak",)
+AUDIO_FORMATS = ("flac", "wav")
 
 
 def _type_name(tp: Any) -> str:
@@ -182,6 +195,10 @@ def _validate(cfg: Config, source: str) -> None:
         (bool(cfg.types) and sum(cfg.types.values()) > 0
          and all(t in TRANSCRIPT_TYPES and w >= 0 for t, w in cfg.types.items()),
          "types", f"weights >= 0 for keys among {TRANSCRIPT_TYPES}"),
+        (cfg.publish.max_shard_mb >= 1, "publish.max_shard_mb", "an int >= 1"),
+        (cfg.publish.row_group_items >= 1, "publish.row_group_items", "an int >= 1"),
+        (cfg.publish.audio_format in AUDIO_FORMATS, "publish.audio_format",
+         f"one of {AUDIO_FORMATS}"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]
@@ -213,6 +230,13 @@ def load_config(path: str | Path = "spiral.yaml", overrides: list[str] | None = 
         set_keys.append(key)
     if set_keys:
         source = f"{source} with --set {', '.join(set_keys)}"
+    cfg = _build(Config, data, "", source)
+    _validate(cfg, source)
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any], source: str) -> Config:
+    """A config from a dict (e.g. a run's manifest), checked like a YAML file."""
     cfg = _build(Config, data, "", source)
     _validate(cfg, source)
     return cfg

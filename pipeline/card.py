@@ -71,7 +71,7 @@ def audio_licence(tts: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
                   "licence of its model before reusing the audio.")
 
 
-def _redact_url(url: str | None) -> str | None:
+def redact_url(url: str | None) -> str | None:
     """An endpoint URL without user, password or query: they may carry credentials."""
     if not url:
         return url
@@ -158,7 +158,7 @@ def _generation(inp: CardInputs) -> str:
     m, cfg = inp.manifest, inp.built_with
     versions = m.get("versions", {})
     llm = (f"`{cfg.llm.backend}` (model `{cfg.llm.model}`"
-           + (f", endpoint `{_redact_url(cfg.llm.base_url)}`" if cfg.llm.base_url else "")
+           + (f", endpoint `{redact_url(cfg.llm.base_url)}`" if cfg.llm.base_url else "")
            + f", temperature {cfg.llm.temperature})")
     tts = ", ".join(f"{k}={v}" for k, v in m["config"]["tts"].items())
     counts = m.get("counts", {})
@@ -186,9 +186,13 @@ def _generation(inp: CardInputs) -> str:
                     "deterministic template-based stand-in for an LLM: fluent but formulaic. "
                     "Treat this build as a demonstration of the format, not as a benchmark of "
                     "natural speech.\n")
-    text.append("Regenerate it byte for byte (same config, same seed, deterministic backends):"
-                f"\n\n```bash\nspiral run --run {m['run']} --seed {m['seed']} "
-                f"--n {m['config']['n_items']}\n```")
+    text.append("Regenerate it byte for byte (deterministic backends) with the config it was "
+                "built with, `generation/spiral.yaml`"
+                + (" and its re-rolls, `generation/reseeds.json` (copy it to "
+                   f"`data/runs/{m['run']}/reseeds.json` first)" if inp.reseeds else "")
+                + ":\n\n```bash\nspiral run --config generation/spiral.yaml\n```\n\nA "
+                "fresh subset is any other seed: `spiral run --config generation/spiral.yaml "
+                "--seed 7 --n 50 --run seed7-n50`.")
     if inp.reseeds:
         listed = ", ".join(f"`{k}`" for k in sorted(inp.reseeds))
         text.append(f"\nRe-rolled items (rebuilt from new seeds, specs kept; the seed history "

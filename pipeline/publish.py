@@ -303,6 +303,7 @@ def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None =
             shutil.copyfile(export / "data.jsonl", spiral / "data.jsonl")
             if tags is not None:
                 write_hard_subset(export / "data.jsonl", hard, spiral / "data_h.jsonl")
+        write_generation(tmp / "generation", built_with, run_dir)
         plot_names = []
         for plot in plots or []:
             if not Path(plot).is_file():
@@ -327,6 +328,24 @@ def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None =
         shutil.rmtree(tmp, ignore_errors=True)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     return Published(out, subsets, items, files)
+
+
+def write_generation(out: Path, built_with: Config, run_dir: Path) -> None:
+    """`spiral.yaml` (the config the run was built with) and `reseeds.json`: with the
+    pipeline, all it takes to rebuild the run. Local paths and endpoint credentials are
+    left out."""
+    import yaml
+
+    from .card import redact_url
+
+    data = built_with.to_dict()
+    data["output_root"] = "data/runs"
+    data["prompts_dir"], data["voices"] = "prompts", "voices/voices.yaml"
+    data["llm"]["base_url"] = redact_url(data["llm"]["base_url"])
+    atomic_write_text(out / "spiral.yaml", yaml.safe_dump(data, sort_keys=False))
+    reseeds = _reseeds(run_dir)
+    if reseeds:
+        atomic_write_text(out / "reseeds.json", json.dumps(reseeds, indent=1) + "\n")
 
 
 def _reseeds(run_dir: Path) -> dict[str, list[int]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .store import read_json
 
-MANAGED = ("data/", "plots/", "spiral/")  # folders a publish owns entirely
+MANAGED = ("data/", "generation/", "plots/", "spiral/")  # folders a publish owns entirely
 
 
 class PushError(ValueError):

@@ -164,7 +164,7 @@ def _generation(inp: CardInputs) -> str:
     counts = m.get("counts", {})
     rows = [
         ("pipeline", f"spiral-pipeline {versions.get('pipeline', '?')}"),
-        ("run / seed", f"`{m['run']}` / {m['seed']}"),
+        ("run / seed", f"`{cfg.run}` / {m['seed']}"),
         ("items", f"{counts.get('planned', '?')} planned, {counts.get('built', '?')} built, "
                   f"{counts.get('failed', '?')} left out by validation"),
         ("writer (LLM)", llm),
@@ -189,7 +189,7 @@ def _generation(inp: CardInputs) -> str:
     text.append("Regenerate it byte for byte (deterministic backends) with the config it was "
                 "built with, `generation/spiral.yaml`"
                 + (" and its re-rolls, `generation/reseeds.json` (copy it to "
-                   f"`data/runs/{m['run']}/reseeds.json` first)" if inp.reseeds else "")
+                   f"`data/runs/{cfg.run}/reseeds.json` first)" if inp.reseeds else "")
                 + ":\n\n```bash\nspiral run --config generation/spiral.yaml\n```\n\nA "
                 "fresh subset is any other seed: `spiral run --config generation/spiral.yaml "
                 "--seed 7 --n 50 --run seed7-n50`.")

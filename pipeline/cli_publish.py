@@ -74,7 +74,7 @@ def _push(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     from .push import push
 
     push(cfg.run_dir, cfg.run_dir / cfg.publish.folder, args.repo_id, private=args.private,
-         revision=args.revision, dry_run=args.dry_run)
+         revision=args.revision, dry_run=args.dry_run, quiet=args.quiet)
     return 0
 
 

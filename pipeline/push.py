@@ -45,7 +45,7 @@ def commit_message(run_dir: Path) -> str:
     m = read_json(run_dir / "manifest.json")
     built = m.get("counts", {}).get("built", "?")
     version = m.get("versions", {}).get("pipeline", "?")
-    return (f"Publish run {m['run']} (seed {m['seed']}, {built} items, "
+    return (f"Publish run {run_dir.name} (seed {m['seed']}, {built} items, "
             f"spiral-pipeline {version})")
 
 
@@ -58,7 +58,7 @@ def _human(n: float) -> str:
 
 
 def push(run_dir: Path, folder: Path, repo_id: str, private: bool = False,
-         revision: str | None = None, dry_run: bool = False,
+         revision: str | None = None, dry_run: bool = False, quiet: bool = False,
          echo: Callable[[str], None] = print) -> PushResult:
     """Create the dataset repo if needed and upload `folder` in one commit (or list it)."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -79,11 +79,15 @@ def push(run_dir: Path, folder: Path, repo_id: str, private: bool = False,
         where = f"{repo_id}@{revision}" if revision else repo_id
         echo(f"dry run: would upload {len(files)} files to dataset {where} "
              f"({'private' if private else 'public'}) in one commit: {message!r}")
-        width = max(len(_human(size)) for _, size in files)
         for path, size in files:
-            echo(f"  {_human(size):>{width}}  {path}")
-        echo(f"  total {_human(sum(size for _, size in files))}")
+            echo(f"  {size:>13,} B {_human(size):>9}  {path}")
+        total = sum(size for _, size in files)
+        echo(f"  {total:>13,} B {_human(total):>9}  total")
         return result
+    if quiet:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
     return _upload(result, folder, private, echo)
 
 

@@ -7,6 +7,7 @@ import sys
 
 from . import cli_publish
 from .config import ConfigError, load_config
+from .difficulty import DifficultyError
 from .resources import ResourceError
 from .runner import STAGES, run_pipeline, summary
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, overrides)
         until = "export" if args.command == "run" else args.command
         result = run_pipeline(cfg, until=until, quiet=args.quiet)
-    except (ConfigError, ResourceError) as exc:
+    except (ConfigError, ResourceError, DifficultyError) as exc:
         print(f"spiral: error: {exc}", file=sys.stderr)
         return 2
     print(summary(result))

@@ -95,6 +95,8 @@ TRANSCRIPT_TYPES = ("lecture", "conversation", "meeting")
 LLM_BACKENDS = ("offline", "openai")
 TTS_BACKENDS = ("espeak",)
 AUDIO_FORMATS = ("flac", "wav")
+RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question", "synthesize",
+                    "validate", "baseline", "audit")
 
 
 def _type_name(tp: Any) -> str:
@@ -199,6 +201,9 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.publish.row_group_items >= 1, "publish.row_group_items", "an int >= 1"),
         (cfg.publish.audio_format in AUDIO_FORMATS, "publish.audio_format",
          f"one of {AUDIO_FORMATS}"),
+        (cfg.publish.folder not in RESERVED_FOLDERS and "/" not in cfg.publish.folder
+         and not cfg.publish.folder.startswith("."), "publish.folder",
+         f"a folder name (no '/'), none of {RESERVED_FOLDERS}"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]

@@ -82,6 +82,8 @@ def test_parquet_loads_offline_and_decodes_audio_with_no_other_file(
     import datasets
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    for source in ("audio", "export/wavs", "export/key_wavs"):  # the source wavs are gone
+        shutil.rmtree(published.parent / source)
     alone = tmp_path / "alone"
     shutil.copytree(published, alone, ignore=shutil.ignore_patterns("spiral"))
     src = records(published / "spiral" / "data.jsonl")
@@ -218,3 +220,15 @@ def test_audio_licence_follows_the_speech_model() -> None:
     assert override is None and "espeak-ng" in note
     assert card.redact_url("https://user:pw@llm.example:8443/v1?key=abc") == \
         "https://llm.example:8443/v1"
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("publish.folder=export", "publish.folder"),
+    ("publish.audio_format=mp3", "publish.audio_format"),
+    ("publish.max_shard_mb=0", "publish.max_shard_mb"),
+])
+def test_publish_config_is_checked(override: str, key: str, tmp_path: Path) -> None:
+    from pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"'{key}' must be"):
+        make_config(tmp_path, override)

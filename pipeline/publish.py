@@ -283,6 +283,8 @@ def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None =
     feats = features(speaker_ids, built_with.audio.sample_rate)
     max_bytes = cfg.publish.max_shard_mb * 1024 * 1024
     out = run_dir / cfg.publish.folder
+    for stale in run_dir.glob(f".{cfg.publish.folder}-*"):  # a killed publish's leftovers
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{cfg.publish.folder}-"))
     try:
         for subset in subsets:

@@ -187,7 +187,9 @@ def test_untagged_run_has_no_hard_config_and_publishing_is_deterministic(
     assert not (run_dir / "hub" / "spiral" / "data_h.jsonl").exists()
     assert "no `hard` config" in body and "No audit report" in body
     snapshot = {p: p.read_bytes() for p in first.files}
+    (run_dir / ".hub-killed").mkdir()  # what a publish killed mid-way leaves
     second = publish(cfg)
+    assert not (run_dir / ".hub-killed").exists()
     assert second.files == first.files
     assert all(p.read_bytes() == snapshot[p] for p in second.files)
     # The previous publish stays whole when a new one fails.

@@ -59,7 +59,7 @@ class WriterConfig:
 class PublishConfig:
     folder: str = "hub"  # the Hub-ready dataset folder, under the run folder
     max_shard_mb: int = 500  # parquet shard size limit (audio included)
-    row_group_items: int = 16  # items per parquet row group: bounds publish memory
+    row_group_mb: int = 32  # audio bytes per parquet row group: bounds publish memory
     audio_format: str = "flac"  # flac (lossless, about half the bytes) | wav (as exported)
     spiral_files: bool = True  # also ship spiral/: data.jsonl, data_h.jsonl, wavs/, key_wavs/
     license: str = "cc-by-4.0"  # the card's licence when no audio licence overrides it
@@ -139,12 +139,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str, source: str) -> Any:
+def _build(cls: type, data: dict[str, Any], prefix: str, source: str,
+           lenient: bool = False) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
+        if key not in names and lenient:
+            continue
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{source}: unknown key '{dotted}' (known keys here: {known})")
@@ -152,7 +155,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str, source: str) -> Any:
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: '{dotted}' must be a mapping, got {value!r}")
-            kwargs[key] = _build(tp, value, f"{dotted}.", source)
+            kwargs[key] = _build(tp, value, f"{dotted}.", source, lenient)
         else:
             try:
                 kwargs[key] = _coerce(value, tp, f"'{dotted}'")
@@ -198,7 +201,7 @@ def _validate(cfg: Config, source: str) -> None:
          and all(t in TRANSCRIPT_TYPES and w >= 0 for t, w in cfg.types.items()),
          "types", f"weights >= 0 for keys among {TRANSCRIPT_TYPES}"),
         (cfg.publish.max_shard_mb >= 1, "publish.max_shard_mb", "an int >= 1"),
-        (cfg.publish.row_group_items >= 1, "publish.row_group_items", "an int >= 1"),
+        (cfg.publish.row_group_mb >= 1, "publish.row_group_mb", "an int >= 1"),
         (cfg.publish.audio_format in AUDIO_FORMATS, "publish.audio_format",
          f"one of {AUDIO_FORMATS}"),
         (cfg.publish.folder not in RESERVED_FOLDERS and "/" not in cfg.publish.folder
@@ -240,8 +243,9 @@ def load_config(path: str | Path = "spiral.yaml", overrides: list[str] | None = 
     return cfg
 
 
-def config_from_dict(data: dict[str, Any], source: str) -> Config:
-    """A config from a dict (e.g. a run's manifest), checked like a YAML file."""
-    cfg = _build(Config, data, "", source)
+def config_from_dict(data: dict[str, Any], source: str, lenient: bool = False) -> Config:
+    """A config from a dict, checked like a YAML file; `lenient` drops keys this version does
+    not know (a run's manifest written by another version of the pipeline)."""
+    cfg = _build(Config, data, "", source, lenient)
     _validate(cfg, source)
     return cfg

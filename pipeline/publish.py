@@ -204,8 +204,12 @@ def write_subset(subset: Subset, shards: list[list[str]], export: Path, folder: 
     writer: Any = None
     current = -1
     batch: list[dict] = []
+    batch_bytes = 0
+    limit = cfg.publish.row_group_mb * 1024 * 1024
 
     def flush() -> None:
+        nonlocal batch_bytes
+        batch_bytes = 0
         if batch:
             table = pa.Table.from_pylist(batch, schema=schema)
             writer.write_table(table, row_group_size=len(batch))
@@ -223,12 +227,15 @@ def write_subset(subset: Subset, shards: list[list[str]], export: Path, folder: 
                     writer.close()
                 path = folder / subset.shards[k]
                 path.parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(path, schema)
+                # Dictionary-encoding megabytes of audio only costs memory; the text
+                # columns are a rounding error beside the audio.
+                writer = pq.ParquetWriter(path, schema, use_dictionary=False)
                 current = k
             batch.append(row(rec, export, speaker_ids, tags, cfg.publish.audio_format))
+            batch_bytes += len(batch[-1]["audio"]["bytes"]) + len(batch[-1]["key_audio"]["bytes"])
             subset.num_examples += 1
             subset.hours += float(rec["duration"]) / 3600
-            if len(batch) >= cfg.publish.row_group_items:
+            if batch_bytes >= limit:
                 flush()
         flush()
     finally:
@@ -257,7 +264,7 @@ def run_config(run_dir: Path) -> tuple[dict, Config]:
     manifest = read_json(path)
     # The folder is where it was found, whatever the working directory was at build time.
     data = {**manifest["config"], "output_root": str(run_dir.parent), "run": run_dir.name}
-    return manifest, config_from_dict(data, str(path))
+    return manifest, config_from_dict(data, str(path), lenient=True)
 
 
 def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None = None,

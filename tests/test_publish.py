@@ -68,7 +68,7 @@ def published(small_run: RunResult, tmp_path_factory: pytest.TempPathFactory) ->
     audit = ("# Audit\n\n| check | value |\n| --- | --- |\n| items | 6 |\n\n"
              "![letters](letters.png)\n")
     cfg = make_config(run_dir.parent, "run=pub", "publish.max_shard_mb=9",
-                      "publish.row_group_items=2")
+                      "publish.row_group_mb=5")
     publish(cfg, audit, plots)
     return run_dir / "hub"
 
@@ -89,7 +89,12 @@ def test_parquet_loads_offline_and_decodes_audio_with_no_other_file(
     src = records(published / "spiral" / "data.jsonl")
     ds = datasets.load_dataset(str(alone), split="test", cache_dir=str(tmp_path / "cache"))
     assert len(ds) == len(src) == 6
-    assert len(list((alone / "data" / "default").glob("*.parquet"))) >= 2  # the size limit
+    shards = sorted((alone / "data" / "default").glob("*.parquet"))
+    assert len(shards) >= 2  # the shard size limit
+    import pyarrow.parquet as pq
+
+    groups = [pq.ParquetFile(f).metadata.num_row_groups for f in shards]
+    assert sum(groups) > len(shards)  # row groups bounded by publish.row_group_mb
     for rec, row in zip(src, ds, strict=True):
         for field in ("transcript", "original_key_sentence", "test_question", "metadata",
                       "timestamps", "voices", "duration", "key_detail"):

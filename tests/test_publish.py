@@ -68,7 +68,7 @@ def published(small_run: RunResult, tmp_path_factory: pytest.TempPathFactory) ->
     audit = ("# Audit\n\n| check | value |\n| --- | --- |\n| items | 6 |\n\n"
              "![letters](letters.png)\n")
     cfg = make_config(run_dir.parent, "run=pub", "publish.max_shard_mb=9",
-                      "publish.row_group_mb=5")
+                      "publish.row_group_mb=2")
     publish(cfg, audit, plots)
     return run_dir / "hub"
 

@@ -143,9 +143,10 @@ def _contents(inp: CardInputs) -> str:
     letters = Counter(it.letter for it in inp.items)
     durations = [it.duration for it in inp.items]
     n = len(inp.items)
-    rows = [(s.name, s.num_examples, f"{s.hours:.2f}", len(s.shards),
+    rows = [(f"`{s.name}`", s.description, s.num_examples, f"{s.hours:.2f}", len(s.shards),
              f"{s.download_size / 1e6:.1f} MB") for s in inp.subsets]
-    lines = [_table(("config", "items", "audio hours", "parquet shards", "on disk"), rows), ""]
+    lines = [_table(("config", "what", "items", "audio hours", "parquet shards", "on disk"),
+                    rows), ""]
     lines.append("Items by type: " + ", ".join(f"{t} {types[t]}" for t in sorted(types))
                  + ". Correct letter: " + ", ".join(
                      f"{ltr} {100 * letters[ltr] / n:.1f}%" for ltr in "ABCD") + ".")
@@ -251,7 +252,8 @@ def build_card(inp: CardInputs) -> str:
         spiral = ("\n\nFor evaluation code written for the original SPIRAL release, `spiral/` "
                   "holds the same items in its format: `data.jsonl`"
                   + (", `data_h.jsonl` (hard subset)" if inp.tagged else "")
-                  + ", `wavs/` and `key_wavs/` (24 kHz wav, named as the records say).")
+                  + ", `wavs/` and `key_wavs/` (24 kHz wav, named as the records say; the "
+                  "records' `audio_folder` and `audio_dir` are relative to `spiral/`).")
     sections = [
         f"# {inp.publish.pretty_name}",
         "A synthetic benchmark for long-context speech language models in the style of SPIRAL "

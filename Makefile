@@ -6,8 +6,12 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 RUN     ?=
 ARGS    ?=
+REPO    ?=
+SEED    ?=
+N       ?=
+IDS     ?=
 
-.PHONY: setup data test test-slow lint bench bench-llm clean os-deps
+.PHONY: setup data test test-slow lint bench bench-llm clean os-deps publish push subset reroll bench-publish
 
 setup: os-deps $(STAMP)
 
@@ -50,6 +54,29 @@ bench: setup
 
 bench-llm: setup
 	$(BIN)/python benchmarks/bench_llm.py
+
+# Publishing: `make publish [RUN=name]`, `make push REPO=ORG/NAME [RUN=name] [ARGS=--private]`.
+publish: setup
+	$(BIN)/spiral publish $(if $(RUN),--run $(RUN)) $(ARGS)
+
+push: setup
+	@test -n "$(REPO)" || { echo "usage: make push REPO=ORG/NAME [RUN=name] [ARGS='--private --revision B --dry-run']" >&2; exit 2; }
+	$(BIN)/spiral publish $(if $(RUN),--run $(RUN))
+	$(BIN)/spiral push $(if $(RUN),--run $(RUN)) --repo-id $(REPO) $(ARGS)
+
+# A fresh, reproducible subset: `make subset SEED=7 N=50` builds data/runs/seed7-n50/.
+subset: setup
+	@test -n "$(SEED)" -a -n "$(N)" || { echo "usage: make subset SEED=7 N=50" >&2; exit 2; }
+	$(BIN)/spiral run --seed $(SEED) --n $(N) --run seed$(SEED)-n$(N) $(ARGS)
+
+# Rebuild chosen items from new seeds: `make reroll RUN=name IDS=lecture_3,meeting_7`
+# (or ARGS='--type meeting', '--failed', '--hard', '--seed 5').
+reroll: setup
+	@test -n "$(RUN)" -a -n "$(IDS)$(ARGS)" || { echo "usage: make reroll RUN=name IDS=lecture_3,meeting_7 [ARGS=--failed]" >&2; exit 2; }
+	$(BIN)/spiral reroll --run $(RUN) $(if $(IDS),--ids $(IDS)) $(ARGS)
+
+bench-publish: setup
+	$(BIN)/python benchmarks/bench_publish.py
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

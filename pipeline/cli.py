@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import cli_publish
 from .config import ConfigError, load_config
+from .difficulty import DifficultyError
 from .resources import ResourceError
 from .runner import STAGES, run_pipeline, summary
 
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_offline_llm(sub.add_parser(
         "serve-offline-llm", help="serve the offline writer as an OpenAI-compatible API on "
                                   "127.0.0.1, with injectable faults (tests and demos)"))
+    cli_publish.add_parsers(sub)
     return parser
 
 
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             malformed=args.malformed, truncated=args.truncated,
             fail_items=tuple(args.fail_item), no_json_schema=args.no_json_schema), args.model)
         return 0
+    if args.command in cli_publish.HELP:
+        return cli_publish.main(args)
     overrides = list(args.set)
     for flag, key in (("run", "run"), ("n", "n_items"), ("seed", "seed")):
         value = getattr(args, flag)
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, overrides)
         until = "export" if args.command == "run" else args.command
         result = run_pipeline(cfg, until=until, quiet=args.quiet)
-    except (ConfigError, ResourceError) as exc:
+    except (ConfigError, ResourceError, DifficultyError) as exc:
         print(f"spiral: error: {exc}", file=sys.stderr)
         return 2
     print(summary(result))

@@ -81,6 +81,17 @@ class WriterConfig:
 
 
 @dataclass
+class PublishConfig:
+    folder: str = "hub"  # the Hub-ready dataset folder, under the run folder
+    max_shard_mb: int = 500  # parquet shard size limit (audio included)
+    row_group_mb: int = 32  # audio bytes per parquet row group: bounds publish memory
+    audio_format: str = "flac"  # flac (lossless, about half the bytes) | wav (as exported)
+    spiral_files: bool = True  # also ship spiral/: data.jsonl, data_h.jsonl, wavs/, key_wavs/
+    license: str = "cc-by-4.0"  # the card's licence when no audio licence overrides it
+    pretty_name: str = "SPIRAL-style long-context spoken QA (synthetic)"
+
+
+@dataclass
 class Config:
     run: str = "demo"
     seed: int = 1234
@@ -97,6 +108,7 @@ class Config:
     ray: RayConfig = field(default_factory=RayConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     writer: WriterConfig = field(default_factory=WriterConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -110,6 +122,9 @@ TRANSCRIPT_TYPES = ("lecture", "conversation", "meeting")
 LLM_BACKENDS = ("offline", "openai")
 TTS_BACKENDS = ("espeak",)
 EXECUTORS = ("local", "ray")
+AUDIO_FORMATS = ("flac", "wav")
+RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question", "synthesize",
+                    "validate", "baseline", "audit", "llm")
 
 
 def _type_name(tp: Any) -> str:
@@ -152,12 +167,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str, source: str) -> Any:
+def _build(cls: type, data: dict[str, Any], prefix: str, source: str,
+           lenient: bool = False) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
+        if key not in names and lenient:
+            continue
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{source}: unknown key '{dotted}' (known keys here: {known})")
@@ -165,7 +183,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str, source: str) -> Any:
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: '{dotted}' must be a mapping, got {value!r}")
-            kwargs[key] = _build(tp, value, f"{dotted}.", source)
+            kwargs[key] = _build(tp, value, f"{dotted}.", source, lenient)
         else:
             try:
                 kwargs[key] = _coerce(value, tp, f"'{dotted}'")
@@ -222,6 +240,13 @@ def _validate(cfg: Config, source: str) -> None:
         (bool(cfg.types) and sum(cfg.types.values()) > 0
          and all(t in TRANSCRIPT_TYPES and w >= 0 for t, w in cfg.types.items()),
          "types", f"weights >= 0 for keys among {TRANSCRIPT_TYPES}"),
+        (cfg.publish.max_shard_mb >= 1, "publish.max_shard_mb", "an int >= 1"),
+        (cfg.publish.row_group_mb >= 1, "publish.row_group_mb", "an int >= 1"),
+        (cfg.publish.audio_format in AUDIO_FORMATS, "publish.audio_format",
+         f"one of {AUDIO_FORMATS}"),
+        (cfg.publish.folder not in RESERVED_FOLDERS and "/" not in cfg.publish.folder
+         and not cfg.publish.folder.startswith("."), "publish.folder",
+         f"a folder name (no '/'), none of {RESERVED_FOLDERS}"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]
@@ -254,5 +279,13 @@ def load_config(path: str | Path = "spiral.yaml", overrides: list[str] | None = 
     if set_keys:
         source = f"{source} with --set {', '.join(set_keys)}"
     cfg = _build(Config, data, "", source)
+    _validate(cfg, source)
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any], source: str, lenient: bool = False) -> Config:
+    """A config from a dict, checked like a YAML file; `lenient` drops keys this version does
+    not know (a run's manifest written by another version of the pipeline)."""
+    cfg = _build(Config, data, "", source, lenient)
     _validate(cfg, source)
     return cfg

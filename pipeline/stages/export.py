@@ -1,5 +1,6 @@
 """Write the local export: SPIRAL-format `data.jsonl`, `wavs/`, `key_wavs/`, and a `datasets`
-dataset saved to disk whose audio columns decode with no other file.
+dataset saved to disk whose audio columns decode with no other file; `data_h.jsonl` (the hard
+subset, records identical to their `data.jsonl` twins) once the baseline has tagged the run.
 
 The export is built in a temporary folder and swapped in, so a reader never sees half of
 one; it is skipped when the records it would write are unchanged.
@@ -14,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, difficulty
 from ..records import Item, to_spiral
 from ..store import atomic_write_text, content_hash
 from .base import Context
@@ -79,6 +80,17 @@ def save_hf(records: list[dict], audio_dir: Path, out: Path, sample_rate: int) -
         ds.save_to_disk(str(out))
 
 
+def write_hard_subset(data_jsonl: Path, hard: set[str], out: Path) -> int:
+    """Copy the hard items' lines of `data_jsonl` to `out`, byte for byte; return the count."""
+    lines = []
+    with data_jsonl.open(encoding="utf-8") as fh:
+        for line in fh:
+            if json.loads(line)["metadata"]["id"] in hard:
+                lines.append(line)
+    atomic_write_text(out, "".join(lines))
+    return len(lines)
+
+
 def run(items: list[Item], ctx: Context) -> Path:
     run_dir = ctx.run_dir
     export = run_dir / "export"
@@ -89,7 +101,11 @@ def run(items: list[Item], ctx: Context) -> Path:
         item.provenance = provenance(item, ctx)
         records.append(to_spiral(item))
     failures = [{"id": it.id, **(it.failed or {})} for it in items if it.failed]
-    key = content_hash(EXPORT_VERSION, records, failures)
+    tags = difficulty.load(run_dir)
+    hard = difficulty.hard_ids(tags) if tags is not None else None
+    # The hard list joins the key only once it exists, so untagged runs keep their exports.
+    key = content_hash(EXPORT_VERSION, records, failures,
+                       *([sorted(hard)] if hard is not None else []))
     stamp = export / ".export-key"
     if stamp.exists() and stamp.read_text() == key:
         ctx.stats["export"] = {"cached": len(records), "computed": 0, "failed": len(failures)}
@@ -106,6 +122,8 @@ def run(items: list[Item], ctx: Context) -> Path:
             _link(audio_dir / "key" / key_wav, tmp / "key_wavs" / key_wav)
             lines.append(json.dumps(rec, ensure_ascii=False))
         atomic_write_text(tmp / "data.jsonl", "".join(line + "\n" for line in lines))
+        if hard is not None:
+            write_hard_subset(tmp / "data.jsonl", hard, tmp / "data_h.jsonl")
         atomic_write_text(tmp / "failures.jsonl",
                           "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in failures))
         if records:

@@ -1,0 +1,95 @@
+"""`spiral publish | push | reroll`: the subcommands that act on a run already built."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import ConfigError, load_config
+from .difficulty import DifficultyError
+from .resources import ResourceError
+
+HELP = {
+    "publish": "write the Hub-ready dataset folder (parquet + card) of a built run",
+    "push": "upload a published run to a Hugging Face dataset repo in one commit",
+    "reroll": "rebuild chosen items of a run from new seeds, keeping their specs",
+}
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    for name, text in HELP.items():
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--config", default="spiral.yaml", help="YAML config (default: spiral.yaml)")
+        p.add_argument("--run", help="run name (default: the config's run)")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set publish.max_shard_mb=200")
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+        if name == "push":
+            p.add_argument("--repo-id", required=True, help="ORG/NAME of the dataset repo")
+            p.add_argument("--private", action="store_true", help="create the repo private")
+            p.add_argument("--revision", help="branch to commit to (created if needed)")
+            p.add_argument("--dry-run", action="store_true",
+                           help="list every file and its size; no network")
+        if name == "reroll":
+            p.add_argument("--ids", help="comma-separated item ids, e.g. lecture_3,meeting_7")
+            p.add_argument("--type", choices=("lecture", "conversation", "meeting"),
+                           help="only items of this transcript type")
+            p.add_argument("--failed", action="store_true",
+                           help="only items validation left out (export/failures.jsonl)")
+            p.add_argument("--hard", action="store_true",
+                           help="only items the baseline tagged hard")
+            p.add_argument("--seed", type=int, help="new seed: S itself for one item, "
+                           "derived from (S, id) for several; default: derived from history")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .publish import PublishError
+    from .push import PushError
+    from .reroll import RerollError
+
+    overrides = list(args.set) + ([f"run={args.run}"] if args.run else [])
+    try:
+        cfg = load_config(args.config, overrides)
+        return {"publish": _publish, "push": _push, "reroll": _reroll}[args.command](cfg, args)
+    except (ConfigError, ResourceError, DifficultyError, PublishError, PushError,
+            RerollError) as exc:
+        print(f"spiral {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _publish(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from .publish import audit_inputs, publish
+
+    audit_md, plots = audit_inputs(cfg.run_dir)
+    done = publish(cfg, audit_md, plots, quiet=args.quiet)
+    size = sum(p.stat().st_size for p in done.files)
+    for s in done.subsets:
+        print(f"{s.name:<8} {s.num_examples:>5} items  {s.hours:6.2f} h  "
+              f"{len(s.shards)} shard(s)  {s.download_size / 1e6:8.1f} MB parquet")
+    print(f"wrote {done.folder} ({len(done.files)} files, {size / 1e6:.1f} MB)")
+    return 0
+
+
+def _push(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from .push import push
+
+    push(cfg.run_dir, cfg.run_dir / cfg.publish.folder, args.repo_id, private=args.private,
+         revision=args.revision, dry_run=args.dry_run, quiet=args.quiet)
+    return 0
+
+
+def _reroll(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from .publish import run_config
+    from .reroll import Selection, reroll
+    from .runner import summary
+
+    _, built_with = run_config(cfg.run_dir)
+    ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
+    sel = Selection(ids=ids, type=args.type, failed=args.failed, hard=args.hard)
+    chosen, result = reroll(built_with, sel, seed=args.seed, quiet=args.quiet)
+    if result is None:
+        print("reroll: no item matches; nothing changed")
+        return 1
+    print(f"rerolled {len(chosen)} item(s): {', '.join(it.id for it in chosen)}")
+    print(summary(result))
+    return 0

@@ -1,0 +1,49 @@
+"""Read the baseline's difficulty tags: `data/runs/<run>/baseline/difficulty.jsonl`.
+
+One JSON object a line, `{"id": str, "hard": bool, "too_easy": bool, ...}`, written by the
+baseline. Publishing, the SPIRAL export (`data_h.jsonl`) and `spiral reroll --hard` read it
+here, so a malformed file is reported once, naming its line, in every one of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FILE = Path("baseline") / "difficulty.jsonl"
+
+
+class DifficultyError(ValueError):
+    """The difficulty file is malformed; the message names the file and line."""
+
+
+def path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / FILE
+
+
+def load(run_dir: str | Path) -> dict[str, dict[str, Any]] | None:
+    """Tags by item id, or None when the baseline has not tagged this run."""
+    src = path(run_dir)
+    if not src.exists():
+        return None
+    tags: dict[str, dict[str, Any]] = {}
+    with src.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DifficultyError(f"{src}:{n}: not JSON: {exc}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+                raise DifficultyError(f"{src}:{n}: expected an object with a string 'id'")
+            for flag in ("hard", "too_easy"):
+                if not isinstance(row.get(flag, False), bool):
+                    raise DifficultyError(f"{src}:{n}: '{flag}' of {row['id']} must be a bool")
+            tags[row["id"]] = row
+    return tags
+
+
+def hard_ids(tags: dict[str, dict[str, Any]] | None) -> set[str]:
+    return {i for i, row in (tags or {}).items() if row.get("hard") is True}

@@ -1,0 +1,241 @@
+"""`spiral publish`: parquet shards that decode alone, configs default/hard, the card, the
+SPIRAL files beside them, errors that name what is wrong."""
+
+from __future__ import annotations
+
+import glob
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+from pipeline import card, difficulty
+from pipeline.cli import main
+from pipeline.publish import PublishError, publish
+from pipeline.runner import RunResult, run_pipeline
+
+from .conftest import make_config
+
+HARD = ("meeting_0", "lecture_3")
+
+
+def copy_run(small_run: RunResult, dest: Path) -> Path:
+    """A private copy of the shared 6-item run, so publishing never touches the original."""
+    run_dir = dest / "pub"
+    shutil.copytree(small_run.ctx.run_dir, run_dir)
+    return run_dir
+
+
+def tag(run_dir: Path, hard: tuple[str, ...] = HARD) -> None:
+    ids = [json.loads(line)["metadata"]["id"]
+           for line in (run_dir / "export" / "data.jsonl").read_text().splitlines()]
+    lines = [json.dumps({"id": i, "hard": i in hard, "too_easy": False, "accuracy": 0.25})
+             for i in ids]
+    (run_dir / "baseline").mkdir(exist_ok=True)
+    (run_dir / "baseline" / "difficulty.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def plot(path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.bar(["A", "B", "C", "D"], [1, 2, 3, 4])
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def front_matter(readme: Path) -> tuple[dict, str]:
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    head, body = text[4:].split("\n---\n", 1)
+    return yaml.safe_load(head), body
+
+
+@pytest.fixture(scope="module")
+def published(small_run: RunResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run tagged by a baseline, with an audit report, published in tiny shards."""
+    run_dir = copy_run(small_run, tmp_path_factory.mktemp("publish"))
+    tag(run_dir)
+    plots = [plot(run_dir / "letters.png")]
+    audit = ("# Audit\n\n| check | value |\n| --- | --- |\n| items | 6 |\n\n"
+             "![letters](letters.png)\n")
+    cfg = make_config(run_dir.parent, "run=pub", "publish.max_shard_mb=9",
+                      "publish.row_group_mb=2")
+    publish(cfg, audit, plots)
+    return run_dir / "hub"
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_parquet_loads_offline_and_decodes_audio_with_no_other_file(
+        published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    for source in ("audio", "export/wavs", "export/key_wavs"):  # the source wavs are gone
+        shutil.rmtree(published.parent / source)
+    alone = tmp_path / "alone"
+    shutil.copytree(published, alone, ignore=shutil.ignore_patterns("spiral"))
+    src = records(published / "spiral" / "data.jsonl")
+    ds = datasets.load_dataset(str(alone), split="test", cache_dir=str(tmp_path / "cache"))
+    assert len(ds) == len(src) == 6
+    shards = sorted((alone / "data" / "default").glob("*.parquet"))
+    assert len(shards) >= 2  # the shard size limit
+    import pyarrow.parquet as pq
+
+    groups = [pq.ParquetFile(f).metadata.num_row_groups for f in shards]
+    assert sum(groups) > len(shards)  # row groups bounded by publish.row_group_mb
+    for rec, row in zip(src, ds, strict=True):
+        for field in ("transcript", "original_key_sentence", "test_question", "metadata",
+                      "timestamps", "voices", "duration", "key_detail"):
+            assert row[field] == rec[field], field
+        used = row["audio_data"]["combined"]["prompts_used"]
+        assert {k: v for k, v in used.items() if v is not None} == \
+            rec["audio_data"]["combined"]["prompts_used"]
+        assert json.loads(row["provenance"]) == rec["provenance"]
+        assert {c["name"]: {"ok": c["ok"], "reason": c["reason"]} for c in row["checks"]} == \
+            rec["checks"]
+        assert row["difficulty"]["hard"] is (rec["metadata"]["id"] in HARD)
+        assert json.loads(row["difficulty"]["details"]) == {"accuracy": 0.25}
+        wav = published / "spiral" / "wavs" / rec["audio_data"]["combined"]["audio_files"][0]
+        expected, sr = sf.read(wav, dtype="int16")
+        decoded = row["audio"].get_all_samples()
+        assert decoded.sample_rate == sr == 24000
+        got = np.round(decoded.data.numpy()[0] * 32768).astype(np.int64)
+        assert np.array_equal(got, expected.astype(np.int64))  # lossless
+        key = row["key_audio"].get_all_samples()
+        start, end = rec["timestamps"]["key_sentence"]
+        assert abs(key.data.shape[1] / sr - (end - start)) < 0.02
+    hard = datasets.load_dataset(str(alone), "hard", split="test",
+                                 cache_dir=str(tmp_path / "cache"))
+    assert sorted(hard["metadata"], key=lambda m: m["id"])[0]["id"] in HARD
+    assert sorted(m["id"] for m in hard["metadata"]) == sorted(HARD)
+    stream = datasets.load_dataset(str(alone), split="test", streaming=True)
+    assert [r["metadata"]["id"] for r in stream] == [r["metadata"]["id"] for r in src]
+
+
+def test_card_yaml_parses_and_names_the_files_that_exist(published: Path) -> None:
+    meta, body = front_matter(published / "README.md")
+    assert meta["license"] == "cc-by-4.0" and "synthetic" in meta["tags"]
+    assert meta["task_categories"] and meta["size_categories"] == ["n<1K"]
+    parquet = {p.relative_to(published).as_posix() for p in published.rglob("*.parquet")}
+    covered = set()
+    for conf in meta["configs"]:
+        for files in conf["data_files"]:
+            found = {Path(p).relative_to(published).as_posix()
+                     for p in glob.glob(str(published / files["path"]))}
+            assert found, files["path"]
+            covered |= found
+    assert covered == parquet
+    assert [c["config_name"] for c in meta["configs"]] == ["default", "hard"]
+    infos = {i["config_name"]: i for i in meta["dataset_info"]}
+    assert infos["default"]["splits"][0]["num_examples"] == 6
+    assert infos["hard"]["splits"][0]["num_examples"] == len(HARD)
+    for name, info in infos.items():
+        on_disk = sum(p.stat().st_size for p in (published / "data" / name).glob("*"))
+        assert info["download_size"] == on_disk
+    names = {f["name"] for f in infos["default"]["features"]}
+    assert {"transcript", "test_question", "audio_data", "metadata", "timestamps", "voices",
+            "duration", "checks", "difficulty", "provenance", "audio"} <= names
+    images = [m for m in body.split("](")[1:] if m.split(")")[0].endswith(".png")]
+    assert images
+    for ref in images:
+        assert (published / ref.split(")")[0]).is_file()
+    for must in ("2412.12009", "## Audit", "espeak-ng", "seed", "offline writer",
+                 "`hard` config holds the 2 items"):
+        assert must in body, must
+    gen = yaml.safe_load((published / "generation" / "spiral.yaml").read_text())
+    assert gen["seed"] == 7 and gen["n_items"] == 6 and gen["output_root"] == "data/runs"
+
+
+def test_spiral_files_beside_the_parquet(published: Path) -> None:
+    spiral = published / "spiral"
+    data = (spiral / "data.jsonl").read_text().splitlines(keepends=True)
+    hard = (spiral / "data_h.jsonl").read_text().splitlines(keepends=True)
+    assert len(hard) == len(HARD) and all(line in data for line in hard)
+    for rec in records(spiral / "data.jsonl"):
+        assert (spiral / "wavs" / rec["audio_data"]["combined"]["audio_files"][0]).is_file()
+        assert (spiral / "key_wavs" / rec["audio_data"]["key_sentences"]["audio_file"]).is_file()
+
+
+def test_export_writes_the_hard_subset_once_tagged(small_run: RunResult, tmp_path: Path) -> None:
+    run_dir = copy_run(small_run, tmp_path)
+    cfg = make_config(tmp_path, "run=pub", "n_items=6", "seed=7")
+    tag(run_dir)
+    result = run_pipeline(cfg, quiet=True)
+    assert result.ctx.stats["synthesize"]["computed"] == 0  # only the export is redone
+    export = run_dir / "export"
+    data = (export / "data.jsonl").read_text().splitlines(keepends=True)
+    hard = (export / "data_h.jsonl").read_text().splitlines(keepends=True)
+    assert [json.loads(h)["metadata"]["id"] for h in hard] == [
+        json.loads(d)["metadata"]["id"] for d in data if json.loads(d)["metadata"]["id"] in HARD]
+    assert all(h in data for h in hard)
+
+
+def test_untagged_run_has_no_hard_config_and_publishing_is_deterministic(
+        small_run: RunResult, tmp_path: Path) -> None:
+    run_dir = copy_run(small_run, tmp_path)
+    cfg = make_config(tmp_path, "run=pub")
+    first = publish(cfg)
+    meta, body = front_matter(run_dir / "hub" / "README.md")
+    assert [c["config_name"] for c in meta["configs"]] == ["default"]
+    assert not (run_dir / "hub" / "spiral" / "data_h.jsonl").exists()
+    assert "no `hard` config" in body and "No audit report" in body
+    snapshot = {p: p.read_bytes() for p in first.files}
+    (run_dir / ".hub-killed").mkdir()  # what a publish killed mid-way leaves
+    second = publish(cfg)
+    assert not (run_dir / ".hub-killed").exists()
+    assert second.files == first.files
+    assert all(p.read_bytes() == snapshot[p] for p in second.files)
+    # The previous publish stays whole when a new one fails.
+    (run_dir / "baseline").mkdir()
+    (run_dir / "baseline" / "difficulty.jsonl").write_text('{"id": "meeting_0", "hard": 1}\n')
+    with pytest.raises(difficulty.DifficultyError, match=r"difficulty.jsonl:1: 'hard'"):
+        publish(cfg)
+    assert all(p.read_bytes() == snapshot[p] for p in first.files)
+
+
+def test_bad_input_names_the_file_or_item(small_run: RunResult, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(PublishError, match="no export to publish"):
+        publish(make_config(tmp_path, "run=nothing"))
+    run_dir = copy_run(small_run, tmp_path)
+    rec = records(run_dir / "export" / "data.jsonl")[2]
+    wav = rec["audio_data"]["combined"]["audio_files"][0]
+    (run_dir / "export" / "wavs" / wav).unlink()
+    with pytest.raises(PublishError, match=rf"audio of {rec['metadata']['id']} is missing"):
+        publish(make_config(tmp_path, "run=pub"))
+    assert main(["publish", "--run", "pub", "--set", f"output_root={tmp_path}",
+                 "--config", str(Path(__file__).parents[1] / "spiral.yaml")]) == 2
+    assert f"{wav}" in capsys.readouterr().err
+
+
+def test_audio_licence_follows_the_speech_model() -> None:
+    override, note = card.audio_licence({"backend": "coqui", "model": "xtts_v2"})
+    assert override == card.CPML and "non-commercial" in note
+    override, note = card.audio_licence({"backend": "espeak"})
+    assert override is None and "espeak-ng" in note
+    assert card.redact_url("https://user:pw@llm.example:8443/v1?key=abc") == \
+        "https://llm.example:8443/v1"
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("publish.folder=export", "publish.folder"),
+    ("publish.audio_format=mp3", "publish.audio_format"),
+    ("publish.max_shard_mb=0", "publish.max_shard_mb"),
+])
+def test_publish_config_is_checked(override: str, key: str, tmp_path: Path) -> None:
+    from pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"'{key}' must be"):
+        make_config(tmp_path, override)

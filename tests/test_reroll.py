@@ -1,0 +1,107 @@
+"""`spiral reroll`: chosen items are rebuilt from new seeds with their specs; nothing else moves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline import reseed
+from pipeline.cli import main
+from pipeline.reroll import RerollError, Selection, new_seed, select
+from pipeline.runner import run_pipeline
+from pipeline.stages import plan
+from pipeline.stages.base import Context
+
+from .conftest import ROOT, make_config
+
+PER_ITEM = ("script", "plant", "question", "synthesize", "validate")
+
+
+def by_id(run_dir: Path) -> dict[str, str]:
+    lines = (run_dir / "export" / "data.jsonl").read_text().splitlines()
+    return {json.loads(line)["metadata"]["id"]: line for line in lines}
+
+
+def test_reroll_rebuilds_only_the_chosen_item_keeping_its_spec(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "run=rr", "n_items=4", "seed=11")
+    first = run_pipeline(cfg, quiet=True)
+    run_dir = cfg.run_dir
+    before = by_id(run_dir)
+    target = first.items[1]
+    untouched = {p: (p.stat().st_mtime_ns, p.read_bytes())
+                 for stage in (*PER_ITEM, "audio") for p in (run_dir / stage).rglob("*")
+                 if p.is_file() and not p.name.startswith(target.id)}
+    assert len(untouched) >= 3 * (len(PER_ITEM) + 1)
+    # spiral.yaml says 12 items: the reroll must rebuild the run as it was built (4 items).
+    code = main(["reroll", "--config", str(ROOT / "spiral.yaml"), "--run", "rr",
+                 "--set", f"output_root={tmp_path}", "--ids", target.id, "--quiet"])
+    assert code == 0
+    after = by_id(run_dir)
+    assert set(after) == set(before)
+    assert {k: v for k, v in after.items() if k != target.id} == \
+        {k: v for k, v in before.items() if k != target.id}
+    old, new = json.loads(before[target.id]), json.loads(after[target.id])
+    assert new["transcript"] != old["transcript"]
+    assert new["test_question"]["correct_answer"][0] == old["test_question"]["correct_answer"][0]
+    assert new["key_detail"]["depth"] == old["key_detail"]["depth"]
+    assert new["metadata"]["transcript_type"] == old["metadata"]["transcript_type"]
+    assert new["voices"] == old["voices"]
+    history = json.loads((run_dir / "reseeds.json").read_text())
+    assert new["provenance"]["seed_history"] == [target.spec.seed, *history[target.id]]
+    assert new["provenance"]["item_seed"] == history[target.id][-1]
+    for path, (mtime, data) in untouched.items():
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == data, path
+    # A second reroll of the same item extends its history.
+    assert main(["reroll", "--config", str(ROOT / "spiral.yaml"), "--run", "rr", "--set",
+                 f"output_root={tmp_path}", "--ids", target.id, "--seed", "99",
+                 "--quiet"]) == 0
+    assert json.loads((run_dir / "reseeds.json").read_text())[target.id][-1] == 99
+    assert json.loads(by_id(run_dir)[target.id])["provenance"]["seed_history"][-1] == 99
+
+
+def test_filters_choose_by_id_type_failure_and_difficulty(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "run=sel", "n_items=9")
+    ctx = Context(cfg, quiet=True)
+    items = plan.run(cfg, ctx.topics, list(ctx.voices.values()))
+    run_dir = cfg.run_dir
+    (run_dir / "export").mkdir(parents=True)
+    meetings = [it.id for it in items if it.spec.type == "meeting"]
+    assert [it.id for it in select(items, run_dir, Selection(type="meeting"))] == meetings
+    (run_dir / "export" / "failures.jsonl").write_text(
+        json.dumps({"id": items[4].id, "stage": "validate", "reason": "x"}) + "\n")
+    assert [it.id for it in select(items, run_dir, Selection(failed=True))] == [items[4].id]
+    ids = [items[0].id, items[4].id]
+    assert [it.id for it in select(items, run_dir, Selection(ids=ids, failed=True))] == \
+        [items[4].id]
+    with pytest.raises(RerollError, match="difficulty.jsonl: no difficulty tags"):
+        select(items, run_dir, Selection(hard=True))
+    (run_dir / "baseline").mkdir()
+    (run_dir / "baseline" / "difficulty.jsonl").write_text("".join(
+        json.dumps({"id": it.id, "hard": i % 3 == 0, "too_easy": False}) + "\n"
+        for i, it in enumerate(items)))
+    assert [it.id for it in select(items, run_dir, Selection(hard=True))] == \
+        [it.id for i, it in enumerate(items) if i % 3 == 0]
+    with pytest.raises(RerollError, match="lecture_999 not in run sel"):
+        select(items, run_dir, Selection(ids=["lecture_999"]))
+    with pytest.raises(RerollError, match="--ids ID,ID or a filter"):
+        select(items, run_dir, Selection())
+
+
+def test_seed_option_is_exact_for_one_item_and_derived_for_several(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "run=sd", "n_items=3")
+    ctx = Context(cfg, quiet=True)
+    items = plan.run(cfg, ctx.topics, list(ctx.voices.values()))
+    assert new_seed(items[0], 5, several=False) == 5
+    seeds = {new_seed(it, 5, several=True) for it in items}
+    assert len(seeds) == 3 and 5 not in seeds
+    assert new_seed(items[0], None, several=True) is None
+    assert reseed.next_seed(items[0], cfg.run_dir, new_seed(items[0], 5, False)) == 5
+
+
+def test_reroll_of_an_unbuilt_run_says_so(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reroll", "--config", str(ROOT / "spiral.yaml"), "--run", "ghost",
+                 "--set", f"output_root={tmp_path}", "--ids", "lecture_0"]) == 2
+    assert "manifest" in capsys.readouterr().err

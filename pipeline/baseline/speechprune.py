@@ -70,8 +70,8 @@ def frame_budgets(frame_scores: torch.Tensor, sizes: torch.Tensor, k1: int) -> t
     the best frames with room left, so the budgets sum to exactly min(K1, total size)."""
     sizes = sizes.long()
     p = torch.softmax(frame_scores.double(), dim=0)
-    # the 1e-9 keeps an exact product (4 * 0.25) from flooring to one less through rounding
-    n = torch.minimum(torch.floor(k1 * p + 1e-9).long(), sizes)
+    # the 1e-6 keeps an exact product (4 * 0.25) from flooring to one less through rounding
+    n = torch.minimum(torch.floor(k1 * p + 1e-6).long(), sizes)
     rest = min(k1, int(sizes.sum())) - int(n.sum())
     for i in torch.argsort(frame_scores, descending=True, stable=True).tolist():
         if rest <= 0:

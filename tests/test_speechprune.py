@@ -23,7 +23,8 @@ def test_token_relevance_is_the_row_mean_of_cosines() -> None:
 
 def test_frame_budgets_floor_of_softmax() -> None:
     # softmax([0, ln 3]) = (1/4, 3/4): with K1 = 4 the floors are exactly 1 and 3.
-    n = sp.frame_budgets(torch.tensor([0.0, math.log(3)], dtype=torch.float64), torch.tensor([4, 4]), 4)
+    scores = torch.tensor([0.0, math.log(3)], dtype=torch.float64)
+    n = sp.frame_budgets(scores, torch.tensor([4, 4]), 4)
     assert n.tolist() == [1, 3]
 
 

@@ -11,8 +11,8 @@ from pipeline.baseline.qwen2_audio import (
     PREFIX,
     SR,
     SUFFIX,
-    QwenItem,
     Qwen2AudioAdapter,
+    QwenItem,
     prefill_flops,
 )
 from pipeline.records import LETTERS

@@ -30,6 +30,10 @@ from .speechprune import TOKENS_PER_SECOND, AudioTokens
 ASR_VERSION = "1"
 SILENCE = ""
 MATCH = 0.8  # a name heard this close (difflib ratio) to a choice's word counts as said
+WINDOW = 24  # words around a heard answer in which the reader looks for the question's context
+STOP = frozenset("""a an the of to in on at for by with and or but is was are were be been it
+its this that these those what which who whom how when where why did do does as from into about
+than then so if not no after before over under much many first""".split())
 
 
 @lru_cache(maxsize=1)
@@ -75,36 +79,62 @@ def token_words(words: list[whisper.Word], duration: float) -> list[int]:
     return out
 
 
-def heard_words(item: CascadeItem, keep: torch.Tensor | None) -> list[str]:
-    """The words, in order, of which at least half the tokens were kept (None: no audio)."""
+def heard_words(item: CascadeItem, keep: torch.Tensor | None) -> list[tuple[int, str]]:
+    """(position, word) of the words of which at least half the tokens were kept, in order;
+    positions are in the full transcript, so pruned gaps keep their distance. None: no audio."""
     if keep is None:
         return []
     total = np.bincount([j for j in item.token_word if j >= 0], minlength=len(item.words))
     kept_ids = [item.token_word[i] for i in keep.tolist()]
     kept = np.bincount([j for j in kept_ids if j >= 0], minlength=len(item.words))
-    return [w for j, w in enumerate(item.words) if total[j] and 2 * kept[j] >= total[j] and w]
+    heard = [(j, w) for j, w in enumerate(item.words) if total[j] and 2 * kept[j] >= total[j]]
+    return [(j, part) for j, w in _join_numbers(heard) for part in w.split() if part]
 
 
-def _said(token: str, heard: set[str]) -> float:
-    if token in heard:
+def _join_numbers(words: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """ASR sometimes splits "1,300" into "1" "300": adjacent digits with a 3-digit tail join."""
+    out: list[tuple[int, str]] = []
+    for j, w in words:
+        if (out and w.isdigit() and len(w) == 3 and out[-1][1].isdigit()
+                and out[-1][0] == j - 1):
+            out[-1] = (j, out[-1][1] + w)
+        else:
+            out.append((j, w))
+    return out
+
+
+def _said(token: str, word: str) -> float:
+    if token == word:
         return 1.0
-    if token.isdigit():
+    if token.isdigit() or word.isdigit():
         return 0.0  # numbers must match exactly: 1300 is not 1000
-    best = max((difflib.SequenceMatcher(None, token, h).ratio() for h in heard), default=0.0)
-    return best if best >= MATCH else 0.0
+    ratio = difflib.SequenceMatcher(None, token, word).ratio()
+    return ratio if ratio >= MATCH else 0.0
 
 
-def read_answer(stem: str, choices: list[str], heard: list[str]) -> str:
-    """The letter whose choice's distinctive words (those not in every choice) were heard
-    best; ties (and the blind case, with nothing heard) go to the choice closest in meaning
-    to the question, by the same encoder."""
+def _match(tokens: list[str], window: list[str]) -> float:
+    """Mean over `tokens` of the best match in `window`."""
+    if not tokens:
+        return 0.0
+    return sum(max((_said(t, w) for w in window), default=0.0) for t in tokens) / len(tokens)
+
+
+def read_answer(stem: str, choices: list[str], heard: list[tuple[int, str]]) -> str:
+    """The letter whose choice's distinctive words (those not in every choice) are heard in a
+    window of WINDOW words that also holds most of the question's content words: the reader
+    looks for where the question's context is said and reads the answer there. Ties (and
+    the blind case, with nothing heard) go to the choice closest in meaning to the question,
+    by the same encoder."""
     toks = [norm_words(c) for c in choices]
     common = set.intersection(*(set(t) for t in toks))
-    heard_set = set(heard)
-    scores = []
-    for t in toks:
-        distinct = [w for w in t if w not in common] or t
-        scores.append(sum(_said(w, heard_set) for w in distinct) / max(1, len(distinct)))
+    context = [w for w in dict.fromkeys(norm_words(stem)) if w not in STOP]
+    scores = [0.0] * len(choices)
+    for j, _ in heard:
+        window = [w for p, w in heard if abs(p - j) <= WINDOW // 2]
+        ctx = _match(context, window)
+        for i, t in enumerate(toks):
+            distinct = [w for w in t if w not in common] or t
+            scores[i] = max(scores[i], _match(distinct, window) * (1.0 + ctx))
     best = max(scores)
     tied = [i for i, s in enumerate(scores) if s == best]
     if len(tied) > 1:

@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 RUN     ?=
 ARGS    ?=
 
-.PHONY: setup data test test-slow lint bench clean os-deps
+.PHONY: setup data test test-slow lint bench clean os-deps baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -45,6 +45,12 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_run.py
+
+baseline: setup
+	$(BIN)/spiral baseline $(if $(RUN),--run $(RUN)) $(ARGS)
+
+bench-baseline: setup
+	$(BIN)/python benchmarks/bench_baseline.py
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

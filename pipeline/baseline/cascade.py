@@ -64,6 +64,7 @@ class CascadeItem:
     token_word: list[int]  # per audio token: index into words, or -1 for silence
     stem: str
     choices: list[str]
+    sims: list[float] | None = None  # each choice's cosine to the stem (the tie-break)
 
 
 def token_words(words: list[whisper.Word], duration: float) -> list[int]:
@@ -103,7 +104,9 @@ def _join_numbers(words: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return out
 
 
+@lru_cache(maxsize=200_000)
 def _said(token: str, word: str) -> float:
+    """How well a heard word matches a choice's word (cached: every condition asks again)."""
     if token == word:
         return 1.0
     if token.isdigit() or word.isdigit():
@@ -112,14 +115,14 @@ def _said(token: str, word: str) -> float:
     return ratio if ratio >= MATCH else 0.0
 
 
-def _match(tokens: list[str], window: list[str]) -> float:
-    """Mean over `tokens` of the best match in `window`."""
-    if not tokens:
-        return 0.0
-    return sum(max((_said(t, w) for w in window), default=0.0) for t in tokens) / len(tokens)
+def prior(stem: str, choices: list[str]) -> list[float]:
+    """Each choice's cosine to the question by the encoder: the reader's tie-break."""
+    emb = load_encoder().encode([stem, *choices], convert_to_tensor=True)
+    return (emb[1:] @ emb[0]).tolist()
 
 
-def read_answer(stem: str, choices: list[str], heard: list[tuple[int, str]]) -> str:
+def read_answer(stem: str, choices: list[str], heard: list[tuple[int, str]],
+                sims: list[float] | None = None) -> str:
     """The letter whose choice's distinctive words (those not in every choice) are heard in a
     window of WINDOW words that also holds most of the question's content words: the reader
     looks for where the question's context is said and reads the answer there. Ties (and
@@ -127,20 +130,26 @@ def read_answer(stem: str, choices: list[str], heard: list[tuple[int, str]]) -> 
     by the same encoder."""
     toks = [norm_words(c) for c in choices]
     common = set.intersection(*(set(t) for t in toks))
+    distinct = [[w for w in t if w not in common] or t for t in toks]
     context = [w for w in dict.fromkeys(norm_words(stem)) if w not in STOP]
-    scores = [0.0] * len(choices)
-    for j, _ in heard:
-        window = [w for p, w in heard if abs(p - j) <= WINDOW // 2]
-        ctx = _match(context, window)
-        for i, t in enumerate(toks):
-            distinct = [w for w in t if w not in common] or t
-            scores[i] = max(scores[i], _match(distinct, window) * (1.0 + ctx))
-    best = max(scores)
-    tied = [i for i, s in enumerate(scores) if s == best]
+    scores = np.zeros(len(choices))
+    if heard:
+        queries = list(dict.fromkeys(context + [w for d in distinct for w in d]))
+        row = {q: i for i, q in enumerate(queries)}
+        match = np.array([[_said(q, w) for _, w in heard] for q in queries])  # Q x H
+        pos = np.array([p for p, _ in heard])
+        lo = np.searchsorted(pos, pos - WINDOW // 2, side="left")
+        hi = np.searchsorted(pos, pos + WINDOW // 2, side="right")
+        for j in range(len(heard)):
+            best = match[:, lo[j]:hi[j]].max(axis=1)  # each query's best match in the window
+            ctx = float(np.mean([best[row[w]] for w in context])) if context else 0.0
+            for i, d in enumerate(distinct):
+                score = float(np.mean([best[row[w]] for w in d])) * (1.0 + ctx)
+                scores[i] = max(scores[i], score)
+    tied = [i for i, s in enumerate(scores) if s == scores.max()]
     if len(tied) > 1:
-        emb = load_encoder().encode([stem, *(choices[i] for i in tied)], convert_to_tensor=True)
-        sims = (emb[1:] @ emb[0]).tolist()
-        tied = [tied[max(range(len(sims)), key=lambda i: (sims[i], -i))]]
+        sims = sims if sims is not None else prior(stem, choices)
+        tied = [max(tied, key=lambda i: (sims[i], -i))]
     return LETTERS[tied[0]]
 
 
@@ -196,10 +205,11 @@ class CascadeAdapter:
         qwords = norm_words(" ".join([q["question"], *choices]))
         tokens = AudioTokens(audio, self.embed(qwords), self.w_q, self.w_k,
                              self.n_heads, self.n_heads)
-        return tokens, CascadeItem(words, tw, q["question"], choices)
+        return tokens, CascadeItem(words, tw, q["question"], choices,
+                                   prior(q["question"], choices))
 
     def answer(self, tokens: AudioTokens, item: CascadeItem, keep: torch.Tensor | None) -> str:
-        return read_answer(item.stem, item.choices, heard_words(item, keep))
+        return read_answer(item.stem, item.choices, heard_words(item, keep), item.sims)
 
 
 def _slug(name: str) -> str:

@@ -250,7 +250,8 @@ def plot(report: dict) -> bytes:
         ys = [find[(m, pr)]["accuracy"]["all"] for pr in rates]
         errs = [(find[(m, pr)].get("std") or {}).get("all", 0.0) for pr in rates]
         ax.errorbar(rates, ys, yerr=errs, marker="o", color=color, capsize=3, label=LABELS[m])
-        ax.plot(rates, [PAPER[m][f"{pr:g}"] for pr in rates], ls=":", color=color, alpha=0.7)
+        known = [pr for pr in rates if f"{pr:g}" in PAPER[m]]  # the paper's rates only
+        ax.plot(known, [PAPER[m][f"{pr:g}"] for pr in known], ls=":", color=color, alpha=0.7)
     ax.axhline(find[("original", None)]["accuracy"]["all"], color="k", ls="--",
                label=LABELS["original"])
     ax.axhline(PAPER["original"], color="k", ls=":", alpha=0.5)

@@ -23,6 +23,11 @@ def adapter() -> Qwen2AudioAdapter:
     return Qwen2AudioAdapter()  # tiny random config, byte tokenizer: nothing downloaded
 
 
+@pytest.fixture(scope="module")
+def emb90(adapter: Qwen2AudioAdapter) -> torch.Tensor:
+    return adapter.encode_audio(_noise(90.0))
+
+
 def _noise(seconds: float) -> np.ndarray:
     return (np.random.default_rng(0).standard_normal(int(seconds * SR)) * 0.1).astype(np.float32)
 
@@ -56,8 +61,9 @@ def test_unpruned_path_matches_the_models_own_forward(adapter: Qwen2AudioAdapter
 
 
 @pytest.mark.parametrize("pr", sp.PRUNE_RATES)
-def test_pruned_inputs_stay_consistent(adapter: Qwen2AudioAdapter, pr: float) -> None:
-    emb = adapter.encode_audio(_noise(90.0))
+def test_pruned_inputs_stay_consistent(adapter: Qwen2AudioAdapter, emb90: torch.Tensor,
+                                       pr: float) -> None:
+    emb = emb90
     text = adapter.embed_tokens(torch.tensor(adapter.tokenizer.encode("Which date?"))).detach()
     tokens = sp.AudioTokens(emb, text, adapter.w_q, adapter.w_k, adapter.n_heads,
                             adapter.n_kv_heads)

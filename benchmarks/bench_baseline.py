@@ -46,6 +46,11 @@ def timed_prefill(adapter: Qwen2AudioAdapter, tokens: sp.AudioTokens, item: obje
 def qwen_prefill(cfg_run: Path, n_items: int, repeats: int) -> dict:
     """Prefill seconds, unpruned (Original, K1 tokens) and SpeechPrune-pruned at each rate, and
     the selection time, measured in one process on the same items."""
+    # one thread: on a shared 2-core machine OpenMP's spin-waits otherwise swamp the tiny
+    # model's milliseconds (measured: 0.41 s per prefill with 2 threads under load, 0.012 s
+    # with 1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     adapter = Qwen2AudioAdapter()
     records = load_export(cfg_run)[:n_items]
     out: dict[str, list[float]] = {"unpruned": [], "select": []}
@@ -61,6 +66,7 @@ def qwen_prefill(cfg_run: Path, n_items: int, repeats: int) -> dict:
             out["select"].append(time.perf_counter() - t0)
             out.setdefault(f"{pr:g}", []).append(timed_prefill(adapter, tokens, item, keep,
                                                                repeats))
+    torch.set_num_threads(threads)
     unpruned = statistics.fmean(out["unpruned"])
     select = statistics.fmean(out["select"])
     return {
@@ -116,7 +122,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--qwen-items", type=int, default=5)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=20)
     opts = ap.parse_args()
     run_args = ["--run", opts.run, "--n", str(opts.n), "--seed", str(opts.seed)]
     build_s = spiral("run", *run_args)

@@ -11,7 +11,7 @@ SEED    ?=
 N       ?=
 IDS     ?=
 
-.PHONY: setup data test test-slow lint bench bench-llm clean os-deps publish push subset reroll bench-publish
+.PHONY: setup data test test-slow lint bench bench-llm clean os-deps publish push subset reroll bench-publish baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -77,6 +77,12 @@ reroll: setup
 
 bench-publish: setup
 	$(BIN)/python benchmarks/bench_publish.py
+
+baseline: setup
+	$(BIN)/spiral baseline $(if $(RUN),--run $(RUN)) $(ARGS)
+
+bench-baseline: setup
+	$(BIN)/python benchmarks/bench_baseline.py
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         "serve-offline-llm", help="serve the offline writer as an OpenAI-compatible API on "
                                   "127.0.0.1, with injectable faults (tests and demos)"))
     cli_publish.add_parsers(sub)
+    base = sub.add_parser("baseline", help="SpeechPrune table and difficulty tags of a built run")
+    _common(base)
+    base.add_argument("--adapter", choices=("cascade", "qwen2-audio"),
+                      help="answering model (default: baseline.adapter)")
+    base.add_argument("--model-path", help="local Qwen2-Audio folder (qwen2-audio adapter)")
+    base.add_argument("--device", help="torch device for qwen2-audio, e.g. cuda")
     return parser
 
 
@@ -67,6 +73,26 @@ def _serve_offline_llm(p: argparse.ArgumentParser) -> None:
                    help="reject response_format json_schema, like servers without it")
 
 
+def _baseline(args: argparse.Namespace, overrides: list[str]) -> int:
+    from .baseline.evaluate import BaselineError, markdown, run_baseline
+
+    for flag, key in (("adapter", "adapter"), ("model_path", "model_path"),
+                      ("device", "device")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"baseline.{key}={value}")
+    try:
+        cfg = load_config(args.config, overrides)
+        report = run_baseline(cfg, quiet=args.quiet)
+    except (ConfigError, BaselineError, FileNotFoundError) as exc:
+        print(f"spiral: error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(report))
+    print(f"written to {cfg.run_dir / 'baseline'}/: baseline.json baseline.md baseline.png "
+          f"difficulty.jsonl")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve-offline-llm":
@@ -85,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{key}={value}")
+    if args.command == "baseline":
+        return _baseline(args, overrides)
     try:
         cfg = load_config(args.config, overrides)
         until = "export" if args.command == "run" else args.command

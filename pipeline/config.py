@@ -92,6 +92,19 @@ class PublishConfig:
 
 
 @dataclass
+class BaselineConfig:
+    adapter: str = "cascade"  # cascade (offline CPU proxy) | qwen2-audio
+    model_path: str | None = None  # local Qwen2-Audio folder; null: tiny random model
+    device: str = "cpu"
+    asr_model: str = "packaged:tiny.en"  # the cascade's faster-whisper model
+    prune_rates: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8])
+    seeds: int = 3  # seeds of the random selectors (RAP, RAC)
+    k1: int = 750  # phase-1 budget: 30 s of 25 tokens per second
+    frame_tokens: int = 25  # phase-1 frame: one second
+    reject_too_easy: bool = False  # validation fails items the blind baseline answers
+
+
+@dataclass
 class Config:
     run: str = "demo"
     seed: int = 1234
@@ -109,6 +122,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     writer: WriterConfig = field(default_factory=WriterConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -125,6 +139,7 @@ EXECUTORS = ("local", "ray")
 AUDIO_FORMATS = ("flac", "wav")
 RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question", "synthesize",
                     "validate", "baseline", "audit", "llm")
+BASELINE_ADAPTERS = ("cascade", "qwen2-audio")
 
 
 def _type_name(tp: Any) -> str:
@@ -247,6 +262,13 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.publish.folder not in RESERVED_FOLDERS and "/" not in cfg.publish.folder
          and not cfg.publish.folder.startswith("."), "publish.folder",
          f"a folder name (no '/'), none of {RESERVED_FOLDERS}"),
+        (cfg.baseline.adapter in BASELINE_ADAPTERS, "baseline.adapter",
+         f"one of {BASELINE_ADAPTERS}"),
+        (bool(cfg.baseline.prune_rates) and all(0 <= r < 1 for r in cfg.baseline.prune_rates),
+         "baseline.prune_rates", "a non-empty list of floats in [0, 1)"),
+        (cfg.baseline.seeds >= 1, "baseline.seeds", "an int >= 1"),
+        (cfg.baseline.k1 >= 1 and cfg.baseline.frame_tokens >= 1, "baseline.k1",
+         "an int >= 1 (and baseline.frame_tokens too)"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .records import Check, Item
+
 FILE = Path("baseline") / "difficulty.jsonl"
 
 
@@ -47,3 +49,15 @@ def load(run_dir: str | Path) -> dict[str, dict[str, Any]] | None:
 
 def hard_ids(tags: dict[str, dict[str, Any]] | None) -> set[str]:
     return {i for i, row in (tags or {}).items() if row.get("hard") is True}
+
+
+def too_easy_check(item: Item, tags: dict[str, dict[str, Any]] | None) -> Check:
+    """The validation check behind `baseline.reject_too_easy`: fails an item the blind reader
+    answered right. An item with no tag yet passes (the baseline runs after a first export)."""
+    tag = (tags or {}).get(item.id)
+    if tag is None:
+        return Check("not_too_easy", True, "no baseline tag yet")
+    if tag.get("too_easy"):
+        return Check("not_too_easy", False,
+                     f"answered right with no audio by the {tag.get('adapter', '?')} baseline")
+    return Check("not_too_easy", True)

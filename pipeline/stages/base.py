@@ -73,6 +73,13 @@ class Context:
         return load_stem_templates(self.prompt("offline_questions.yaml"))
 
     @cached_property
+    def difficulty(self) -> dict[str, dict[str, Any]] | None:
+        """The baseline's tags for this run, read once (None before any baseline)."""
+        from .. import difficulty
+
+        return difficulty.load(self.run_dir)
+
+    @cached_property
     def voices(self) -> dict[str, Voice]:
         return {v.id: v for v in load_voices(self.cfg.voices,
                                              check_espeak=self.cfg.tts.backend == "espeak")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
+from .. import difficulty
 from ..checks import structural_checks
 from ..records import Item
 from .base import Context, Stage, run_stage
@@ -12,11 +13,16 @@ from .base import Context, Stage, run_stage
 def _inputs(item: Item, ctx: Context) -> dict:
     data = item.to_dict()
     data.pop("checks")
-    return {"item": data, "audio": asdict(ctx.cfg.audio)}
+    out = {"item": data, "audio": asdict(ctx.cfg.audio)}
+    if ctx.cfg.baseline.reject_too_easy:
+        out["difficulty"] = (ctx.difficulty or {}).get(item.id)
+    return out
 
 
 def _apply(item: Item, ctx: Context) -> Item:
     checks = structural_checks(item, ctx.cfg)
+    if ctx.cfg.baseline.reject_too_easy:
+        checks.append(difficulty.too_easy_check(item, ctx.difficulty))
     bad = [c for c in checks if not c.ok]
     failed = {"stage": "validate", "reason": "; ".join(f"{c.name}: {c.reason}" for c in bad)}
     return replace(item, checks=checks, failed=failed if bad else None)

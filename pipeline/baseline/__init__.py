@@ -1,0 +1,1 @@
+"""Difficulty baseline: SpeechPrune and its comparison selectors over two model adapters."""

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pipeline.baseline import speechprune as sp
+
+
+def _tokens(audio: torch.Tensor, text: torch.Tensor, d: int | None = None) -> sp.AudioTokens:
+    eye = torch.eye(d or audio.shape[1])
+    return sp.AudioTokens(audio=audio, text=text, w_q=eye, w_k=eye)
+
+
+def test_token_relevance_is_the_row_mean_of_cosines() -> None:
+    audio = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])
+    text = torch.tensor([[1.0, 0.0], [0.0, 5.0]])
+    # cosines: row0 (1, 0), row1 (0, 1), row2 (1/sqrt2, 1/sqrt2)
+    rel = sp.token_relevance(audio, text)
+    assert rel.tolist() == pytest.approx([0.5, 0.5, 1 / math.sqrt(2)])
+
+
+def test_frame_budgets_floor_of_softmax() -> None:
+    # softmax([0, ln 3]) = (1/4, 3/4): with K1 = 4 the floors are exactly 1 and 3.
+    scores = torch.tensor([0.0, math.log(3)], dtype=torch.float64)
+    n = sp.frame_budgets(scores, torch.tensor([4, 4]), 4)
+    assert n.tolist() == [1, 3]
+
+
+def test_frame_budgets_cap_and_hand_the_rest_to_the_next_best_frame() -> None:
+    # p ~ (0, 1): floors (0, 3), capped at the frame size 2 -> the 2 left go to frame 0.
+    n = sp.frame_budgets(torch.tensor([0.0, 10.0]), torch.tensor([2, 2]), 4)
+    assert n.tolist() == [2, 2]
+
+
+def test_frame_budgets_unassigned_floors_go_to_the_best_frames_in_order() -> None:
+    # p = (0.2, 0.5, 0.3), K1 = 4: floors (0, 2, 1) leave 1, which goes to frame 1 (best).
+    scores = torch.log(torch.tensor([0.2, 0.5, 0.3]))
+    assert sp.frame_budgets(scores, torch.tensor([5, 5, 5]), 4).tolist() == [0, 3, 1]
+    # equal scores: ties go to the earlier frame
+    assert sp.frame_budgets(torch.zeros(3), torch.tensor([5, 5, 5]), 4).tolist() == [2, 1, 1]
+
+
+def test_frame_budgets_never_exceed_the_tokens_there_are() -> None:
+    n = sp.frame_budgets(torch.tensor([1.0, 2.0]), torch.tensor([3, 2]), 750)
+    assert n.tolist() == [3, 2]
+
+
+def test_phase1_keeps_the_most_relevant_tokens_per_frame() -> None:
+    # two frames of 2 tokens; frame 1 is relevant to the text, frame 0 is not.
+    audio = torch.tensor([[0.0, 1.0], [0.1, 1.0], [1.0, 0.0], [1.0, 0.2]])
+    text = torch.tensor([[1.0, 0.0]])
+    tok = _tokens(audio, text)
+    # frame scores ~ (0.0995, 1.981): softmax ~ (0.132, 0.868), K1 = 2 -> floors (0, 1),
+    # the remaining 1 goes to frame 1 -> both tokens of frame 1.
+    assert sp.phase1(tok, k1=2, frame=2).tolist() == [2, 3]
+    # K1 = 3: floors (0, 2), 1 left -> frame 1 is full, frame 0 gets it: its better token (1).
+    assert sp.phase1(tok, k1=3, frame=2).tolist() == [1, 2, 3]
+
+
+def test_phase2_keeps_the_token_that_receives_the_most_binarized_attention() -> None:
+    # sign(S) rows (1,1), (1,-1), (-1,-1); W = I; d_k = 2. Q'K'^T rows: (2,0,-2), (0,2,0),
+    # (-2,0,2). Row softmax of /sqrt(2): (.768,.187,.045), (.164,.673,.164), (.045,.187,.768);
+    # column means (.326, .349, .326): token 1 receives the most.
+    audio = torch.tensor([[3.0, 0.5], [2.0, -7.0], [-1.0, -0.1]])
+    tok = _tokens(audio, torch.ones(1, 2))
+    score = sp.attention_received(audio, tok.w_q, tok.w_k)
+    assert score.tolist() == pytest.approx([0.3257, 0.3486, 0.3257], abs=1e-3)
+    assert sp.phase2(tok, torch.tensor([0, 1, 2]), 1).tolist() == [1]
+
+
+def test_phase2_grouped_query_heads_match_one_head_each() -> None:
+    torch.manual_seed(0)
+    audio = torch.randn(6, 4)
+    w_q, w_k = torch.randn(4, 4), torch.randn(4, 2)
+    two = sp.attention_received(audio, w_q, w_k, n_heads=2, n_kv_heads=1)
+    per_head = [sp.attention_received(audio, w_q[:, h * 2:(h + 1) * 2], w_k) for h in range(2)]
+    assert torch.allclose(two, (per_head[0] + per_head[1]) / 2)
+
+
+@pytest.mark.parametrize("pr,k", [(0.2, 600), (0.4, 450), (0.6, 300), (0.8, 150)])
+def test_budgets_and_every_selector_keeps_the_count_asked(pr: float, k: int) -> None:
+    assert sp.kept_budget(pr) == k
+    torch.manual_seed(1)
+    n = 2250  # 90 s
+    tok = sp.AudioTokens(torch.randn(n, 16), torch.randn(5, 16), torch.randn(16, 8),
+                         torch.randn(16, 4), n_heads=2, n_kv_heads=1)
+    for method in ("rap", "rac", "speechprune"):
+        keep = sp.make_selector(method, pr, seed=3)(tok)
+        assert keep.numel() == k, method
+        assert torch.equal(keep, torch.sort(keep).values) and keep.unique().numel() == k
+        assert int(keep.max()) < n
+    assert sp.make_selector("original")(tok).tolist() == list(range(750))
+    span = sp.make_selector("rac", pr, seed=3)(tok)
+    assert int(span[-1] - span[0]) == k - 1
+
+
+def test_random_selectors_are_seeded() -> None:
+    tok = _tokens(torch.randn(100, 2), torch.randn(1, 2))
+    a, b = sp.make_selector("rap", 0.5, 1, k1=20)(tok), sp.make_selector("rap", 0.5, 1, k1=20)(tok)
+    c = sp.make_selector("rap", 0.5, 2, k1=20)(tok)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_short_audio_keeps_everything_phase1_can() -> None:
+    tok = _tokens(torch.randn(30, 2), torch.randn(1, 2))
+    assert sp.phase1(tok).tolist() == list(range(30))
+    assert sp.make_selector("speechprune", 0.2)(tok).numel() == 30
+
+
+def test_bad_prune_rate_and_method() -> None:
+    with pytest.raises(ValueError, match="prune rate"):
+        sp.kept_budget(1.0)
+    with pytest.raises(ValueError, match="unknown selector"):
+        sp.make_selector("magic")

@@ -36,11 +36,54 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("run", help="run every stage, plan to export"))
     for name in STAGES:
         _common(sub.add_parser(name, help=STAGE_HELP[name]))
+    audit = sub.add_parser("audit", help="audit a SPIRAL-format data.jsonl (exit 1: a "
+                                         "threshold failed)")
+    audit.add_argument("file", help="data.jsonl (ours or the public SPIRAL release)")
+    audit.add_argument("--audio", help="folder of the combined wavs (durations, words/min)")
+    audit.add_argument("--out", help="report folder (default: <file's folder>/audit)")
+    audit.add_argument("--config", default="spiral.yaml", help="thresholds: its audit section")
+    audit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set audit.longest_correct_max=0.25")
     return parser
+
+
+def audit_main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .audit import (
+        AuditError,
+        audit_records,
+        load_records,
+        load_rejections,
+        resolve_thresholds,
+        write_report,
+    )
+
+    try:
+        th = resolve_thresholds(load_config(args.config, list(args.set)))
+        data = Path(args.file)
+        audio = Path(args.audio) if args.audio else None
+        if audio is not None and not audio.is_dir():
+            raise AuditError(f"--audio {audio}: not a folder")
+        result = audit_records(load_records(data), audio, th, load_rejections(data))
+    except (ConfigError, AuditError) as exc:
+        print(f"spiral audit: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else data.parent / "audit"
+    write_report(result, out)
+    for t in result["thresholds"]:
+        verdict = {True: "pass", False: "FAIL", None: "n/a"}[t["ok"]]
+        print(f"{verdict:<4}  {t['name']:<18} {t['limit']}")
+    letters = " ".join(f"{k} {100 * v:.1f}%" for k, v in result["letters"].items())
+    print(f"items {result['items']}; correct letters: {letters}; strictly longest "
+          f"{100 * result['longest_correct']['strict']:.1f}%; report in {out}")
+    return 0 if result["passed"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "audit":
+        return audit_main(args)
     overrides = list(args.set)
     for flag, key in (("run", "run"), ("n", "n_items"), ("seed", "seed")):
         value = getattr(args, flag)

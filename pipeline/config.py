@@ -56,6 +56,38 @@ class WriterConfig:
 
 
 @dataclass
+class ValidateConfig:
+    """Per-item gates (pipeline/checks.py, intelligibility.py, judge.py) and regeneration."""
+
+    max_choice_length_spread: float = 0.45  # (longest - shortest) / longest choice, chars
+    asr_model: str = "packaged:tiny.en"  # packaged:<name>, a local CTranslate2 folder, a hub name
+    asr_offline: bool = True  # never try a hub download
+    max_wer: float = 0.5  # on the key-sentence segment, normalised text
+    answer_match: str = "names_fuzzy"  # exact | names_fuzzy (names and places may be misspelt)
+    name_similarity: float = 0.75  # character similarity a misspelt name needs
+    judge_backend: str = "offline"  # offline (MiniLM text solver) | llm
+    judge_margin: float = 0.05  # lead the best choice needs over the next one
+    judge_orders: int = 4  # blind presentations (cyclic rotations of the choices)
+    judge_alpha: float = 0.05  # blind judge right this improbably often by chance: a leak
+    max_regenerations: int = 3  # new seeds per rejected item before it is left out
+
+
+@dataclass
+class AuditConfig:
+    """Thresholds `spiral audit` gates on (a run of ours must pass every one)."""
+
+    letter_tolerance: float = 0.03  # each correct letter 25% +- this
+    longest_correct_max: float = 0.30  # correct choice strictly the longest
+    depth_tolerance: float = 0.03  # each key-depth decile 10% +- this ...
+    depth_min_items: int = 100  # ... checked on runs this large or larger
+    distractor_said_max: float = 0.0  # items with a distractor said in the transcript
+    duration_inside_min: float = 0.95  # items inside the duration window
+    duration_target_seconds: float | None = None  # window; None: audio.target_seconds
+    duration_tolerance_seconds: float | None = None  # None: audio.tolerance_seconds
+    gates_pass_min: float = 1.0  # items whose every recorded check passed
+
+
+@dataclass
 class Config:
     run: str = "demo"
     seed: int = 1234
@@ -70,6 +102,8 @@ class Config:
     tts: TTSConfig = field(default_factory=TTSConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     writer: WriterConfig = field(default_factory=WriterConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -82,6 +116,8 @@ class Config:
 TRANSCRIPT_TYPES = ("lecture", "conversation", "meeting")
 LLM_BACKENDS = ("offline", "openai")
 TTS_BACKENDS = ("espeak",)
+JUDGE_BACKENDS = ("offline", "llm")
+ANSWER_MATCH = ("exact", "names_fuzzy")
 
 
 def _type_name(tp: Any) -> str:
@@ -182,6 +218,13 @@ def _validate(cfg: Config, source: str) -> None:
         (bool(cfg.types) and sum(cfg.types.values()) > 0
          and all(t in TRANSCRIPT_TYPES and w >= 0 for t, w in cfg.types.items()),
          "types", f"weights >= 0 for keys among {TRANSCRIPT_TYPES}"),
+        (cfg.validate.judge_backend in JUDGE_BACKENDS, "validate.judge_backend",
+         f"one of {JUDGE_BACKENDS}"),
+        (cfg.validate.answer_match in ANSWER_MATCH, "validate.answer_match",
+         f"one of {ANSWER_MATCH}"),
+        (cfg.validate.judge_orders >= 1, "validate.judge_orders", "an int >= 1"),
+        (cfg.validate.max_regenerations >= 0, "validate.max_regenerations", "an int >= 0"),
+        (0 <= cfg.validate.max_wer, "validate.max_wer", "a float >= 0"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from . import __version__, reseed
+from . import __version__, regenerate, reseed
 from .config import Config
 from .records import Item
 from .stages import export, plan, plant, question, script, synthesize, validate
@@ -65,6 +65,7 @@ def manifest(ctx: Context, items: list[Item]) -> dict:
             "planned": len(items),
             "built": sum(1 for it in items if not it.failed),
             "failed": sum(1 for it in items if it.failed),
+            "rejected_attempts": len(regenerate.load_log(cfg.run_dir)),
         },
     }
 
@@ -85,6 +86,10 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
             export.run(items, ctx)
         else:
             items = PER_ITEM[name].run(items, ctx)
+            if name == "validate":
+                items = regenerate.regenerate(items, ctx, [PER_ITEM[s] for s in [*done[1:], name]])
+                atomic_write_text(cfg.run_dir / "plan.jsonl",
+                                  "".join(f"{_json(it.spec)}\n" for it in items))
         done.append(name)
     atomic_write_json(cfg.run_dir / "manifest.json", manifest(ctx, items))
     return RunResult(items, ctx, time.perf_counter() - t0, done)

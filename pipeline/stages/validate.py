@@ -1,28 +1,61 @@
-"""Run every check on each built item; a failing item is reported and left out of the export."""
+"""Run every gate on each built item; a failing item is reported, left out and regenerated.
+
+Gates: the structural checks (pipeline/checks.py), intelligibility of the key-sentence audio
+(pipeline/intelligibility.py) and answerability by a judge (pipeline/judge.py). Every gate
+runs even when an earlier one failed, so the rejection log keeps every reason.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, replace
 
 from ..checks import structural_checks
-from ..records import Item
+from ..intelligibility import intelligibility_checks
+from ..judge import Ask, judge_checks, judge_question, solver_for
+from ..records import LETTERS, Check, Item
 from .base import Context, Stage, run_stage
+
+# The LLM client (set by whoever wires an LLM backend): ask(task_name, variables) -> dict.
+ASK: Ask | None = None
 
 
 def _inputs(item: Item, ctx: Context) -> dict:
     data = item.to_dict()
     data.pop("checks")
-    return {"item": data, "audio": asdict(ctx.cfg.audio)}
+    v = ctx.cfg.validate
+    judge = {"backend": v.judge_backend}
+    if v.judge_backend == "llm":
+        judge.update(model=ctx.cfg.llm.model,
+                     prompt=ctx.file_digest(ctx.prompt("judge.yaml")))
+    return {"item": data, "audio": asdict(ctx.cfg.audio), "validate": asdict(v),
+            "judge": judge}
+
+
+def gate_checks(item: Item, ctx: Context) -> list[Check]:
+    checks = structural_checks(item, ctx.cfg)
+    if not checks[0].ok:  # schema: nothing else can be read
+        return checks
+    assert item.key and item.question and item.audio
+    v = ctx.cfg.validate
+    q = item.question
+    correct = LETTERS.index(q.letter)
+    key_wav = ctx.run_dir / "audio" / "key" / item.audio.key_wav
+    checks += intelligibility_checks(item.key.sentence, q.choices[correct], key_wav, v)
+    solver = solver_for(v.judge_backend, v.judge_margin, ASK)
+    result = judge_question(solver, q.stem, q.choices, correct, item.key.sentence,
+                            v.judge_orders)
+    checks += judge_checks(result, correct, v.judge_alpha)
+    return checks
 
 
 def _apply(item: Item, ctx: Context) -> Item:
-    checks = structural_checks(item, ctx.cfg)
+    checks = gate_checks(item, ctx)
     bad = [c for c in checks if not c.ok]
     failed = {"stage": "validate", "reason": "; ".join(f"{c.name}: {c.reason}" for c in bad)}
     return replace(item, checks=checks, failed=failed if bad else None)
 
 
-STAGE = Stage("validate", "1", ("checks", "failed"), _inputs, _apply)
+STAGE = Stage("validate", "2", ("checks", "failed"), _inputs, _apply)
 
 
 def run(items: list[Item], ctx: Context) -> list[Item]:

@@ -60,11 +60,11 @@ class ValidateConfig:
     """Per-item gates (pipeline/checks.py, intelligibility.py, judge.py) and regeneration."""
 
     max_choice_length_spread: float = 0.45  # (longest - shortest) / longest choice, chars
-    asr_model: str = "packaged:tiny.en"  # packaged:<name>, a local CTranslate2 folder, a hub name
+    asr_model: str = "packaged:base"  # packaged:base|tiny.en, a CTranslate2 folder, a hub name
     asr_offline: bool = True  # never try a hub download
     max_wer: float = 0.5  # on the key-sentence segment, normalised text
     answer_match: str = "names_fuzzy"  # exact | names_fuzzy (names and places may be misspelt)
-    name_similarity: float = 0.75  # character similarity a misspelt name needs
+    name_similarity: float = 0.6  # character similarity a misspelt name needs
     judge_backend: str = "offline"  # offline (MiniLM text solver) | llm
     judge_margin: float = 0.05  # lead the best choice needs over the next one
     judge_orders: int = 4  # blind presentations (cyclic rotations of the choices)

@@ -18,20 +18,34 @@ from .records import Check
 from .textnorm import normalize, wer
 
 
+# Words a listener cannot tell apart: matching the answer, either spelling counts.
+HOMOPHONES = {"for": "four", "fore": "four", "to": "two", "too": "two", "won": "one",
+              "ate": "eight"}
+
+
+def _forms(answer: str) -> list[list[str]]:
+    """The answer's normalised words, and the other ways it may be written down: a clock
+    time "9:35" may come back as "935" ("nine hundred thirty five")."""
+    forms = [normalize(answer)]
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", answer.strip())
+    if clock:
+        forms.append(normalize(clock.group(1) + clock.group(2)))
+    return [[HOMOPHONES.get(w, w) for w in f.split()] for f in forms if f]
+
+
 def answer_similarity(answer: str, asr_text: str) -> float:
     """1.0 when the answer's words occur in order in the ASR text; otherwise the best
     character similarity of any window of as many words."""
-    ans, hyp = normalize(answer).split(), normalize(asr_text).split()
-    if not ans:
-        return 0.0
-    n = len(ans)
-    target = " ".join(ans)
+    hyp = [HOMOPHONES.get(w, w) for w in normalize(asr_text).split()]
     best = 0.0
-    for i in range(max(1, len(hyp) - n + 1)):
-        window = " ".join(hyp[i:i + n])
-        if window == target:
-            return 1.0
-        best = max(best, SequenceMatcher(None, target, window, autojunk=False).ratio())
+    for ans in _forms(answer):
+        n = len(ans)
+        target = " ".join(ans)
+        for i in range(max(1, len(hyp) - n + 1)):
+            window = " ".join(hyp[i:i + n])
+            if window == target:
+                return 1.0
+            best = max(best, SequenceMatcher(None, target, window, autojunk=False).ratio())
     return round(best, 4)
 
 

@@ -23,7 +23,16 @@ ORDINALS = {
     "twentieth": "twenty", "thirtieth": "thirty",
 }
 NUMBER_WORDS = set(ONES) | set(TENS[2:]) | {s for _, s in SCALES}
-SAME = {"zero": "oh", "o": "oh", "nought": "oh"}  # "ten oh five" said or written either way
+SAME = {"zero": "oh", "o": "oh", "nought": "oh",  # "ten oh five" said or written either way
+        "whilst": "while", "okay": "ok"}
+# British and American spellings of the same word compare equal.
+SPELLING = ((r"(kilo|centi|milli)?(met|lit)res?\b", lambda m: m.group(0).replace("re", "er")),
+            (r"\bkilogrammes?\b", lambda m: m.group(0).replace("gramme", "gram")),
+            (r"\b(\w+)our\b", lambda m: m.group(0) if m.group(1) in ("y", "f", "h", "t", "p",
+                                                                     "s", "d", "c") else
+             m.group(1) + "or"),
+            (r"\b(harbo|colo|favo|labo|neighbo|behavio)urs\b",
+             lambda m: m.group(1) + "rs"))
 FILLERS = {"uh", "um", "er", "erm", "ah", "hmm", "mm", "uhm"}
 SYMBOLS = {"%": " percent ", "&": " and ", "+": " plus ", "@": " at "}
 CURRENCY = {"$": "dollars", "£": "pounds", "€": "euros"}
@@ -79,6 +88,8 @@ def normalize(text: str) -> str:
     t = re.sub(r"[-‐–—/]", " ", t)
     t = re.sub(r"'s\b", "s", t)
     t = re.sub(r"[^a-z0-9 ]+", " ", t)
+    for pattern, repl in SPELLING:
+        t = re.sub(pattern, repl, t)
     words = [SAME.get(w, ORDINALS.get(w, w)) for w in t.split() if w not in FILLERS]
     # "four hundred and twelve" and "four hundred twelve" are the same number.
     out = [w for i, w in enumerate(words)

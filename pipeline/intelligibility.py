@@ -17,7 +17,6 @@ from .config import ValidateConfig
 from .records import Check
 from .textnorm import normalize, wer
 
-
 # Words a listener cannot tell apart: matching the answer, either spelling counts.
 HOMOPHONES = {"for": "four", "fore": "four", "to": "two", "too": "two", "won": "one",
               "ate": "eight"}

@@ -71,7 +71,8 @@ def test_public_release_shares_fail_the_letter_threshold(tmp_path: Path, capsys)
     assert code == 1
     result = json.loads((tmp_path / "out" / "audit.json").read_text())
     assert result["items"] == 1012
-    assert result["letters"]["B"] == round(603 / 1012, 4) and f"{100 * result['letters']['B']:.1f}" == "59.6"
+    assert result["letters"]["B"] == round(603 / 1012, 4)
+    assert f"{100 * result['letters']['B']:.1f}" == "59.6"
     assert result["letter_counts"] == LETTER_COUNTS
     assert result["longest_correct"]["strict"] == round(329 / 1012, 4)
     assert result["distractor_said"]["share"] == round(54 / 1012, 4)

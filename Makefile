@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 RUN     ?=
 ARGS    ?=
 
-.PHONY: setup data test test-slow lint bench clean os-deps
+.PHONY: setup data test test-slow lint bench bench-validate audit clean os-deps
 
 setup: os-deps $(STAMP)
 
@@ -45,6 +45,12 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_run.py
+
+bench-validate: setup
+	$(BIN)/python benchmarks/bench_validate.py --build 20
+
+audit: setup
+	$(BIN)/spiral audit data/runs/$(or $(RUN),demo)/export/data.jsonl --audio data/runs/$(or $(RUN),demo)/export/wavs
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

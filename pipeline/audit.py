@@ -230,8 +230,13 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
     }
     if durations:
         inside = sum(abs(d - target) <= tol for d in durations)
+        lo = 5 * int(min(durations) // 5)
+        edges = list(range(lo, 5 * int(max(durations) // 5) + 10, 5))
+        counts = [sum(a <= d < b for d in durations)
+                  for a, b in zip(edges[:-1], edges[1:], strict=True)]
         result["duration"] = {**_stats(durations), "window": [target, tol],
-                              "inside_window": _share(inside, len(durations))}
+                              "inside_window": _share(inside, len(durations)),
+                              "histogram": {"edges_s": edges, "counts": counts}}
         result["words_per_minute"] = _stats([60 * it["words"] / it["duration"] for it in items
                                              if it["duration"]])
     if with_checks:
@@ -376,6 +381,16 @@ def _plots(r: dict[str, Any]) -> dict[str, bytes]:
     fig.tight_layout()
     out["types.png"] = _png(fig)
     plt.close(fig)
+    if r["duration"]:
+        h = r["duration"]["histogram"]
+        target, tol = r["duration"]["window"]
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        ax.bar(h["edges_s"][:-1], h["counts"], width=5, align="edge", color="#8172b2")
+        ax.axvspan(target - tol, target + tol, color="k", alpha=0.08)
+        ax.set(xlabel="duration, s", ylabel="items", title="Durations (window shaded)")
+        fig.tight_layout()
+        out["durations.png"] = _png(fig)
+        plt.close(fig)
     if r["rejections"] and r["rejections"]["by_reason"]:
         reasons = r["rejections"]["share_by_reason"]
         fig, ax = plt.subplots(figsize=(6, 3.2))

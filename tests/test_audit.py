@@ -139,4 +139,23 @@ def test_audit_of_our_export_reads_our_fields(small_run: RunResult, tmp_path: Pa
     genders = result["counts"]["speaker_gender"]
     assert set(genders) <= {"female", "male"} and sum(genders.values()) >= len(records)
     paths = write_report(result, tmp_path)
-    assert {p.name for p in paths} >= {"audit.json", "audit.md", "letters.png"}
+    assert {p.name for p in paths} >= {"audit.json", "audit.md", "letters.png", "durations.png"}
+    assert sum(result["duration"]["histogram"]["counts"]) == len(records)
+
+
+@pytest.mark.slow
+def test_our_100_item_offline_run_passes_every_threshold(tmp_path: Path) -> None:
+    """The issue's bar: a 100-item offline run passes the audit, balance kept after
+    regeneration (long: about 15 minutes on 2 cores)."""
+    from pipeline.runner import run_pipeline
+
+    from .conftest import make_config
+
+    cfg = make_config(tmp_path, "run=hundred", "n_items=100")
+    run_pipeline(cfg, quiet=True)
+    export = cfg.run_dir / "export"
+    code = main(["audit", str(export / "data.jsonl"), "--audio", str(export / "wavs"),
+                 "--config", str(ROOT / "spiral.yaml")])
+    result = json.loads((export / "audit" / "audit.json").read_text())
+    assert code == 0, result["thresholds"]
+    assert result["items"] >= 95 and result["rejections"] is not None

@@ -27,8 +27,9 @@ def _inputs(item: Item, ctx: Context) -> dict:
     if v.judge_backend == "llm":
         judge.update(model=ctx.cfg.llm.model,
                      prompt=ctx.file_digest(ctx.prompt("judge.yaml")))
-    return {"item": data, "audio": asdict(ctx.cfg.audio), "validate": asdict(v),
-            "judge": judge}
+    gates = asdict(v)
+    gates.pop("max_regenerations")  # how often to retry does not change a verdict
+    return {"item": data, "audio": asdict(ctx.cfg.audio), "validate": gates, "judge": judge}
 
 
 def gate_checks(item: Item, ctx: Context) -> list[Check]:

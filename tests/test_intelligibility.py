@@ -76,3 +76,16 @@ def test_split_model_is_joined_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(whisper.ASRModelError, match="pip install no-such-pkg"):
         whisper.resolve_model("packaged:gone")
     assert "fake_split_part1" in sys.modules
+
+
+def test_missing_asr_model_stops_the_run_naming_it(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from pipeline.cli import main
+
+    from .conftest import ROOT
+
+    code = main(["validate", "--quiet", "--run", "nomodel", "--n", "1",
+                 "--config", str(ROOT / "spiral.yaml"), "--set", f"output_root={tmp_path}",
+                 "--set", "validate.asr_model=some-org/whisper-hub-name"])
+    err = capsys.readouterr().err
+    assert code == 2 and "some-org/whisper-hub-name" in err and "offline mode" in err
+    assert not (tmp_path / "nomodel" / "validate").exists()

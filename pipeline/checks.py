@@ -70,7 +70,7 @@ def structural_checks(item: Item, cfg: Config) -> list[Check]:
     spread = (max(lengths) - min(lengths)) / max(lengths)
     limit = cfg.validate.max_choice_length_spread
     check("choices_similar_length", spread <= limit or max(lengths) - min(lengths) <= 3,
-          f"choice lengths {lengths} differ by {spread:.0%} of the longest (max {limit:.0%})")
+          f"choice lengths {lengths} differ by {spread:.1%} of the longest (max {limit:.1%})")
     check("stem_without_answer", not mentions(q.stem, answer), "the stem contains the answer")
     a = cfg.audio
     dur = item.audio.duration

@@ -117,7 +117,9 @@ def transcribe(audio: np.ndarray, sample_rate: int, model: str = "packaged:tiny.
         g = gcd(sample_rate, 16000)
         audio = resample_poly(audio, 16000 // g, sample_rate // g)
     segments, _ = load(model, offline).transcribe(
-        audio.astype(np.float32), language="en", beam_size=1, word_timestamps=words,
+        # temperature 0 with no fallback: greedy, so the same audio gives the same text.
+        audio.astype(np.float32), language="en", beam_size=1, temperature=0.0,
+        word_timestamps=words,
         condition_on_previous_text=False, vad_filter=False)
     text_parts, out_words = [], []
     for seg in segments:

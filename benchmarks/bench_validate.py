@@ -1,7 +1,7 @@
 """Benchmark the validation gates: seconds per item for the structural checks, the ASR of the
 key segment and the judge, measured on an existing run's synthesized items (no cache).
 
-Usage: python benchmarks/bench_validate.py RUN_DIR [--config spiral.yaml] [--set KEY=VALUE]
+Usage: python benchmarks/bench_validate.py RUN_DIR [--limit N] [--set KEY=VALUE]
        python benchmarks/bench_validate.py --build 20   (builds a run in a temp folder first)
 """
 
@@ -41,12 +41,13 @@ def load_items(run_dir: Path) -> list[Item]:
     return items
 
 
-def bench(run_dir: Path, overrides: list[str], config: str) -> dict:
+def bench(run_dir: Path, overrides: list[str], config: str, limit: int = 0) -> dict:
     cfg = load_config(config, [f"output_root={run_dir.parent}", f"run={run_dir.name}",
                                *overrides])
     ctx = Context(cfg, quiet=True)
     v = cfg.validate
     items = [it for it in load_items(run_dir) if it.question and it.audio]
+    items = items[:limit] if limit else items
     t0 = time.perf_counter()
     solver = solver_for(v.judge_backend, v.judge_margin)
     solver.pick("warm up", ["a", "b", "c", "d"], "a")
@@ -81,9 +82,11 @@ def main() -> int:
     ap.add_argument("--build", type=int, default=0, help="build a run of N items first")
     ap.add_argument("--config", default=str(ROOT / "spiral.yaml"))
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--limit", type=int, default=0, help="time only the first N items")
     opts = ap.parse_args()
     if opts.run_dir:
-        print(json.dumps(bench(Path(opts.run_dir), opts.set, opts.config), indent=1))
+        print(json.dumps(bench(Path(opts.run_dir), opts.set, opts.config, opts.limit),
+                         indent=1))
         return 0
     with tempfile.TemporaryDirectory(prefix="spiral-bench-") as tmp:
         cfg = load_config(opts.config, [f"output_root={tmp}", "run=bench",

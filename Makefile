@@ -11,7 +11,7 @@ SEED    ?=
 N       ?=
 IDS     ?=
 
-.PHONY: setup data test test-slow lint bench bench-llm clean os-deps publish push subset reroll bench-publish baseline bench-baseline
+.PHONY: setup data test test-slow lint bench bench-llm bench-validate audit clean os-deps publish push subset reroll bench-publish baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -83,6 +83,12 @@ baseline: setup
 
 bench-baseline: setup
 	$(BIN)/python benchmarks/bench_baseline.py
+
+bench-validate: setup
+	$(BIN)/python benchmarks/bench_validate.py --build 20
+
+audit: setup
+	$(BIN)/spiral audit data/runs/$(or $(RUN),demo)/export/data.jsonl --audio data/runs/$(or $(RUN),demo)/export/wavs
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

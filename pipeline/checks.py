@@ -66,6 +66,11 @@ def structural_checks(item: Item, cfg: Config) -> list[Check]:
     said = [c for c in q.choices if c != answer and mentions(text, c)]
     check("distractors_unsaid", not said, f"distractors said in the transcript: {said}")
     check("choices_distinct", len(set(q.choices)) == 4, "choices repeat")
+    lengths = [len(c) for c in q.choices]
+    spread = (max(lengths) - min(lengths)) / max(lengths)
+    limit = cfg.validate.max_choice_length_spread
+    check("choices_similar_length", spread <= limit or max(lengths) - min(lengths) <= 3,
+          f"choice lengths {lengths} differ by {spread:.1%} of the longest (max {limit:.1%})")
     check("stem_without_answer", not mentions(q.stem, answer), "the stem contains the answer")
     a = cfg.audio
     dur = item.audio.duration

@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="answering model (default: baseline.adapter)")
     base.add_argument("--model-path", help="local Qwen2-Audio folder (qwen2-audio adapter)")
     base.add_argument("--device", help="torch device for qwen2-audio, e.g. cuda")
+    audit = sub.add_parser("audit", help="audit a SPIRAL-format data.jsonl (exit 1: a "
+                                         "threshold failed)")
+    audit.add_argument("file", help="data.jsonl (ours or the public SPIRAL release)")
+    audit.add_argument("--audio", help="folder of the combined wavs (durations, words/min)")
+    audit.add_argument("--out", help="report folder (default: <file's folder>/audit)")
+    audit.add_argument("--config", default="spiral.yaml", help="thresholds: its audit section")
+    audit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set audit.longest_correct_max=0.25")
     return parser
 
 
@@ -93,6 +101,42 @@ def _baseline(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def audit_main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .audit import (
+        AuditError,
+        audit_records,
+        load_planned,
+        load_records,
+        load_rejections,
+        resolve_thresholds,
+        write_report,
+    )
+
+    try:
+        th = resolve_thresholds(load_config(args.config, list(args.set)))
+        data = Path(args.file)
+        audio = Path(args.audio) if args.audio else None
+        if audio is not None and not audio.is_dir():
+            raise AuditError(f"--audio {audio}: not a folder")
+        records = load_records(data)
+        result = audit_records(records, audio, th, load_rejections(data),
+                               load_planned(data, len(records)))
+    except (ConfigError, AuditError) as exc:
+        print(f"spiral audit: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else data.parent / "audit"
+    write_report(result, out)
+    for t in result["thresholds"]:
+        verdict = {True: "pass", False: "FAIL", None: "n/a"}[t["ok"]]
+        print(f"{verdict:<4}  {t['name']:<18} {t['limit']}")
+    letters = " ".join(f"{k} {100 * v:.1f}%" for k, v in result["letters"].items())
+    print(f"items {result['items']}; correct letters: {letters}; strictly longest "
+          f"{100 * result['longest_correct']['strict']:.1f}%; report in {out}")
+    return 0 if result["passed"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve-offline-llm":
@@ -106,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in cli_publish.HELP:
         return cli_publish.main(args)
+    if args.command == "audit":
+        return audit_main(args)
     overrides = list(args.set)
     for flag, key in (("run", "run"), ("n", "n_items"), ("seed", "seed")):
         value = getattr(args, flag)

@@ -105,6 +105,38 @@ class BaselineConfig:
 
 
 @dataclass
+class ValidateConfig:
+    """Per-item gates (pipeline/checks.py, intelligibility.py, judge.py) and regeneration."""
+
+    max_choice_length_spread: float = 0.45  # (longest - shortest) / longest choice, chars
+    asr_model: str = "packaged:base"  # packaged:base|tiny.en, a CTranslate2 folder, a hub name
+    asr_offline: bool = True  # never try a hub download
+    max_wer: float = 0.5  # on the key-sentence segment, normalised text
+    answer_match: str = "names_fuzzy"  # exact | names_fuzzy (names and places may be misspelt)
+    name_similarity: float = 0.6  # character similarity a misspelt name needs
+    judge_backend: str = "offline"  # offline (MiniLM text solver) | llm
+    judge_margin: float = 0.05  # lead the best choice needs over the next one
+    judge_orders: int = 4  # blind presentations (cyclic rotations of the choices)
+    judge_alpha: float = 0.05  # blind judge right this improbably often by chance: a leak
+    max_regenerations: int = 4  # new seeds per rejected item before it is left out
+
+
+@dataclass
+class AuditConfig:
+    """Thresholds `spiral audit` gates on (a run of ours must pass every one)."""
+
+    letter_tolerance: float = 0.03  # each correct letter 25% +- this
+    longest_correct_max: float = 0.30  # correct choice strictly the longest
+    depth_tolerance: float = 0.03  # each key-depth decile 10% +- this ...
+    depth_min_items: int = 100  # ... checked on runs this large or larger
+    distractor_said_max: float = 0.0  # items with a distractor said in the transcript
+    duration_inside_min: float = 0.95  # items inside the duration window
+    duration_target_seconds: float | None = None  # window; None: audio.target_seconds
+    duration_tolerance_seconds: float | None = None  # None: audio.tolerance_seconds
+    gates_pass_min: float = 1.0  # items whose every recorded check passed
+
+
+@dataclass
 class Config:
     run: str = "demo"
     seed: int = 1234
@@ -123,6 +155,8 @@ class Config:
     writer: WriterConfig = field(default_factory=WriterConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -140,6 +174,8 @@ AUDIO_FORMATS = ("flac", "wav")
 RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question", "synthesize",
                     "validate", "baseline", "audit", "llm")
 BASELINE_ADAPTERS = ("cascade", "qwen2-audio")
+JUDGE_BACKENDS = ("offline", "llm")
+ANSWER_MATCH = ("exact", "names_fuzzy")
 
 
 def _type_name(tp: Any) -> str:
@@ -269,6 +305,13 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.baseline.seeds >= 1, "baseline.seeds", "an int >= 1"),
         (cfg.baseline.k1 >= 1 and cfg.baseline.frame_tokens >= 1, "baseline.k1",
          "an int >= 1 (and baseline.frame_tokens too)"),
+        (cfg.validate.judge_backend in JUDGE_BACKENDS, "validate.judge_backend",
+         f"one of {JUDGE_BACKENDS}"),
+        (cfg.validate.answer_match in ANSWER_MATCH, "validate.answer_match",
+         f"one of {ANSWER_MATCH}"),
+        (cfg.validate.judge_orders >= 1, "validate.judge_orders", "an int >= 1"),
+        (cfg.validate.max_regenerations >= 0, "validate.max_regenerations", "an int >= 0"),
+        (0 <= cfg.validate.max_wer, "validate.max_wer", "a float >= 0"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]

@@ -86,6 +86,7 @@ class Check:
     name: str
     ok: bool
     reason: str = ""
+    value: float | None = None  # the measurement behind the verdict (a WER, a share), if any
 
 
 @dataclass
@@ -177,6 +178,7 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
         "duration": audio.duration,
         "sample_rate": audio.sample_rate,
         "key_detail": {"kind": key.kind, "answer": key.answer, "depth": spec.key_decile},
-        "checks": {c.name: {"ok": c.ok, "reason": c.reason} for c in item.checks},
+        "checks": {c.name: {"ok": c.ok, "reason": c.reason, "value": c.value}
+                   for c in item.checks},
         "provenance": item.provenance,
     }

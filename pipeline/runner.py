@@ -7,8 +7,9 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
+from pathlib import Path
 
-from . import __version__, reseed
+from . import __version__, regenerate, reseed
 from .config import Config
 from .records import Item
 from .stages import export, plan, plant, question, script, synthesize, validate
@@ -66,8 +67,14 @@ def manifest(ctx: Context, items: list[Item]) -> dict:
             "planned": len(items),
             "built": sum(1 for it in items if not it.failed),
             "failed": sum(1 for it in items if it.failed),
+            "rejected_attempts": len(regenerate.load_log(cfg.run_dir)),
         },
     }
+
+
+def write_plan(items: list[Item], run_dir: Path) -> None:
+    lines = (json.dumps(asdict(it.spec), ensure_ascii=False) + "\n" for it in items)
+    atomic_write_text(run_dir / "plan.jsonl", "".join(lines))
 
 
 def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> RunResult:
@@ -78,8 +85,7 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cfg.run_dir)
     items = reseed.apply(plan.run(cfg, ctx.topics, list(ctx.voices.values())), cfg.run_dir)
-    plan_lines = (json.dumps(asdict(it.spec), ensure_ascii=False) + "\n" for it in items)
-    atomic_write_text(cfg.run_dir / "plan.jsonl", "".join(plan_lines))
+    write_plan(items, cfg.run_dir)
     done = ["plan"]
     try:
         for name in STAGES[1:STAGES.index(until) + 1]:
@@ -87,6 +93,10 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
                 export.run(items, ctx)
             else:
                 items = PER_ITEM[name].run(items, ctx)
+                if name == "validate":
+                    stages = [PER_ITEM[s] for s in [*done[1:], name]]
+                    items = regenerate.regenerate(items, ctx, stages)
+                    write_plan(items, cfg.run_dir)  # with the seeds items ended on
             done.append(name)
     finally:
         if cfg.executor == "ray":

@@ -282,3 +282,18 @@ def test_a_broken_prompt_file_stops_the_stage_naming_the_file(
     with pytest.raises(ResourceError, match="llm_plant.yaml: 'schema' is not a valid"):
         run_pipeline(cfg, until="question", quiet=True)
     assert (tmp_path / "demo" / "script").exists()  # what was built before is kept
+
+
+def test_validation_judge_runs_on_the_llm_endpoint(tmp_path: Path,
+                                                    server: OfflineLLMServer) -> None:
+    cfg = llm_config(tmp_path, server, "run=judge", "n_items=3", "validate.judge_backend=llm")
+    result = run_pipeline(cfg, quiet=True)
+    judged = [r for r in chat(server) if r["task"] == "judge"]
+    # One informed call and `judge_orders` blind ones per validated attempt.
+    assert len(judged) >= 3 * (1 + cfg.validate.judge_orders)
+    for it in result.items:
+        checks = {c.name: c for c in it.checks}
+        assert checks["judge_informed"].ok and checks["judge_blind"].ok, it.id
+    before = len(chat(server))
+    run_pipeline(cfg, quiet=True)
+    assert len(chat(server)) == before

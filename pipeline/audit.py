@@ -1,0 +1,428 @@
+"""Audit any SPIRAL-format `data.jsonl` (ours or the public release): balance, leaks, audio.
+
+Reports counts by type, topic, speakers and gender; correct-letter shares; how often the
+correct choice is strictly the longest; the key-depth histogram; distractors said in the
+transcript; durations and words per minute when audio is there; WER, gate results and
+rejection reasons when our fields are. Thresholds come from the `audit:` config section; a
+failed one makes `spiral audit` exit non-zero, so it can gate CI.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .config import AuditConfig, Config
+from .details import mentions
+from .records import LETTERS
+from .store import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+# Figures of the published SPIRAL release (../shared/reference/SPIRAL_FORMAT.md), shown beside
+# ours in audit.md.
+PUBLISHED = {
+    "items": 1012,
+    "letters": {"A": 0.124, "B": 0.596, "C": 0.268, "D": 0.013},
+    "longest_strict": 0.325,
+    "longest_with_ties": 0.379,
+    "distractor_said": 0.053,
+    "key_not_verbatim": 0.037,
+    "words_mean": 195,
+    "duration_mean": 87.9,
+    "words_per_minute": 133,
+}
+DEFAULT_WINDOW = (90.0, 10.0)
+
+
+class AuditError(ValueError):
+    """A record that is not SPIRAL-format; the message names the item and the field."""
+
+
+def load_records(path: Path) -> list[dict[str, Any]]:
+    records = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AuditError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AuditError(f"{path}:{n}: not valid JSON: {exc.msg}") from None
+        if not isinstance(rec, dict):
+            raise AuditError(f"{path}:{n}: expected a JSON object per line")
+        records.append(rec)
+    if not records:
+        raise AuditError(f"{path}: no records")
+    return records
+
+
+def load_planned(data_file: Path, n_records: int) -> int | None:
+    """Items planned for our run: the records plus export/failures.jsonl beside them."""
+    path = Path(data_file).parent / "failures.jsonl"
+    if not path.exists():
+        return None
+    return n_records + sum(1 for x in path.read_text(encoding="utf-8").splitlines() if x)
+
+
+def load_rejections(data_file: Path) -> list[dict[str, Any]] | None:
+    """Our run's rejections.jsonl, next to data.jsonl or in the run folder above export/."""
+    for folder in (Path(data_file).parent, Path(data_file).parent.parent):
+        path = folder / "rejections.jsonl"
+        if path.exists():
+            return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
+    return None
+
+
+def resolve_thresholds(cfg: Config) -> AuditConfig:
+    """The audit section, its duration window defaulting to the audio section's."""
+    a = cfg.audit
+    return replace(
+        a,
+        duration_target_seconds=(a.duration_target_seconds if a.duration_target_seconds
+                                 is not None else cfg.audio.target_seconds),
+        duration_tolerance_seconds=(a.duration_tolerance_seconds if
+                                    a.duration_tolerance_seconds is not None
+                                    else cfg.audio.tolerance_seconds))
+
+
+def _get(rec: dict[str, Any], where: str, *path: str) -> Any:
+    node: Any = rec
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            raise AuditError(f"{where}: missing field {'.'.join(path)}")
+        node = node[key]
+    return node
+
+
+def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]:
+    """The facts the audit needs from one record."""
+    meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
+    where = f"record {n} (id {meta.get('id', '?')})"
+    transcript = _get(rec, where, "transcript")
+    choices = _get(rec, where, "test_question", "choices")
+    correct = _get(rec, where, "test_question", "correct_answer")
+    if not isinstance(choices, list) or len(choices) != 4:
+        raise AuditError(f"{where}: test_question.choices must be a list of 4")
+    if correct not in choices:
+        raise AuditError(f"{where}: test_question.correct_answer {correct!r} is not one of "
+                         f"test_question.choices")
+    texts = [c[3:] if len(c) > 2 and c[1:3] == ". " else c for c in choices]
+    ci = choices.index(correct)
+    letter = correct[0] if correct[:1] in LETTERS and correct[1:3] == ". " else LETTERS[ci]
+    try:
+        flat = [s for turn in transcript for s in turn["text"]]
+        speakers = {turn["speaker"] for turn in transcript}
+    except (TypeError, KeyError):
+        raise AuditError(f"{where}: transcript must be turns of {{speaker, text: [...]}}"
+                         ) from None
+    combined = rec.get("audio_data", {}).get("combined", {})
+    sentences = combined.get("sentences") or flat
+    start = _get(rec, where, "audio_data", "key_sentences", "indices")[0]
+    text = " ".join(flat)
+    others = [t for i, t in enumerate(texts) if i != ci]
+    duration = None
+    if audio_dir is not None:
+        files = combined.get("audio_files") or []
+        if not files:
+            raise AuditError(f"{where}: audio_data.combined.audio_files is empty")
+        wav = Path(audio_dir) / files[0]
+        try:
+            import soundfile as sf
+
+            duration = float(sf.info(str(wav)).duration)
+        except (OSError, RuntimeError) as exc:
+            raise AuditError(f"{where}: audio {wav} unreadable: {exc}") from None
+    elif isinstance(rec.get("duration"), int | float):
+        duration = float(rec["duration"])
+    checks = rec.get("checks") if isinstance(rec.get("checks"), dict) else None
+    genders = [v.get("gender", "unknown") for v in rec.get("voices") or []
+               if isinstance(v, dict)] or ["unknown"] * len(speakers)
+    return {
+        "id": meta.get("id", f"record_{n}"),
+        "type": meta.get("transcript_type", "unknown"),
+        "topic": meta.get("main_topic", "unknown"),
+        "subtopic": meta.get("subtopic", "unknown"),
+        "speakers": len(speakers),
+        "genders": genders,
+        "letter": letter,
+        "longest_strict": len(texts[ci]) > max(len(t) for t in others),
+        "longest_ties": len(texts[ci]) >= max(len(t) for t in others),
+        "decile": min(9, int(10 * start / max(1, len(sentences)))),
+        "verbatim": rec.get("original_key_sentence") in flat,
+        "said": [t for t in others if mentions(text, t)],
+        "words": len(text.split()),
+        "duration": duration,
+        "wer": (checks.get("asr_wer") or {}).get("value") if checks else None,
+        "checks": checks,
+    }
+
+
+def _share(count: int, n: int) -> float:
+    return round(count / n, 4) if n else 0.0
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"mean": round(statistics.fmean(values), 3), "median": round(
+        statistics.median(values), 3), "min": round(min(values), 3),
+        "max": round(max(values), 3), "n": len(values)}
+
+
+def _rejections(rejections: list[dict[str, Any]], n_exported: int) -> dict[str, Any]:
+    by_reason: Counter[str] = Counter()
+    for r in rejections:
+        for reason in {x["check"] for x in r.get("reasons", [])}:
+            by_reason[reason] += 1
+    attempts = n_exported + len(rejections)
+    return {
+        "attempts": attempts,
+        "rejected": len(rejections),
+        "rejected_share": _share(len(rejections), attempts),
+        "items_ever_rejected": len({r["id"] for r in rejections}),
+        "by_reason": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "share_by_reason": {k: _share(v, attempts) for k, v in
+                            sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))},
+    }
+
+
+def audit_records(records: list[dict], audio_dir: Path | None = None,
+                  thresholds: AuditConfig | None = None,
+                  rejections: list[dict] | None = None, planned: int | None = None) -> dict:
+    """Every figure of the audit and each threshold's verdict (`passed` is their AND).
+
+    `planned`: the run's planned size, when known; the depth threshold applies to runs of
+    `depth_min_items` planned items even when a few were left out."""
+    th = thresholds or AuditConfig()
+    target = th.duration_target_seconds if th.duration_target_seconds is not None \
+        else DEFAULT_WINDOW[0]
+    tol = th.duration_tolerance_seconds if th.duration_tolerance_seconds is not None \
+        else DEFAULT_WINDOW[1]
+    items = [_item(rec, i + 1, audio_dir) for i, rec in enumerate(records)]
+    n = len(items)
+    letters = Counter(it["letter"] for it in items)
+    deciles = Counter(it["decile"] for it in items)
+    durations = [it["duration"] for it in items if it["duration"] is not None]
+    wers = [float(it["wer"]) for it in items if it["wer"] is not None]
+    with_checks = [it for it in items if it["checks"]]
+    said = [it for it in items if it["said"]]
+    result: dict[str, Any] = {
+        "items": n,
+        "planned": planned,
+        "counts": {
+            "type": dict(sorted(Counter(it["type"] for it in items).items())),
+            "main_topic": dict(sorted(Counter(it["topic"] for it in items).items())),
+            "main_topics": len({it["topic"] for it in items}),
+            "subtopics": len({(it["topic"], it["subtopic"]) for it in items}),
+            "speakers": {str(k): v for k, v in
+                         sorted(Counter(it["speakers"] for it in items).items())},
+            "speaker_gender": dict(sorted(Counter(g for it in items
+                                                  for g in it["genders"]).items())),
+        },
+        "letters": {ltr: _share(letters[ltr], n) for ltr in LETTERS},
+        "letter_counts": {ltr: letters[ltr] for ltr in LETTERS},
+        "longest_correct": {"strict": _share(sum(it["longest_strict"] for it in items), n),
+                            "with_ties": _share(sum(it["longest_ties"] for it in items), n)},
+        "key_depth": {"deciles": [_share(deciles[d], n) for d in range(10)],
+                      "counts": [deciles[d] for d in range(10)]},
+        "key_not_verbatim": _share(sum(not it["verbatim"] for it in items), n),
+        "distractor_said": {"share": _share(len(said), n),
+                            "items": [{"id": it["id"], "said": it["said"]} for it in said]},
+        "words": _stats([it["words"] for it in items]),
+        "duration": None,
+        "words_per_minute": None,
+        "wer": _stats(wers) if wers else None,
+        "gates": None,
+        "rejections": _rejections(rejections, n) if rejections is not None else None,
+    }
+    if durations:
+        inside = sum(abs(d - target) <= tol for d in durations)
+        lo = 5 * int(min(durations) // 5)
+        edges = list(range(lo, 5 * int(max(durations) // 5) + 10, 5))
+        counts = [sum(a <= d < b for d in durations)
+                  for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        result["duration"] = {**_stats(durations), "window": [target, tol],
+                              "inside_window": _share(inside, len(durations)),
+                              "histogram": {"edges_s": edges, "counts": counts}}
+        result["words_per_minute"] = _stats([60 * it["words"] / it["duration"] for it in items
+                                             if it["duration"]])
+    if with_checks:
+        failed: Counter[str] = Counter(name for it in with_checks
+                                       for name, c in it["checks"].items() if not c.get("ok"))
+        result["gates"] = {
+            "all_passed": _share(sum(all(c.get("ok") for c in it["checks"].values())
+                                     for it in with_checks), len(with_checks)),
+            "failed_by_check": dict(sorted(failed.items())),
+        }
+    result["thresholds"] = _verdicts(result, th, max(n, planned or 0))
+    result["passed"] = all(t["ok"] is not False for t in result["thresholds"])
+    return result
+
+
+def _verdicts(r: dict[str, Any], th: AuditConfig, n: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, ok: bool | None, value: Any, limit: str) -> None:
+        out.append({"name": name, "ok": ok, "value": value, "limit": limit})
+
+    worst = max(abs(s - 0.25) for s in r["letters"].values())
+    add("letter_balance", worst <= th.letter_tolerance + 1e-9, r["letters"],
+        f"each letter 25% +- {th.letter_tolerance:.0%}")
+    add("longest_correct", r["longest_correct"]["strict"] <= th.longest_correct_max + 1e-9,
+        r["longest_correct"]["strict"], f"<= {th.longest_correct_max:.0%}")
+    dev = max(abs(s - 0.1) for s in r["key_depth"]["deciles"])
+    add("key_depth_balance", dev <= th.depth_tolerance + 1e-9 if n >= th.depth_min_items
+        else None, r["key_depth"]["deciles"],
+        f"each decile 10% +- {th.depth_tolerance:.0%} (on >= {th.depth_min_items} items)")
+    add("distractor_said", r["distractor_said"]["share"] <= th.distractor_said_max + 1e-9,
+        r["distractor_said"]["share"], f"<= {th.distractor_said_max:.0%}")
+    d = r["duration"]
+    add("duration_window", None if d is None else d["inside_window"] >= th.duration_inside_min
+        - 1e-9, None if d is None else d["inside_window"],
+        f">= {th.duration_inside_min:.0%} inside the window")
+    g = r["gates"]
+    add("gates_passed", None if g is None else g["all_passed"] >= th.gates_pass_min - 1e-9,
+        None if g is None else g["all_passed"], f">= {th.gates_pass_min:.0%} pass every gate")
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _markdown(r: dict[str, Any]) -> str:
+    P = PUBLISHED
+    planned = f" (of {r['planned']} planned)" if r.get("planned") else ""
+    lines = ["# Audit", "", f"{r['items']} items{planned}. Verdict: "
+             f"**{'PASS' if r['passed'] else 'FAIL'}**.", "", "## Thresholds", "",
+             "| check | value | limit | result |", "| --- | --- | --- | --- |"]
+    for t in r["thresholds"]:
+        v = t["value"]
+        shown = (" ".join(f"{k} {_pct(x)}" for k, x in v.items()) if isinstance(v, dict) else
+                 " ".join(_pct(x) for x in v) if isinstance(v, list) else _pct(v))
+        res = {True: "pass", False: "**FAIL**", None: "n/a"}[t["ok"]]
+        lines.append(f"| {t['name']} | {shown} | {t['limit']} | {res} |")
+    lines += ["", "## Beside the published SPIRAL", "",
+              "| figure | this file | published SPIRAL |", "| --- | --- | --- |"]
+    for ltr in LETTERS:
+        lines.append(f"| correct letter {ltr} | {_pct(r['letters'][ltr])} | "
+                     f"{_pct(P['letters'][ltr])} |")
+    dur, wpm = r["duration"], r["words_per_minute"]
+    lines += [
+        f"| correct strictly longest | {_pct(r['longest_correct']['strict'])} | "
+        f"{_pct(P['longest_strict'])} |",
+        f"| correct longest, ties counted | {_pct(r['longest_correct']['with_ties'])} | "
+        f"{_pct(P['longest_with_ties'])} |",
+        f"| a distractor said in the transcript | {_pct(r['distractor_said']['share'])} | "
+        f"{_pct(P['distractor_said'])} |",
+        f"| key sentence not verbatim | {_pct(r['key_not_verbatim'])} | "
+        f"{_pct(P['key_not_verbatim'])} |",
+        f"| words per transcript (mean) | {r['words']['mean']:.0f} | {P['words_mean']} |",
+        f"| duration, s (mean) | {'-' if not dur else format(dur['mean'], '.1f')} | "
+        f"{P['duration_mean']} |",
+        f"| words per minute (mean) | {'-' if not wpm else format(wpm['mean'], '.0f')} | "
+        f"{P['words_per_minute']} |",
+        "", "## Counts", ""]
+    c = r["counts"]
+    for key in ("type", "speakers", "speaker_gender"):
+        lines.append(f"- {key}: " + ", ".join(f"{k} {v}" for k, v in c[key].items()))
+    lines.append(f"- main topics: {c['main_topics']}, subtopics: {c['subtopics']}")
+    lines.append("- key depth deciles: " + " ".join(
+        f"{d}:{k}" for d, k in enumerate(r["key_depth"]["counts"])))
+    if r["wer"]:
+        w = r["wer"]
+        lines.append(f"- key-segment WER: mean {w['mean']:.3f}, median {w['median']:.3f}, "
+                     f"max {w['max']:.3f}")
+    if r["gates"]:
+        lines.append(f"- every gate passed: {_pct(r['gates']['all_passed'])}; failed checks: "
+                     + (", ".join(f"{k} {v}" for k, v in r["gates"]["failed_by_check"].items())
+                        or "none"))
+    if r["rejections"]:
+        rj = r["rejections"]
+        lines += ["", "## Rejections", "",
+                  f"{rj['rejected']} of {rj['attempts']} generated attempts rejected "
+                  f"({_pct(rj['rejected_share'])}); {rj['items_ever_rejected']} items rebuilt "
+                  "at least once. An attempt can fail several checks.", "",
+                  "| check | attempts | share of attempts |", "| --- | --- | --- |"]
+        lines += [f"| {k} | {v} | {_pct(rj['share_by_reason'][k])} |"
+                  for k, v in rj["by_reason"].items()]
+    if r["distractor_said"]["items"]:
+        lines += ["", "## Distractors said", ""] + [
+            f"- {x['id']}: {', '.join(x['said'])}" for x in r["distractor_said"]["items"][:50]]
+    return "\n".join(lines) + "\n"
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _plots(r: dict[str, Any]) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.bar(list(LETTERS), [100 * r["letters"][x] for x in LETTERS], color="#4878a8")
+    ax.axhline(25, color="k", ls="--", lw=1)
+    ax.set(ylabel="% of items", title="Correct letter")
+    fig.tight_layout()
+    out["letters.png"] = _png(fig)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.bar([f"{10 * d}-{10 * d + 10}" for d in range(10)],
+           [100 * x for x in r["key_depth"]["deciles"]], color="#6a9f58")
+    ax.axhline(10, color="k", ls="--", lw=1)
+    ax.set(xlabel="key sentence start, % of sentences", ylabel="% of items",
+           title="Key-sentence depth")
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    out["key_depth.png"] = _png(fig)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    types = r["counts"]["type"]
+    ax.bar(list(types), list(types.values()), color="#c47f3e")
+    ax.set(ylabel="items", title="Transcript type")
+    fig.tight_layout()
+    out["types.png"] = _png(fig)
+    plt.close(fig)
+    if r["duration"]:
+        h = r["duration"]["histogram"]
+        target, tol = r["duration"]["window"]
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        ax.bar(h["edges_s"][:-1], h["counts"], width=5, align="edge", color="#8172b2")
+        ax.axvspan(target - tol, target + tol, color="k", alpha=0.08)
+        ax.set(xlabel="duration, s", ylabel="items", title="Durations (window shaded)")
+        fig.tight_layout()
+        out["durations.png"] = _png(fig)
+        plt.close(fig)
+    if r["rejections"] and r["rejections"]["by_reason"]:
+        reasons = r["rejections"]["share_by_reason"]
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.barh(list(reasons)[::-1], [100 * v for v in list(reasons.values())[::-1]],
+                color="#b55d60")
+        ax.set(xlabel="% of generated attempts", title="Rejections by check")
+        fig.tight_layout()
+        out["rejections.png"] = _png(fig)
+        plt.close(fig)
+    return out
+
+
+def write_report(result: dict, out_dir: Path) -> list[Path]:
+    """audit.json, audit.md and PNG plots in `out_dir`, each written atomically."""
+    out_dir = Path(out_dir)
+    paths = [out_dir / "audit.json", out_dir / "audit.md"]
+    atomic_write_json(paths[0], result)
+    atomic_write_text(paths[1], _markdown(result))
+    for name, data in _plots(result).items():
+        atomic_write_bytes(out_dir / name, data)
+        paths.append(out_dir / name)
+    return paths

@@ -1,0 +1,80 @@
+"""Intelligibility gate: ASR of the key-sentence audio must match its text and carry the answer.
+
+The key wav is transcribed with faster-whisper (pipeline/asr/whisper.py); both texts are
+normalised by pipeline/textnorm.py so "412" and "four hundred twelve" are the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+from pathlib import Path
+
+import soundfile as sf
+
+from .asr.whisper import transcribe
+from .config import ValidateConfig
+from .records import Check
+from .textnorm import normalize, wer
+
+# Words a listener cannot tell apart: matching the answer, either spelling counts.
+HOMOPHONES = {"for": "four", "fore": "four", "to": "two", "too": "two", "won": "one",
+              "ate": "eight"}
+
+
+def _forms(answer: str) -> list[list[str]]:
+    """The answer's normalised words, and the other ways it may be written down: a clock
+    time "9:35" may come back as "935" ("nine hundred thirty five")."""
+    forms = [normalize(answer)]
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", answer.strip())
+    if clock:
+        forms.append(normalize(clock.group(1) + clock.group(2)))
+    return [[HOMOPHONES.get(w, w) for w in f.split()] for f in forms if f]
+
+
+def answer_similarity(answer: str, asr_text: str) -> float:
+    """1.0 when the answer's words occur in order in the ASR text; otherwise the best
+    character similarity of any window of as many words."""
+    hyp = [HOMOPHONES.get(w, w) for w in normalize(asr_text).split()]
+    best = 0.0
+    for ans in _forms(answer):
+        n = len(ans)
+        target = " ".join(ans)
+        for i in range(max(1, len(hyp) - n + 1)):
+            window = " ".join(hyp[i:i + n])
+            if window == target:
+                return 1.0
+            best = max(best, SequenceMatcher(None, target, window, autojunk=False).ratio())
+    return round(best, 4)
+
+
+def answer_recognised(answer: str, asr_text: str, rule: str, name_similarity: float
+                      ) -> tuple[bool, float]:
+    """Digits, dates, times and amounts must be heard exactly; with `names_fuzzy` a name or
+    place (no digit in it) may be misspelt up to `name_similarity`."""
+    sim = answer_similarity(answer, asr_text)
+    if rule == "names_fuzzy" and not re.search(r"\d", answer):
+        return sim >= name_similarity, sim
+    return sim == 1.0, sim
+
+
+def intelligibility_checks(key_sentence: str, answer: str, key_wav: Path,
+                           cfg: ValidateConfig) -> list[Check]:
+    try:
+        audio, sr = sf.read(str(key_wav), dtype="float32", always_2d=False)
+    except (OSError, RuntimeError) as exc:
+        reason = f"key audio unreadable: {key_wav}: {exc}"
+        return [Check("asr_wer", False, reason), Check("asr_answer", False, reason)]
+    if audio.ndim > 1:
+        audio = audio.mean(axis=1)
+    text, _ = transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline)
+    w = round(wer(key_sentence, text), 4)
+    ok_wer = w <= cfg.max_wer
+    heard, sim = answer_recognised(answer, text, cfg.answer_match, cfg.name_similarity)
+    return [
+        Check("asr_wer", ok_wer, "" if ok_wer else
+              f"key segment WER {w:.2f} > {cfg.max_wer:g} (heard: {text!r})", w),
+        Check("asr_answer", heard, "" if heard else
+              f"answer {answer!r} not recognised in the ASR text {text!r} "
+              f"(similarity {sim:.2f})", sim),
+    ]

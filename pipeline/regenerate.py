@@ -1,0 +1,104 @@
+"""Rebuild rejected items from derived seeds, a bounded number of times, logging every reason.
+
+A rejected item gets a new seed through `pipeline.reseed.next_seed` (the one mechanism: it
+records the seed in `reseeds.json` and keeps the rest of the spec, so letter, depth, type and
+speakers, and with them the run's balance, are unchanged) and goes through the per-item
+stages again. The bound counts every seed in the item's history, so a rerun of a finished run
+regenerates nothing and finds every stage cached.
+
+`rejections.jsonl` keeps one line per rejected (item, seed): the stage and every failed check
+with its reason. Lines are facts of deterministic work, keyed by (item, seed), so a rerun
+adds none twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from . import reseed
+from .records import Item
+from .stages.base import Context
+from .store import atomic_write_text
+
+FILE = "rejections.jsonl"
+
+
+def rejection(item: Item) -> dict[str, Any]:
+    """The log line of a failed item: which attempt, which stage, every reason."""
+    assert item.failed is not None
+    history = item.provenance.get("seed_history", [item.spec.seed])
+    stage = item.failed["stage"]
+    if stage == "validate" and item.checks:
+        reasons = [{"check": c.name, "reason": c.reason} for c in item.checks if not c.ok]
+    else:
+        reasons = [{"check": stage, "reason": item.failed["reason"]}]
+    return {"id": item.id, "index": item.spec.index, "seed": item.spec.seed,
+            "attempt": len(history) - 1, "stage": stage, "reasons": reasons}
+
+
+def load_log(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def record(items: Sequence[Item], run_dir: Path) -> int:
+    """Add the failed items' lines not yet logged; return how many were new."""
+    lines = load_log(run_dir)
+    seen = {(r["id"], r["seed"]) for r in lines}
+    new = [rejection(it) for it in items if it.failed and (it.id, it.spec.seed) not in seen]
+    if new:
+        lines = sorted(lines + new, key=lambda r: (r["index"], r["attempt"], r["seed"]))
+        atomic_write_text(Path(run_dir) / FILE, "".join(
+            json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in lines))
+    return len(new)
+
+
+def _add_stats(total: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> None:
+    for name, st in more.items():
+        if name in total:
+            for k in ("computed", "failed"):
+                total[name][k] = total[name].get(k, 0) + st.get(k, 0)
+        else:
+            total[name] = dict(st)
+
+
+def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) -> list[Item]:
+    """Rebuild each failed item from new seeds until it passes or has had
+    `validate.max_regenerations` of them; `stages` are the per-item stage modules, in order."""
+    run_dir = ctx.run_dir
+    limit = ctx.cfg.validate.max_regenerations
+    items = list(items)
+    totals = {k: dict(v) for k, v in ctx.stats.items()}
+    regenerated = 0
+    while True:
+        record(items, run_dir)
+        history = reseed.load(run_dir)
+        todo = [i for i, it in enumerate(items)
+                if it.failed and len(history.get(it.id, [])) < limit]
+        if not todo:
+            break
+        fresh = []
+        for i in todo:
+            old = items[i]
+            seed = reseed.next_seed(old, run_dir)
+            seeds = [*old.provenance.get("seed_history", [old.spec.seed]), seed]
+            fresh.append(Item(spec=replace(old.spec, seed=seed),
+                              provenance={"seed_history": seeds}))
+        for stage in stages:
+            ctx.stats = {}
+            fresh = stage.run(fresh, ctx)
+            _add_stats(totals, ctx.stats)
+        for i, new in zip(todo, fresh, strict=True):
+            items[i] = new
+        regenerated += len(todo)
+    totals["regenerate"] = {"cached": 0, "computed": regenerated,
+                            "failed": sum(1 for it in items if it.failed)}
+    ctx.stats = totals
+    return items

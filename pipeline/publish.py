@@ -90,7 +90,7 @@ def features(speaker_ids: list[str], sample_rate: int) -> Any:
         "duration": f,
         "sample_rate": i,
         "key_detail": {"kind": s, "answer": s, "depth": i},
-        "checks": List({"name": s, "ok": b, "reason": s}),
+        "checks": List({"name": s, "ok": b, "reason": s, "value": f}),
         "difficulty": {"hard": b, "too_easy": b, "details": s},
         "provenance": s,
         "audio": Audio(sampling_rate=sample_rate),
@@ -174,7 +174,8 @@ def row(rec: dict, export: Path, speaker_ids: list[str], tags: dict[str, Any] | 
     out["audio_data"] = json.loads(json.dumps(rec["audio_data"]))
     used = rec["audio_data"]["combined"]["prompts_used"]
     out["audio_data"]["combined"]["prompts_used"] = {s: used.get(s) for s in speaker_ids}
-    out["checks"] = [{"name": n, "ok": c["ok"], "reason": c.get("reason", "")}
+    out["checks"] = [{"name": n, "ok": c["ok"], "reason": c.get("reason", ""),
+                      "value": c.get("value")}
                      for n, c in rec.get("checks", {}).items()]
     out["provenance"] = json.dumps(rec.get("provenance", {}), sort_keys=True,
                                    ensure_ascii=False)

@@ -11,23 +11,12 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-import traceback
 from collections.abc import Iterator
-from dataclasses import replace
 
 from ..records import Item
-from .base import Context, Stage, StageFailure
+from .base import Context, Stage, failure
 
 _DONE = object()
-
-
-def _failed(stage: Stage, item: Item, exc: Exception) -> Item:
-    if isinstance(exc, StageFailure):
-        reason = str(exc)
-    else:  # one bad item must not sink the run
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        reason = f"error: {detail}"
-    return replace(item, failed={"stage": stage.name, "reason": reason})
 
 
 def async_map(stage: Stage, items: list[Item], ctx: Context) -> Iterator[tuple[int, Item]]:
@@ -44,7 +33,7 @@ def async_map(stage: Stage, items: list[Item], ctx: Context) -> Iterator[tuple[i
                 try:
                     new = await apply_async(item, ctx)
                 except Exception as exc:
-                    new = _failed(stage, item, exc)
+                    new = failure(stage, item, exc)
             results.put((j, new))
 
         try:

@@ -117,15 +117,22 @@ def _load(item: Item, record: dict[str, Any]) -> Item:
     return Item.from_dict(merged)
 
 
+def failure(stage: Stage, item: Item, exc: Exception) -> Item:
+    """The item marked failed by an exception: not cached, so the next run retries it."""
+    if isinstance(exc, StageFailure):
+        reason = str(exc)
+    else:  # one bad item must not sink the run
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        reason = f"error: {detail}"
+    return replace(item, failed={"stage": stage.name, "reason": reason, "retry": True})
+
+
 def apply_one(stage: Stage, item: Item, ctx: Context) -> Item:
     """Run one item through one stage; a failure becomes the item's recorded reason."""
     try:
         return stage.apply(item, ctx)
-    except StageFailure as exc:
-        return replace(item, failed={"stage": stage.name, "reason": str(exc)})
-    except Exception as exc:  # one bad item must not sink the run
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return replace(item, failed={"stage": stage.name, "reason": f"error: {detail}"})
+    except Exception as exc:
+        return failure(stage, item, exc)
 
 
 def local_map(stage: Stage, items: list[Item], ctx: Context) -> Iterator[tuple[int, Item]]:
@@ -171,7 +178,7 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
     # work, a killed run keeps every finished item and loses nothing half-written.
     for j, new in ctx.progress(results, stage.name, len(todo)):
         i, key = todo[j]
-        if not new.failed:
+        if not (new.failed or {}).get("retry"):  # a verdict (validation) is a result too
             cache.put(new.id, key, {f: new.to_dict()[f] for f in stage.outputs})
         out[i] = new
     ctx.stats[stage.name] = {"cached": len(items) - len(todo), "computed": len(todo),

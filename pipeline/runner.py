@@ -103,6 +103,10 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
             from .ray_executor import shutdown
 
             shutdown()
+    if cfg.llm.backend != "offline":
+        from .llm.tasks import write_report
+
+        write_report(ctx, items)  # once, over every item, after any regeneration
     atomic_write_json(cfg.run_dir / "manifest.json", manifest(ctx, items))
     return RunResult(items, ctx, time.perf_counter() - t0, done)
 

@@ -119,6 +119,7 @@ def test_missing_export_and_broken_tags_are_named(tmp_path: Path,
 def test_validation_can_reject_too_easy_items(small_run: RunResult, tmp_path: Path) -> None:
     items = [it for it in small_run.items if not it.failed]
     run_dir = tmp_path / "small"
+    shutil.copytree(small_run.ctx.run_dir / "audio", run_dir / "audio")  # the ASR gate hears it
     tag_file = run_dir / "baseline" / "difficulty.jsonl"
     tag_file.parent.mkdir(parents=True)
     tag_file.write_text("".join(json.dumps({"id": it.id, "too_easy": i == 0}) + "\n"

@@ -42,6 +42,4 @@ def run(items: list[Item], ctx: Context) -> list[Item]:
     if ctx.cfg.llm.backend == "offline":
         return run_stage(STAGE, items, ctx)
     llm_tasks.prepare(STAGE.name, items, ctx)  # a missing key or bad prompt stops here
-    items = run_stage(LLM_STAGE, items, ctx)
-    llm_tasks.write_report(ctx, items)
-    return items
+    return run_stage(LLM_STAGE, items, ctx)

@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("run", help="run every stage, plan to export"))
     for name in STAGES:
         _common(sub.add_parser(name, help=STAGE_HELP[name]))
+    voices = sub.add_parser("voices", help="list the voice bank and render a sample of each")
+    _common(voices)
+    voices.add_argument("--out", help="folder for the samples (default: <run>/voices/)")
+    voices.add_argument("--no-sample", action="store_true", help="only list the bank")
     return parser
 
 
@@ -48,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
             overrides.append(f"{key}={value}")
     try:
         cfg = load_config(args.config, overrides)
+        if args.command == "voices":
+            from .voices_cmd import voices_report
+
+            print(voices_report(cfg, args.out, sample=not args.no_sample))
+            return 0
         until = "export" if args.command == "run" else args.command
         result = run_pipeline(cfg, until=until, quiet=args.quiet)
     except (ConfigError, ResourceError) as exc:

@@ -25,6 +25,7 @@ from .base import Context, Stage, StageFailure, run_stage
 NORMALIZER_VERSION = "1"  # bump when pipeline/tts/normalize.py changes what is spoken
 
 RATE_SCALE_BOUNDS = (0.7, 1.5)
+RATE_SCALE_STEP = 0.01  # scales on a grid, so a small edit usually keeps the cached renders
 
 
 def backend(ctx: Context) -> TTSBackend:
@@ -79,7 +80,8 @@ def _apply(item: Item, ctx: Context) -> Item:
         pauses = duration - sum(e - s for s, e in times)
         wanted = max(1.0, a.target_seconds - pauses)
         scale *= (duration - pauses) / wanted
-        scale = min(RATE_SCALE_BOUNDS[1], max(RATE_SCALE_BOUNDS[0], round(scale, 3)))
+        scale = round(round(scale / RATE_SCALE_STEP) * RATE_SCALE_STEP, 3)
+        scale = min(RATE_SCALE_BOUNDS[1], max(RATE_SCALE_BOUNDS[0], scale))
         samples, times = _render(item, ctx, tts, scale)
     k = item.key.index
     start, end = times[k]

@@ -14,11 +14,27 @@ from ..resources import Voice
 from .base import SentenceCache, TTSBackend
 from .normalize import normalize
 
+# A random sample of offline-writer sentences (fillers, commas, topic terms, short replies),
+# so the measured rate is the rate at which scripts are spoken.
 PASSAGE = (
-    "So the first thing to notice is that the results were not what anyone expected.",
-    "We looked at the numbers again, and the pattern held across every site we visited.",
-    "Honestly, I think that tells us something about how the whole process was designed.",
-    "Let me walk you through the main points before we move on to the next question.",
+    "Right, right.",
+    "Well, this was fun, we should argue about the mountain views more often.",
+    "Let's definitely keep this going in the group chat, I want to hear more about the "
+    "local buses.",
+    "Sorry, I'm still stuck on what you said about the trail maps earlier.",
+    "Probably how much patience you need for the journaling, honestly.",
+    "Those concepts let us compare the ancient scripts across very different cases in a "
+    "consistent way.",
+    "Thanks, everyone, and do keep thinking about the zoning rules as you work through the "
+    "problem set.",
+    "That everyday familiarity can, like, actually make the organelles harder to study "
+    "objectively.",
+    "Take a moment to jot down what you already believe about the trade routes.",
+    "Yep.",
+    "I like that, let's sketch it out and compare it to what we do now with the shipping "
+    "crates.",
+    "If anything comes up on the customer ratings before we meet again, just flag it in the "
+    "team channel.",
 )
 CALIBRATION_RATE = 24000
 

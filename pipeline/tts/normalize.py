@@ -118,8 +118,10 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
     (re.compile(rf"\b({_MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}})\b)?"),
      lambda m: f"{m[1]} {ordinal_words(int(m[2]))}" + (f", {year_words(int(m[3]))}"
                                                         if m[3] else "")),
-    (re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(" + _MONTH + r")\b"),
-     lambda m: f"the {ordinal_words(int(m[1]))} of {m[2]}"),
+    (re.compile(r"\b(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(" + _MONTH
+                + r")\b(?:,?\s+(\d{4})\b)?"),
+     lambda m: f"the {ordinal_words(int(m[1]))} of {m[2]}" + (f" {year_words(int(m[3]))}"
+                                                                if m[3] else "")),
     (re.compile(r"\b(\d{1,2}):(\d{2})(?:\s?([ap]\.?m)\b)?(?![\d])", re.IGNORECASE),
      lambda m: _time_words(int(m[1]), int(m[2]), m[3] or "")),
     (re.compile(r"\b(\d+(?:\.\d+)?)\s?%"), lambda m: f"{_decimal_words(m[1])} percent"),

@@ -4,10 +4,11 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+COQUI   := $(VENV)/.coqui-installed
 RUN     ?=
 ARGS    ?=
 
-.PHONY: setup data test test-slow lint bench clean os-deps
+.PHONY: setup setup-coqui data test test-slow lint bench bench-tts clean os-deps
 
 setup: os-deps $(STAMP)
 
@@ -31,13 +32,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# Coqui TTS (tts.backend: coqui), needed by its tests. torchaudio's PyPI wheels pin another
+# torch and link CUDA: install 2.11.0 without dependencies and drop its compiled libraries;
+# Coqui only uses its pure-Python parts (transforms, resampling), which work on torch 2.13.0.
+setup-coqui: setup $(COQUI)
+
+$(COQUI): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,coqui]"
+	$(BIN)/pip install -q --no-deps torchaudio==2.11.0
+	rm -f "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
+	$(BIN)/python -c "import TTS.api, torchaudio.functional"
+	touch $(COQUI)
+
 data: setup
 	$(BIN)/spiral run $(if $(RUN),--run $(RUN)) $(ARGS)
 
-test: setup
+test: setup-coqui
 	$(BIN)/python -m pytest -q
 
-test-slow: setup
+test-slow: setup-coqui
 	$(BIN)/python -m pytest -q -m slow
 
 lint: setup
@@ -45,6 +58,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_run.py
+
+bench-tts: setup-coqui
+	$(BIN)/python benchmarks/bench_tts.py
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

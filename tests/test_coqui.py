@@ -28,7 +28,7 @@ GENDERS = ["female", "male", "male", "female", "female", "male"]
 @pytest.fixture(scope="module")
 def coqui_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("coqui")
-    return {"xtts": build_xtts(root / "xtts", small=True, max_audio_tokens=40),
+    return {"xtts": build_xtts(root / "xtts", small=True, max_audio_tokens=16),
             "vits": build_vits(root / "vits", SPEAKERS, small=True), "root": root}
 
 
@@ -61,8 +61,8 @@ def _cfg(tmp: Path, model: Path, bank: Path, *extra: str):
 
 def test_coqui_vits_run_renders_every_item_by_speaker_id(coqui_models, tmp_path):
     bank = _bank(tmp_path / "bank", SPEAKERS, refs=False)
-    cfg = _cfg(tmp_path, coqui_models["vits"], bank, "n_items=2", "run=vits",
-               "tts.max_duration_fixes=1")
+    cfg = _cfg(tmp_path, coqui_models["vits"], bank, "n_items=1", "run=vits",
+               "tts.max_duration_fixes=0")
     result = run_pipeline(cfg, until="synthesize", quiet=True)
     assert not result.failed, [it.failed for it in result.failed]
     for item in result.items:
@@ -127,3 +127,15 @@ def test_coqui_missing_checkpoint_is_a_clear_error(tmp_path):
         CoquiBackend(str(tmp_path), "cpu", "en", tmp_path / "cache")
     with pytest.raises(ResourceError, match="no such file"):
         CoquiBackend(str(tmp_path / "nope" / "model.pth"), "cpu", "en", tmp_path / "cache")
+
+
+def test_coqui_xtts_licence_section_names_cpml_and_references(coqui_models, tmp_path):
+    from pipeline.tts.licences import audio_licence_section
+
+    bank = _bank(tmp_path / "bank", SPEAKERS, refs=True)
+    cfg = _cfg(tmp_path, coqui_models["xtts"], bank)
+    text = audio_licence_section(cfg, load_voices(bank))
+    assert "CPML" in text and "non-commercial" in text
+    assert "v0: v0.wav, source espeak-ng, this test, licence generated" in text
+    vits = audio_licence_section(_cfg(tmp_path, coqui_models["vits"], bank), load_voices(bank))
+    assert "CPML" not in vits and "local checkpoint" in vits

@@ -90,3 +90,8 @@ def test_spiral_voices_lists_and_renders_a_sample_of_each(tmp_path: Path, capsys
         audio, sr = sf.read(out / f"{v.id}.wav")
         assert sr == cfg.audio.sample_rate and 3.0 < len(audio) / sr < 20.0
     assert "words/s" in text and "8 female, 8 male" in text
+
+
+def test_export_states_the_audio_licence(small_run) -> None:
+    text = (small_run.ctx.run_dir / "export" / "AUDIO_LICENSE.md").read_text()
+    assert "espeak-ng" in text and "no licence terms" in text

@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import __version__
 from ..records import Item, to_spiral
 from ..store import atomic_write_text, content_hash
+from ..tts.licences import audio_licence_section
 from .base import Context
 
 EXPORT_VERSION = "1"
@@ -84,7 +85,9 @@ def run(items: list[Item], ctx: Context) -> Path:
         item.provenance = provenance(item, ctx)
         records.append(to_spiral(item))
     failures = [{"id": it.id, **(it.failed or {})} for it in items if it.failed]
-    key = content_hash(EXPORT_VERSION, records, failures)
+    used = {s.voice for it in passed for s in it.spec.speakers}
+    licence = audio_licence_section(ctx.cfg, (v for k, v in ctx.voices.items() if k in used))
+    key = content_hash(EXPORT_VERSION, records, failures, licence)
     stamp = export / ".export-key"
     if stamp.exists() and stamp.read_text() == key:
         ctx.stats["export"] = {"cached": len(records), "computed": 0, "failed": len(failures)}
@@ -101,6 +104,7 @@ def run(items: list[Item], ctx: Context) -> Path:
             _link(audio_dir / "key" / key_wav, tmp / "key_wavs" / key_wav)
             lines.append(json.dumps(rec, ensure_ascii=False))
         atomic_write_text(tmp / "data.jsonl", "".join(line + "\n" for line in lines))
+        atomic_write_text(tmp / "AUDIO_LICENSE.md", licence)
         atomic_write_text(tmp / "failures.jsonl",
                           "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in failures))
         if records:

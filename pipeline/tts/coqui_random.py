@@ -69,8 +69,11 @@ def build_vits(folder: str | Path, speakers: list[str], small: bool = True, seed
     ids = folder / "speaker_ids.json"
     ids.write_text(json.dumps({s: i for i, s in enumerate(speakers)}), encoding="utf-8")
     sizes = dict(hidden_channels=32, hidden_channels_ffn_text_encoder=64,
-                 num_layers_text_encoder=2, upsample_initial_channel_decoder=64,
-                 speaker_embedding_channels=32) if small else {}
+                 num_layers_text_encoder=2, num_layers_posterior_encoder=2, num_layers_flow=2,
+                 upsample_initial_channel_decoder=32, resblock_type_decoder="2",
+                 resblock_kernel_sizes_decoder=[3],
+                 resblock_dilation_sizes_decoder=[[1, 3]], speaker_embedding_channels=32,
+                 ) if small else {}
     args = VitsArgs(use_speaker_embedding=True, speakers_file=str(ids),
                     init_discriminator=False, **sizes)
     cfg = VitsConfig(model_args=args, use_phonemes=False, text_cleaner="english_cleaners")

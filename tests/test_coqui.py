@@ -5,6 +5,7 @@ path a downloaded model takes. Reference wavs for cloning are rendered here with
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def test_coqui_vits_run_renders_every_item_by_speaker_id(coqui_models, tmp_path)
         assert len(audio) / sr == pytest.approx(item.audio.duration, abs=0.01)
         assert np.abs(audio).max() > 0.01
         assert len(item.audio.sentence_times) == len(item.sentences())
+    manifest = json.loads((cfg.run_dir / "manifest.json").read_text())
+    assert manifest["versions"]["coqui-tts"] == "0.28.0"
     # A second run with nothing changed renders nothing and gives the same bytes.
     wav = (cfg.run_dir / "audio" / result.items[0].audio.wav).read_bytes()
     again = run_pipeline(cfg, until="synthesize", quiet=True)

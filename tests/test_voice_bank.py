@@ -95,3 +95,14 @@ def test_spiral_voices_lists_and_renders_a_sample_of_each(tmp_path: Path, capsys
 def test_export_states_the_audio_licence(small_run) -> None:
     text = (small_run.ctx.run_dir / "export" / "AUDIO_LICENSE.md").read_text()
     assert "espeak-ng" in text and "no licence terms" in text
+
+
+def test_tts_device_and_model_are_checked() -> None:
+    from pipeline.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="'tts.device' must be one of"):
+        load_config(ROOT / "spiral.yaml", ["tts.device=tpu"])
+    with pytest.raises(ConfigError, match="'tts.model' must be a Coqui model name"):
+        load_config(ROOT / "spiral.yaml", ["tts.backend=coqui", "tts.model="])
+    cfg = load_config(ROOT / "spiral.yaml", ["tts.backend=coqui"])
+    assert cfg.tts.model.endswith("xtts_v2") and cfg.tts.device == "auto"

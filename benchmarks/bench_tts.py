@@ -17,6 +17,7 @@ import copy
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def _rtf(backend, voices, sentences: list[str]) -> tuple[float, float]:
     return compute / audio, audio
 
 
-def bench_rtf(tmp: Path, vits_size: str, xtts_size: str, n: int) -> list[tuple[str, float, float]]:
+def bench_rtf(tmp: Path, vits_size: str, xtts_size: str, n: int
+              ) -> Iterator[tuple[str, float, float]]:
     import subprocess
 
     from pipeline.tts.coqui import CoquiBackend
@@ -55,15 +57,14 @@ def bench_rtf(tmp: Path, vits_size: str, xtts_size: str, n: int) -> list[tuple[s
 
     voices = load_voices(ROOT / "voices" / "voices.yaml")
     sentences = list(PASSAGE) * 3
-    rows = []
     r, a = _rtf(EspeakBackend(), voices, sentences[: max(n, 12)])
-    rows.append(("espeak-ng", r, a))
+    yield ("espeak-ng", r, a)
 
     speakers = [v.coqui_speaker for v in voices if v.coqui_speaker]
     vits_dir = build_vits(tmp / "vits", speakers, small=vits_size == "small")
     vits = CoquiBackend(str(vits_dir), "cpu", "en", tmp / "cache")
     r, a = _rtf(vits, voices, sentences[:n])
-    rows.append((f"coqui VITS ({vits_size}, random weights, cpu)", r, a))
+    yield (f"coqui VITS ({vits_size}, random weights, cpu)", r, a)
     del vits
 
     xtts_dir = build_xtts(tmp / "xtts", small=xtts_size == "small", max_audio_tokens=200)
@@ -78,8 +79,7 @@ def bench_rtf(tmp: Path, vits_size: str, xtts_size: str, n: int) -> list[tuple[s
         refs.append(replace(v, references=(Reference(str(wav), "espeak-ng", "generated"),)))
     xtts = CoquiBackend(str(xtts_dir), "cpu", "en", tmp / "cache")
     r, a = _rtf(xtts, refs, sentences[: max(2, n // 3)])
-    rows.append((f"coqui XTTS v2 ({xtts_size}, random weights, cpu)", r, a))
-    return rows
+    yield (f"coqui XTTS v2 ({xtts_size}, random weights, cpu)", r, a)
 
 
 def bench_window(tmp: Path, n_items: int) -> dict:

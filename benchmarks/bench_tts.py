@@ -113,7 +113,9 @@ def bench_window(tmp: Path, n_items: int) -> dict:
     return {"items": n_items, "rendered": len(rendered), "inside": len(inside),
             "natural_speed": natural, "min": durations[0], "max": durations[-1],
             "wall": wall, "rerender_s": rerender, "new_renders": new_renders,
-            "sentences": len(item.sentences()), "edited_ok": edited.audio is not None}
+            "sentences": len(item.sentences()), "edited_ok": edited.audio is not None,
+            "failed": [f"{it.id} at {it.failed['stage']}: {it.failed['reason']}"
+                       for it in result.items if it.failed]}
 
 
 def main() -> int:
@@ -134,8 +136,11 @@ def main() -> int:
         if args.only in (None, "window"):
             w = bench_window(tmp, args.n_items)
             print(f"\nduration window: {w['inside']}/{w['items']} items inside "
-                  f"({100 * w['inside'] / w['items']:.1f}%), {w['natural_speed']} at natural "
-                  f"speed, durations {w['min']:.1f}-{w['max']:.1f} s, run {w['wall']:.0f} s")
+                  f"({100 * w['inside'] / w['items']:.1f}%; {w['rendered']} rendered), "
+                  f"{w['natural_speed']} at natural speed, durations {w['min']:.1f}-"
+                  f"{w['max']:.1f} s, run {w['wall']:.0f} s")
+            for line in w["failed"]:
+                print(f"  failed: {line}")
             print(f"re-render after editing one sentence: {w['rerender_s']:.2f} s, "
                   f"{w['new_renders']} of {w['sentences']} sentences rendered")
     return 0

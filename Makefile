@@ -4,6 +4,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+COQUI   := $(VENV)/.coqui-installed
 RUN     ?=
 ARGS    ?=
 REPO    ?=
@@ -11,7 +12,7 @@ SEED    ?=
 N       ?=
 IDS     ?=
 
-.PHONY: setup data test test-slow lint bench bench-llm bench-validate audit clean os-deps publish push subset reroll bench-publish baseline bench-baseline
+.PHONY: setup setup-coqui data test test-slow lint bench bench-llm bench-validate bench-tts audit clean os-deps publish push subset reroll bench-publish baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -35,13 +36,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev,ray]"
 	touch $(STAMP)
 
+# Coqui TTS (tts.backend: coqui), needed by its tests. torchaudio's PyPI wheels pin another
+# torch and link CUDA: install 2.11.0 without dependencies and drop its compiled libraries;
+# Coqui only uses its pure-Python parts (transforms, resampling), which work on torch 2.13.0.
+setup-coqui: setup $(COQUI)
+
+$(COQUI): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,coqui]"
+	$(BIN)/pip install -q --no-deps torchaudio==2.11.0
+	rm -f "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
+	$(BIN)/python -c "import TTS.api, torchaudio.functional"
+	touch $(COQUI)
+
 data: setup
 	$(BIN)/spiral run $(if $(RUN),--run $(RUN)) $(ARGS)
 
-test: setup
+test: setup-coqui
 	$(BIN)/python -m pytest -q
 
-test-slow: setup
+test-slow: setup-coqui
 	$(BIN)/python -m pytest -q -m slow
 
 lint: setup
@@ -89,6 +102,9 @@ bench-validate: setup
 
 audit: setup
 	$(BIN)/spiral audit data/runs/$(or $(RUN),demo)/export/data.jsonl --audio data/runs/$(or $(RUN),demo)/export/wavs
+
+bench-tts: setup-coqui
+	$(BIN)/python benchmarks/bench_tts.py
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--config", default="spiral.yaml", help="thresholds: its audit section")
     audit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set audit.longest_correct_max=0.25")
+    voices = sub.add_parser("voices", help="list the voice bank and render a sample of each")
+    _common(voices)
+    voices.add_argument("--out", help="folder for the samples (default: <run>/voices/)")
+    voices.add_argument("--no-sample", action="store_true", help="only list the bank")
     return parser
 
 
@@ -161,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         return _baseline(args, overrides)
     try:
         cfg = load_config(args.config, overrides)
+        if args.command == "voices":
+            from .voices_cmd import voices_report
+
+            print(voices_report(cfg, args.out, sample=not args.no_sample))
+            return 0
         until = "export" if args.command == "run" else args.command
         result = run_pipeline(cfg, until=until, quiet=args.quiet)
     except (ConfigError, ResourceError, DifficultyError) as exc:

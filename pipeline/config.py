@@ -49,9 +49,14 @@ class LLMConfig:
 
 @dataclass
 class TTSConfig:
-    backend: str = "espeak"  # espeak
+    backend: str = "espeak"  # espeak | coqui
     workers: int = 2
     max_duration_fixes: int = 3
+    # coqui: a Coqui model name (downloaded by Coqui's model manager) or a local checkpoint
+    # folder (config.json + model file), XTTS v2 or a multi-speaker VITS.
+    model: str = "tts_models/multilingual/multi-dataset/xtts_v2"
+    device: str = "auto"  # auto (cuda when present) | cpu | cuda
+    language: str = "en"  # XTTS language code
 
 
 @dataclass
@@ -78,6 +83,9 @@ class WriterConfig:
     words_min: int = 200
     words_max: int = 230
     disfluency_rate: float = 0.15
+    # Aim each script at the word count that the item's voices, at their measured speaking
+    # rate, need to fill audio.target_seconds; words_min..words_max is then the fallback.
+    aim_from_voices: bool = True
 
 
 @dataclass
@@ -168,7 +176,8 @@ class Config:
 
 TRANSCRIPT_TYPES = ("lecture", "conversation", "meeting")
 LLM_BACKENDS = ("offline", "openai")
-TTS_BACKENDS = ("espeak",)
+TTS_BACKENDS = ("espeak", "coqui")
+TTS_DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
 AUDIO_FORMATS = ("flac", "wav")
 RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question", "synthesize",
@@ -283,6 +292,9 @@ def _validate(cfg: Config, source: str) -> None:
          "a float > 0 (and llm.backoff_s >= 0)"),
         (all(set(p) <= {"input", "output"} for p in cfg.llm.prices.values()), "llm.prices",
          "a mapping model -> {input: USD per 1M tokens, output: USD per 1M tokens}"),
+        (cfg.tts.device in TTS_DEVICES, "tts.device", f"one of {TTS_DEVICES}"),
+        (cfg.tts.backend != "coqui" or bool(cfg.tts.model.strip()), "tts.model",
+         "a Coqui model name or a local checkpoint path when tts.backend is coqui"),
         (cfg.audio.sample_rate >= 8000, "audio.sample_rate", "an int >= 8000"),
         (cfg.audio.target_seconds > cfg.audio.tolerance_seconds >= 0, "audio.tolerance_seconds",
          "a float >= 0 and below audio.target_seconds"),

@@ -96,6 +96,15 @@ def load_writer_bank(path: str | Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A reference recording for voice cloning, with where it came from and its licence."""
+
+    wav: str  # absolute path (the bank names it relative to voices.yaml)
+    source: str
+    licence: str
+
+
+@dataclass(frozen=True)
 class Voice:
     id: str
     gender: str
@@ -104,6 +113,8 @@ class Voice:
     espeak_variant: str
     pitch: int
     rate: int
+    coqui_speaker: str | None = None  # speaker id of a multi-speaker Coqui model (VITS)
+    references: tuple[Reference, ...] = ()  # reference wavs for cloning (XTTS)
 
 
 @lru_cache(maxsize=1)
@@ -152,12 +163,39 @@ def load_voices(path: str | Path, check_espeak: bool = True) -> list[Voice]:
             _require(es["variant"] in variants, path, f"{where}.espeak.variant",
                      f"a variant espeak-ng lists (`espeak-ng --voices=variant`), "
                      f"not {es['variant']!r}")
+        speaker, refs = _coqui_fields(v.get("coqui"), path, where)
         voices.append(Voice(v["id"], v["gender"], str(v.get("accent", es["voice"])), es["voice"],
-                            es["variant"], int(es.get("pitch", 50)), int(es.get("rate", 160))))
+                            es["variant"], int(es.get("pitch", 50)), int(es.get("rate", 160)),
+                            speaker, refs))
     for gender in ("female", "male"):
         _require(sum(v.gender == gender for v in voices) >= 3, path, "voices",
                  f"a bank with at least three {gender} voices (meetings have up to 5 speakers)")
     return voices
+
+
+def _coqui_fields(data: Any, path: str | Path, where: str
+                  ) -> tuple[str | None, tuple[Reference, ...]]:
+    """A voice's optional `coqui:` block: a speaker id and/or reference wavs that exist."""
+    if data is None:
+        return None, ()
+    _require(isinstance(data, dict) and set(data) <= {"speaker", "references"}, path,
+             f"{where}.coqui", "a mapping with 'speaker' and/or 'references'")
+    speaker = data.get("speaker")
+    _require(speaker is None or isinstance(speaker, str | int), path, f"{where}.coqui.speaker",
+             "a speaker id (string)")
+    refs: list[Reference] = []
+    raw = data.get("references") or []
+    _require(isinstance(raw, list), path, f"{where}.coqui.references", "a list")
+    for j, r in enumerate(raw):
+        rw = f"{where}.coqui.references[{j}]"
+        _require(isinstance(r, dict) and all(isinstance(r.get(k), str) and r[k].strip()
+                                             for k in ("wav", "source", "licence")),
+                 path, rw, "a mapping with 'wav', 'source' and 'licence' strings")
+        wav = (Path(path).parent / r["wav"]).resolve()
+        if not wav.is_file():
+            raise ResourceError(f"{path}: field '{rw}.wav': file not found: {wav}")
+        refs.append(Reference(str(wav), r["source"], r["licence"]))
+    return (None if speaker is None else str(speaker)), tuple(refs)
 
 
 def load_key_templates(path: str | Path) -> dict[str, list[dict[str, str]]]:

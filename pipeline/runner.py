@@ -56,6 +56,8 @@ def manifest(ctx: Context, items: list[Item]) -> dict:
         from .tts.espeak import espeak_version
 
         versions["espeak-ng"] = espeak_version()
+    if cfg.tts.backend == "coqui":
+        versions["coqui-tts"] = metadata.version("coqui-tts")
     return {
         "run": cfg.run,
         "seed": cfg.seed,

@@ -17,7 +17,10 @@ from .conftest import ROOT, make_config
 
 @pytest.fixture(scope="module")
 def items(tmp_path_factory: pytest.TempPathFactory) -> list[Item]:
-    cfg = make_config(tmp_path_factory.mktemp("w"), "n_items=100", "seed=3", "run=writer")
+    # The writer's own rules at the configured word range; aiming from voices is tested in
+    # test_duration_control.py.
+    cfg = make_config(tmp_path_factory.mktemp("w"), "n_items=100", "seed=3", "run=writer",
+                      "writer.aim_from_voices=false")
     result = run_pipeline(cfg, until="question", quiet=True)
     assert not result.failed, [it.failed for it in result.failed]
     return result.items

@@ -18,6 +18,7 @@ from pathlib import Path
 from .. import __version__, difficulty
 from ..records import Item, to_spiral
 from ..store import atomic_write_text, content_hash
+from ..tts.licences import audio_licence_section
 from .base import Context
 
 EXPORT_VERSION = "1"
@@ -103,8 +104,10 @@ def run(items: list[Item], ctx: Context) -> Path:
     failures = [{"id": it.id, **(it.failed or {})} for it in items if it.failed]
     tags = difficulty.load(run_dir)
     hard = difficulty.hard_ids(tags) if tags is not None else None
+    used = {s.voice for it in passed for s in it.spec.speakers}
+    licence = audio_licence_section(ctx.cfg, (v for k, v in ctx.voices.items() if k in used))
     # The hard list joins the key only once it exists, so untagged runs keep their exports.
-    key = content_hash(EXPORT_VERSION, records, failures,
+    key = content_hash(EXPORT_VERSION, records, failures, licence,
                        *([sorted(hard)] if hard is not None else []))
     stamp = export / ".export-key"
     if stamp.exists() and stamp.read_text() == key:
@@ -124,6 +127,7 @@ def run(items: list[Item], ctx: Context) -> Path:
         atomic_write_text(tmp / "data.jsonl", "".join(line + "\n" for line in lines))
         if hard is not None:
             write_hard_subset(tmp / "data.jsonl", hard, tmp / "data_h.jsonl")
+        atomic_write_text(tmp / "AUDIO_LICENSE.md", licence)
         atomic_write_text(tmp / "failures.jsonl",
                           "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in failures))
         if records:

@@ -1,7 +1,10 @@
 """Render each item sentence by sentence, assemble it, and bring it inside the duration window.
 
-A render outside target +- tolerance is redone with every voice's speaking rate scaled by
-the ratio to the target, a bounded number of times; the factor settled on is recorded.
+Sentences are normalised (numbers, dates, units as words) and rendered through the shared
+per-sentence cache. A render outside target +- tolerance is redone with every voice's
+speaking rate scaled by the ratio to the target, a bounded number of times; the factor
+settled on and the final duration are recorded. Every voice the run uses is checked against
+the backend (speaker ids, reference wavs) before anything renders.
 """
 
 from __future__ import annotations
@@ -11,19 +14,21 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from ..records import AudioInfo, Item
+from ..resources import ResourceError
 from ..store import atomic_write_bytes
+from ..tts.backends import get_backend
 from ..tts.base import SentenceCache, TTSBackend
+from ..tts.normalize import normalize
 from .base import Context, Stage, StageFailure, run_stage
 
+NORMALIZER_VERSION = "1"  # bump when pipeline/tts/normalize.py changes what is spoken
+
 RATE_SCALE_BOUNDS = (0.7, 1.5)
+RATE_SCALE_STEP = 0.01  # scales on a grid, so a small edit usually keeps the cached renders
 
 
 def backend(ctx: Context) -> TTSBackend:
-    if ctx.cfg.tts.backend == "espeak":
-        from ..tts.espeak import EspeakBackend
-
-        return EspeakBackend()
-    raise StageFailure(f"unknown tts.backend {ctx.cfg.tts.backend!r}")
+    return get_backend(ctx.cfg, ctx.cache_root)
 
 
 def _voices_of(item: Item, ctx: Context) -> dict:
@@ -44,6 +49,7 @@ def _inputs(item: Item, ctx: Context) -> dict:
         "audio": asdict(ctx.cfg.audio),
         "fixes": ctx.cfg.tts.max_duration_fixes,
         "backend": tts.name,
+        "normalizer": NORMALIZER_VERSION,
     }
 
 
@@ -55,7 +61,7 @@ def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
     voices = _voices_of(item, ctx)
     cache = SentenceCache(ctx.cache_root / "tts")
     speakers = item.sentence_speakers()
-    rendered = [cache.render(tts, text, voices[spk], scale, a.sample_rate)
+    rendered = [cache.render(tts, normalize(text), voices[spk], scale, a.sample_rate)
                 for text, spk in zip(item.sentences(), speakers, strict=True)]
     return assemble(rendered, speakers, a.sample_rate, a.pause_sentence_ms, a.pause_turn_ms,
                     a.loudness_lufs)
@@ -77,7 +83,8 @@ def _apply(item: Item, ctx: Context) -> Item:
         pauses = duration - sum(e - s for s, e in times)
         wanted = max(1.0, a.target_seconds - pauses)
         scale *= (duration - pauses) / wanted
-        scale = min(RATE_SCALE_BOUNDS[1], max(RATE_SCALE_BOUNDS[0], round(scale, 3)))
+        scale = round(round(scale / RATE_SCALE_STEP) * RATE_SCALE_STEP, 3)
+        scale = min(RATE_SCALE_BOUNDS[1], max(RATE_SCALE_BOUNDS[0], scale))
         samples, times = _render(item, ctx, tts, scale)
     k = item.key.index
     start, end = times[k]
@@ -105,5 +112,15 @@ STAGE = Stage("synthesize", "1", ("audio",), _inputs, _apply,
               workers=lambda ctx: ctx.cfg.tts.workers, still_valid=_files_exist)
 
 
+def check_voices(items: list[Item], ctx: Context) -> None:
+    """Stop before any rendering if a voice the run uses is unusable with this backend."""
+    used = sorted({s.voice for it in items if not it.failed for s in it.spec.speakers})
+    missing = [v for v in used if v not in ctx.voices]
+    if missing:
+        raise ResourceError(f"{ctx.cfg.voices}: voices {missing} are planned but not in the bank")
+    backend(ctx).check_voices(ctx.voices[v] for v in used)
+
+
 def run(items: list[Item], ctx: Context) -> list[Item]:
+    check_voices(items, ctx)
     return run_stage(STAGE, items, ctx)

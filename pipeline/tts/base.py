@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
+from math import gcd
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import soundfile as sf
+from scipy.signal import resample_poly
 
 from ..resources import Voice
 from ..store import atomic_write_bytes, content_hash
@@ -24,6 +27,25 @@ class TTSBackend(Protocol):
                    ) -> np.ndarray:
         """Mono float32 samples in [-1, 1] at `sample_rate`."""
         ...
+
+    def check_voices(self, voices: Iterable[Voice]) -> None:
+        """Raise ResourceError naming the voice and field a voice lacks for this backend."""
+        ...
+
+
+def resample(audio: np.ndarray, sr: int, target: int) -> np.ndarray:
+    if sr == target:
+        return audio.astype(np.float32)
+    g = gcd(sr, target)
+    return resample_poly(audio, target // g, sr // g).astype(np.float32)
+
+
+def trim_silence(audio: np.ndarray, threshold: float = 1e-3, margin: int = 80) -> np.ndarray:
+    """Drop a backend's leading and trailing silence so that pauses are ours to set."""
+    loud = np.flatnonzero(np.abs(audio) > threshold)
+    if loud.size == 0:
+        return audio
+    return audio[max(0, loud[0] - margin): loud[-1] + margin]
 
 
 class SentenceCache:

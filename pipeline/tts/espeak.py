@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import subprocess
+from collections.abc import Iterable
 from functools import lru_cache
-from math import gcd
 
 import numpy as np
 import soundfile as sf
 
 from ..resources import Voice
+from .base import resample, trim_silence
 
 RATE_MIN, RATE_MAX = 80, 450
 
@@ -44,18 +45,8 @@ class EspeakBackend:
         if proc.returncode != 0 or not proc.stdout:
             raise RuntimeError(f"espeak-ng failed on {text!r}: {proc.stderr.decode()[:200]}")
         audio, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
-        audio = _trim(audio)
-        if sr != sample_rate:
-            from scipy.signal import resample_poly
-
-            g = gcd(sr, sample_rate)
-            audio = resample_poly(audio, sample_rate // g, sr // g).astype(np.float32)
+        audio = resample(trim_silence(audio), sr, sample_rate)
         return np.clip(audio, -1.0, 1.0)
 
-
-def _trim(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
-    """Drop espeak's leading and trailing silence so that pauses are ours to set."""
-    loud = np.flatnonzero(np.abs(audio) > threshold)
-    if loud.size == 0:
-        return audio
-    return audio[max(0, loud[0] - 80): loud[-1] + 80]
+    def check_voices(self, voices: Iterable[Voice]) -> None:
+        """Languages and variants are checked when the bank loads (resources.load_voices)."""

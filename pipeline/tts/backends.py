@@ -1,0 +1,35 @@
+"""Pick the TTS backend that `tts.backend` names; one instance per process and settings.
+
+A Coqui model takes seconds to load and hundreds of MB, so every stage and worker of a run
+shares one instance.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from ..config import Config
+from .base import TTSBackend
+
+_BACKENDS: dict[tuple, TTSBackend] = {}
+_LOCK = threading.Lock()
+
+
+def get_backend(cfg: Config, cache_root: str | Path) -> TTSBackend:
+    t = cfg.tts
+    key = (t.backend, t.model, t.device, t.language, str(cache_root)) if t.backend == "coqui" \
+        else (t.backend,)
+    with _LOCK:
+        if key not in _BACKENDS:
+            if t.backend == "espeak":
+                from .espeak import EspeakBackend
+
+                _BACKENDS[key] = EspeakBackend()
+            elif t.backend == "coqui":
+                from .coqui import CoquiBackend
+
+                _BACKENDS[key] = CoquiBackend(t.model, t.device, t.language, cache_root)
+            else:
+                raise ValueError(f"unknown tts.backend {t.backend!r}")
+        return _BACKENDS[key]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -89,7 +88,8 @@ def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) ->
             old = items[i]
             seed = reseed.next_seed(old, run_dir)
             seeds = [*old.provenance.get("seed_history", [old.spec.seed]), seed]
-            fresh.append(Item(spec=replace(old.spec, seed=seed),
+            spec = reseed.reseeded(old.spec, seed, list(ctx.voices.values()))
+            fresh.append(Item(spec=spec,
                               provenance={"seed_history": seeds}))
         for stage in stages:
             ctx.stats = {}

@@ -90,7 +90,8 @@ def reroll(cfg: Config, sel: Selection, seed: int | None = None,
            quiet: bool = False) -> tuple[list[Item], RunResult | None]:
     """Re-seed the selected items of the run `cfg` was built with, then rebuild the run."""
     ctx = Context(cfg, quiet=quiet)
-    items = reseed.apply(plan.run(cfg, ctx.topics, list(ctx.voices.values())), cfg.run_dir)
+    voices = list(ctx.voices.values())
+    items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices)
     chosen = select(items, cfg.run_dir, sel)
     if not chosen:
         return [], None

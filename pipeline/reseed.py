@@ -2,16 +2,20 @@
 
 `data/runs/<run>/reseeds.json` maps an item id to the seeds it was rebuilt from, in order.
 The planner gives an item the last of them, keeping everything else of its spec (letter,
-depth, type, speakers), so the run's balance holds and a rerun finds its caches.
+depth, type, detail kind, speaker genders), so the run's balance holds and a rerun finds its
+caches. The voices are drawn again from the new seed (same genders): an item rejected
+because one voice is hard to understand is not stuck with it.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
-from .records import Item
-from .seeds import derive_seed
+from .records import Item, ItemSpec, Speaker
+from .resources import Voice
+from .seeds import derive_seed, rng_for
 from .store import atomic_write_json, read_json
 
 FILE = "reseeds.json"
@@ -23,15 +27,26 @@ def load(run_dir: str | Path) -> dict[str, list[int]]:
     return read_json(path) if path.exists() else {}
 
 
-def apply(items: list[Item], run_dir: str | Path) -> list[Item]:
-    """Give each re-seeded item its latest seed; record the history in its provenance."""
+def apply(items: list[Item], run_dir: str | Path, voices: list[Voice]) -> list[Item]:
+    """Give each re-seeded item its latest seed and voices drawn from it; record the seed
+    history in its provenance."""
     history = load(run_dir)
     for item in items:
         seeds = history.get(item.id)
         if seeds:
             item.provenance["seed_history"] = [item.spec.seed, *seeds]
-            item.spec.seed = seeds[-1]
+            item.spec = reseeded(item.spec, seeds[-1], voices)
     return items
+
+
+def reseeded(spec: ItemSpec, seed: int, voices: list[Voice]) -> ItemSpec:
+    """`spec` rebuilt from `seed`: the same plan, voices drawn again with the same genders."""
+    rng = rng_for(seed, "voices")
+    pools = {g: sorted(v.id for v in voices if v.gender == g) for g in ("female", "male")}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    speakers = [Speaker(s.id, pools[s.gender].pop(), s.gender) for s in spec.speakers]
+    return replace(spec, seed=seed, speakers=speakers)
 
 
 def next_seed(item: Item, run_dir: str | Path, seed: int | None = None) -> int:

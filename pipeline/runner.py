@@ -86,7 +86,8 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
     ctx = Context(cfg, quiet=quiet)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cfg.run_dir)
-    items = reseed.apply(plan.run(cfg, ctx.topics, list(ctx.voices.values())), cfg.run_dir)
+    voices = list(ctx.voices.values())
+    items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices)
     write_plan(items, cfg.run_dir)
     done = ["plan"]
     try:

@@ -57,7 +57,7 @@ def size_category(n: int) -> str:
 def audio_licence(tts: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
     """(licence fields overriding the card's, a note on the audio) for the TTS that spoke it."""
     said = " ".join(str(v) for v in tts.values()).lower()
-    if "xtts" in said:
+    if tts.get("backend") == "coqui" and "xtts" in said:
         return CPML, ("The audio was rendered with Coqui XTTS v2, whose weights are under the "
                       "[Coqui Public Model License](https://coqui.ai/cpml) (non-commercial). "
                       "The CPML covers the model's outputs too: the audio, and so this "

@@ -84,7 +84,9 @@ class OfflineWriterAnswers:
         salt = (attempt,) if attempt else ()
         if task == "script":
             rng = rng_for(spec.seed, "script", *salt)
-            target = rng.randint(data["words_min"], data["words_max"]) - 12
+            # The client sends the offline writer's own target (words_min == words_max).
+            target = rng_for(spec.seed, "words", *salt).randint(
+                data["words_min"], data["words_max"]) - 12
             turns = write_script(spec, self._load("bank"), target, data["disfluency_rate"], rng)
             return {"turns": [{"speaker": t.speaker, "sentences": t.text} for t in turns]}
         if task == "plant":

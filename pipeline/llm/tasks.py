@@ -84,18 +84,21 @@ async def _ask(ctx: Context, stage: str, item: Item, name: str, variables: dict[
 
 
 async def write_script(item: Item, ctx: Context) -> Item:
+    from ..stages.script import word_target  # the offline writer's target, for any model
+
     spec, w = item.spec, ctx.cfg.writer
+    total = word_target(item, ctx)
+    lo, hi = rules.script_words(total, total)
     speakers = ", ".join(f"{s.id} ({s.gender})" for s in spec.speakers)
     variables = {
         "spec": asdict(spec), "subtopic": spec.subtopic, "main_topic": spec.main_topic,
         "terms": ", ".join(spec.terms), "speakers": speakers,
-        "words_lo": w.words_min - 12, "words_hi": w.words_max - 12,
-        "words_min": w.words_min, "words_max": w.words_max,
+        "words_lo": lo, "words_hi": hi, "words_min": total, "words_max": total,
         "disfluency_rate": w.disfluency_rate, "disfluency_pct": round(100 * w.disfluency_rate),
     }
     usage = Usage()
     data = await _ask(ctx, "script", item, script_prompt(item), variables,
-                      lambda d: rules.check_script(d, spec, w.words_min, w.words_max), usage)
+                      lambda d: rules.check_script(d, spec, total, total), usage)
     turns = [Turn(t["speaker"], [s.strip() for s in t["sentences"]]) for t in data["turns"]]
     await _record(ctx, "script", item, usage)
     return replace(item, transcript=turns)

@@ -58,18 +58,23 @@ def _inputs(item: Item, ctx: Context) -> dict:
     return inputs
 
 
+def word_target(item: Item, ctx: Context) -> int:
+    """Words of the whole transcript, key sentence included; the same for every backend."""
+    w = ctx.cfg.writer
+    drawn = rng_for(item.spec.seed, "words").randint(w.words_min, w.words_max)
+    if not w.aim_from_voices:
+        return drawn
+    mid = (w.words_min + w.words_max) / 2
+    jitter = 1.0 + 0.5 * (drawn - mid) / mid  # a few percent either way
+    return round(aimed_words(item, ctx, voice_rates(item, ctx)) * jitter)
+
+
 def _apply(item: Item, ctx: Context) -> Item:
     rng = rng_for(item.spec.seed, "script")
-    w = ctx.cfg.writer
-    drawn = rng.randint(w.words_min, w.words_max)
-    if w.aim_from_voices:
-        mid = (w.words_min + w.words_max) / 2
-        jitter = 1.0 + 0.5 * (drawn - mid) / mid  # a few percent either way
-        total = round(aimed_words(item, ctx, voice_rates(item, ctx)) * jitter)
-    else:
-        total = drawn
+    total = word_target(item, ctx)
     # The key sentence adds about a dozen words; aim the rest of the script below it.
-    turns = write_script(item.spec, ctx.writer_bank, total - KEY_WORDS, w.disfluency_rate, rng)
+    turns = write_script(item.spec, ctx.writer_bank, total - KEY_WORDS,
+                         ctx.cfg.writer.disfluency_rate, rng)
     return replace(item, transcript=turns)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .tts.normalize import number_words as spoken_number
+
 ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -40,17 +42,9 @@ CURRENCY = {"$": "dollars", "£": "pounds", "€": "euros"}
 
 
 def number_words(n: int) -> str:
-    """Cardinal words without "and": 4200 -> "four thousand two hundred"."""
-    if n < 20:
-        return ONES[n]
-    if n < 100:
-        return TENS[n // 10] + ("" if n % 10 == 0 else " " + ONES[n % 10])
-    for value, name in SCALES:
-        if n >= value:
-            head, rest = divmod(n, value)
-            return f"{number_words(head)} {name}" + ("" if rest == 0 else
-                                                     " " + number_words(rest))
-    raise AssertionError(n)
+    """Cardinal words as TTS says them, without hyphens: 4221 -> "four thousand two hundred
+    twenty one"."""
+    return spoken_number(n).replace("-", " ")
 
 
 def _money(match: re.Match[str]) -> str:

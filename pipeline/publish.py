@@ -25,7 +25,7 @@ from typing import Any
 from . import difficulty
 from .config import Config, config_from_dict
 from .stages.export import write_hard_subset
-from .store import atomic_write_text, read_json
+from .store import atomic_write_text, read_json, replace_dir
 
 SPLIT = "test"  # a benchmark: every item is for evaluation
 SKIP_FIELDS = ("checks", "provenance", "audio", "key_audio", "difficulty")
@@ -328,12 +328,7 @@ def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None =
             audit_md=audit_md, plots=plot_names, spiral_files=cfg.publish.spiral_files,
             reseeds=_reseeds(run_dir)))
         atomic_write_text(tmp / "README.md", card)
-        old = run_dir / f".{cfg.publish.folder}-old"
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     files = sorted(p for p in out.rglob("*") if p.is_file())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,18 @@ class StageCache:
 
     def put(self, item_id: str, key: str, record: dict) -> None:
         atomic_write_json(self.path(item_id), {"key": key, "record": record})
+
+
+def replace_dir(tmp: str | Path, dest: str | Path) -> None:
+    """Swap a folder built under a temporary name into place; the old one is removed after.
+
+    Not atomic across two renames, but a reader sees either folder whole, and a crash in
+    between leaves `.<name>-old` and the temporary folder, both cleaned by the next swap.
+    """
+    tmp, dest = Path(tmp), Path(dest)
+    old = dest.parent / f".{dest.name}-old"
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    tmp.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import __version__, difficulty
 from ..records import Item, to_spiral
-from ..store import atomic_write_text, content_hash
+from ..store import atomic_write_text, content_hash, replace_dir
 from ..tts.licences import audio_licence_section
 from .base import Context
 
@@ -133,12 +133,7 @@ def run(items: list[Item], ctx: Context) -> Path:
         if records:
             save_hf(records, audio_dir, tmp / "hf", ctx.cfg.audio.sample_rate)
         atomic_write_text(tmp / ".export-key", key)
-        old = run_dir / ".export-old"
-        shutil.rmtree(old, ignore_errors=True)
-        if export.exists():
-            export.rename(old)
-        tmp.rename(export)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, export)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ctx.stats["export"] = {"cached": 0, "computed": len(records), "failed": len(failures)}

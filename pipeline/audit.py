@@ -20,7 +20,7 @@ from typing import Any
 from .config import AuditConfig, Config
 from .details import mentions
 from .records import LETTERS
-from .store import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .store import atomic_write_bytes, atomic_write_json, atomic_write_text, read_jsonl
 
 # Figures of the published SPIRAL release (../shared/reference/SPIRAL_FORMAT.md), shown beside
 # ours in audit.md.
@@ -43,21 +43,10 @@ class AuditError(ValueError):
 
 
 def load_records(path: Path) -> list[dict[str, Any]]:
-    records = []
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        records = [rec for _, rec in read_jsonl(path, AuditError)]
     except OSError as exc:
         raise AuditError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AuditError(f"{path}:{n}: not valid JSON: {exc.msg}") from None
-        if not isinstance(rec, dict):
-            raise AuditError(f"{path}:{n}: expected a JSON object per line")
-        records.append(rec)
     if not records:
         raise AuditError(f"{path}: no records")
     return records

@@ -7,11 +7,11 @@ here, so a malformed file is reported once, naming its line, in every one of the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from .records import Check, Item
+from .store import read_jsonl
 
 FILE = Path("baseline") / "difficulty.jsonl"
 
@@ -30,20 +30,13 @@ def load(run_dir: str | Path) -> dict[str, dict[str, Any]] | None:
     if not src.exists():
         return None
     tags: dict[str, dict[str, Any]] = {}
-    with src.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DifficultyError(f"{src}:{n}: not JSON: {exc}") from None
-            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-                raise DifficultyError(f"{src}:{n}: expected an object with a string 'id'")
-            for flag in ("hard", "too_easy"):
-                if not isinstance(row.get(flag, False), bool):
-                    raise DifficultyError(f"{src}:{n}: '{flag}' of {row['id']} must be a bool")
-            tags[row["id"]] = row
+    for n, row in read_jsonl(src, DifficultyError):
+        if not isinstance(row.get("id"), str):
+            raise DifficultyError(f"{src}:{n}: expected an object with a string 'id'")
+        for flag in ("hard", "too_easy"):
+            if not isinstance(row.get(flag, False), bool):
+                raise DifficultyError(f"{src}:{n}: '{flag}' of {row['id']} must be a bool")
+        tags[row["id"]] = row
     return tags
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,20 @@ def replace_dir(tmp: str | Path, dest: str | Path) -> None:
         dest.rename(old)
     tmp.rename(dest)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def read_jsonl(path: str | Path, error: type[Exception] = ValueError
+               ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a line that is not a JSON object
+    raises `error` naming the file and line."""
+    with Path(path).open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise error(f"{path}:{n}: not valid JSON: {exc.msg}") from None
+            if not isinstance(obj, dict):
+                raise error(f"{path}:{n}: expected a JSON object per line")
+            yield n, obj

@@ -112,7 +112,7 @@ def test_missing_export_and_broken_tags_are_named(tmp_path: Path,
     bad = tmp_path / "broken" / "baseline" / "difficulty.jsonl"
     bad.parent.mkdir(parents=True)
     bad.write_text('{"id": "a", "too_easy": true}\nnot json\n')
-    with pytest.raises(difficulty.DifficultyError, match="difficulty.jsonl:2: not JSON"):
+    with pytest.raises(difficulty.DifficultyError, match="difficulty.jsonl:2: not valid JSON"):
         difficulty.load(tmp_path / "broken")
 
 

@@ -26,7 +26,8 @@ ORDINALS = {
 }
 NUMBER_WORDS = set(ONES) | set(TENS[2:]) | {s for _, s in SCALES}
 SAME = {"zero": "oh", "o": "oh", "nought": "oh",  # "ten oh five" said or written either way
-        "whilst": "while", "okay": "ok"}
+        "whilst": "while", "okay": "ok",
+        "kg": "kilograms", "kgs": "kilograms", "km": "kilometers"}  # ASR writes units short
 # British and American spellings of the same word compare equal.
 SPELLING = ((r"(kilo|centi|milli)?(met|lit)res?\b", lambda m: m.group(0).replace("re", "er")),
             (r"\bkilogrammes?\b", lambda m: m.group(0).replace("gramme", "gram")),

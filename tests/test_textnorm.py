@@ -45,3 +45,10 @@ def test_wer_counts_word_edits_after_normalising() -> None:
     assert wer("a b c d", "a x c") == pytest.approx(0.5)  # one substitution, one deletion
     assert wer("one two", "") == 1.0
     assert wer("", "") == 0.0
+
+
+def test_short_units_from_asr_match_the_spoken_ones() -> None:
+    from pipeline.textnorm import normalize
+
+    assert normalize("removed 23 kg") == normalize("removed 23 kilograms")
+    assert normalize("a 14km walk") == normalize("a 14 kilometres walk")

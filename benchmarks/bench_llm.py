@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from report import report  # noqa: E402
+
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.runner import run_pipeline  # noqa: E402
 
@@ -109,12 +111,7 @@ def main() -> int:
     result["target_speedup_ok"] = result["speedup"] >= 8
     result["target_rerun_ok"] = (result["rerun_requests_concurrency_1"] == 0
                                  and result[f"rerun_requests_concurrency_{c}"] == 0)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "bench_llm.json").write_text(json.dumps(result, indent=1) + "\n")
-    width = max(map(len, result))
-    for k, v in result.items():
-        print(f"{k:<{width}}  {v}")
+    report("bench_llm", result)
     return 0 if result["target_speedup_ok"] and result["target_rerun_ok"] else 1
 
 

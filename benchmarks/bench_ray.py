@@ -7,12 +7,13 @@ byte-identical. Usage: python benchmarks/bench_ray.py [--n 40]
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,11 +40,7 @@ def main() -> int:
                              for p in (Path(a) / "bench" / "export" / "wavs").iterdir())])
     result = {"items": opts.n, "local_s": round(local, 1), "ray_s": round(on_ray, 1),
               "ray_over_local": round(on_ray / local, 2), "identical_output": same}
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "bench_ray.json").write_text(json.dumps(result, indent=1) + "\n")
-    for k, v in result.items():
-        print(f"{k:<16}  {v}")
+    report("bench_ray", result)
     return 0 if same else 1
 
 

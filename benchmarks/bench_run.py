@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import report
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -50,12 +52,7 @@ def main() -> int:
         "audio_s_per_wall_s": round(audio / cold, 1), "rerun_s": round(rerun, 2),
         "target_wall_ok": cold <= 300, "target_rerun_ok": rerun <= 5,
     }
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "bench_run.json").write_text(json.dumps(result, indent=1) + "\n")
-    width = max(map(len, result))
-    for k, v in result.items():
-        print(f"{k:<{width}}  {v}")
+    report("bench_run", result)
     return 0 if result["target_wall_ok"] and result["target_rerun_ok"] else 1
 
 

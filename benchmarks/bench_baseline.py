@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from pipeline.baseline import speechprune as sp  # noqa: E402
 from pipeline.baseline.evaluate import load_export, run_baseline  # noqa: E402
 from pipeline.baseline.qwen2_audio import Qwen2AudioAdapter, prefill_flops  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
+from pipeline.core.config import load_config  # noqa: E402
 
 
 def spiral(*args: str) -> float:

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from report import report  # noqa: E402
 
-from pipeline.config import Config, load_config  # noqa: E402
-from pipeline.runner import run_pipeline  # noqa: E402
+from pipeline.core.config import Config, load_config  # noqa: E402
+from pipeline.orchestration.runner import run_pipeline  # noqa: E402
 
 CLI = [sys.executable, "-m", "pipeline.cli"]
 

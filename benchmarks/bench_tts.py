@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import load_config  # noqa: E402
-from pipeline.resources import load_voices  # noqa: E402
-from pipeline.runner import run_pipeline  # noqa: E402
+from pipeline.core.config import load_config  # noqa: E402
+from pipeline.core.resources import load_voices  # noqa: E402
+from pipeline.engine.stage import Context  # noqa: E402
+from pipeline.orchestration.runner import run_pipeline  # noqa: E402
 from pipeline.stages import synthesize  # noqa: E402
-from pipeline.stages.base import Context  # noqa: E402
-from pipeline.tts.normalize import normalize  # noqa: E402
+from pipeline.text.spoken import normalize  # noqa: E402
 from pipeline.tts.speaking_rate import PASSAGE  # noqa: E402
 
 SR = 24000
@@ -51,8 +51,8 @@ def bench_rtf(tmp: Path, vits_size: str, xtts_size: str, n: int
               ) -> Iterator[tuple[str, float, float]]:
     import subprocess
 
+    from pipeline.testing.coqui_random import build_vits, build_xtts
     from pipeline.tts.coqui import CoquiBackend
-    from pipeline.tts.coqui_random import build_vits, build_xtts
     from pipeline.tts.espeak import EspeakBackend
 
     voices = load_voices(ROOT / "voices" / "voices.yaml")
@@ -74,7 +74,7 @@ def bench_rtf(tmp: Path, vits_size: str, xtts_size: str, n: int
         subprocess.run(["espeak-ng", "-v", f"{v.espeak_voice}+{v.espeak_variant}", "-w",
                         str(wav), "A short reference recording for cloning this voice."],
                        check=True)
-        from pipeline.resources import Reference
+        from pipeline.core.resources import Reference
 
         refs.append(replace(v, references=(Reference(str(wav), "espeak-ng", "generated"),)))
     xtts = CoquiBackend(str(xtts_dir), "cpu", "en", tmp / "cache")

@@ -18,14 +18,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.checks import structural_checks  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.intelligibility import intelligibility_checks  # noqa: E402
-from pipeline.judge import judge_question, solver_for  # noqa: E402
-from pipeline.records import LETTERS, Item  # noqa: E402
-from pipeline.runner import run_pipeline  # noqa: E402
-from pipeline.stages.base import Context  # noqa: E402
-from pipeline.store import read_json  # noqa: E402
+from pipeline.core.config import load_config  # noqa: E402
+from pipeline.core.records import LETTERS, Item  # noqa: E402
+from pipeline.core.store import read_json  # noqa: E402
+from pipeline.engine.stage import Context  # noqa: E402
+from pipeline.orchestration.runner import run_pipeline  # noqa: E402
+from pipeline.validation.intelligibility import intelligibility_checks  # noqa: E402
+from pipeline.validation.judge import judge_question, solver_for  # noqa: E402
+from pipeline.validation.structural import structural_checks  # noqa: E402
 
 
 def load_items(run_dir: Path) -> list[Item]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cli_publish
-from .config import ConfigError, load_config
-from .difficulty import DifficultyError
-from .resources import ResourceError
-from .runner import STAGES, run_pipeline, summary
+from pipeline import cli_publish
+from pipeline.core.config import ConfigError, load_config
+from pipeline.core.difficulty import DifficultyError
+from pipeline.core.resources import ResourceError
+from pipeline.orchestration.runner import STAGES, run_pipeline, summary
 
 STAGE_HELP = {
     "plan": "plan item specs from the seed",
@@ -86,7 +86,7 @@ def _serve_offline_llm(p: argparse.ArgumentParser) -> None:
 
 
 def _baseline(args: argparse.Namespace, overrides: list[str]) -> int:
-    from .baseline.evaluate import BaselineError, markdown, run_baseline
+    from pipeline.baseline.evaluate import BaselineError, markdown, run_baseline
 
     for flag, key in (("adapter", "adapter"), ("model_path", "model_path"),
                       ("device", "device")):
@@ -108,7 +108,7 @@ def _baseline(args: argparse.Namespace, overrides: list[str]) -> int:
 def audit_main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .audit import (
+    from pipeline.reports.audit import (
         AuditError,
         audit_records,
         load_planned,
@@ -144,7 +144,7 @@ def audit_main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve-offline-llm":
-        from .llm.server import Faults, serve
+        from pipeline.testing.offline_server import Faults, serve
 
         serve(args.port, args.prompts_dir, Faults(
             latency_ms=args.latency_ms, rate_limit=args.rate_limit, retry_after=args.retry_after,
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, overrides)
         if args.command == "voices":
-            from .voices_cmd import voices_report
+            from pipeline.reports.voices import voices_report
 
             print(voices_report(cfg, args.out, sample=not args.no_sample))
             return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ConfigError, load_config
-from .difficulty import DifficultyError
-from .resources import ResourceError
+from pipeline.core.config import ConfigError, load_config
+from pipeline.core.difficulty import DifficultyError
+from pipeline.core.resources import ResourceError
 
 HELP = {
     "publish": "write the Hub-ready dataset folder (parquet + card) of a built run",
@@ -43,9 +43,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .publish import PublishError
-    from .push import PushError
-    from .reroll import RerollError
+    from pipeline.orchestration.reroll import RerollError
+    from pipeline.publishing.publish import PublishError
+    from pipeline.publishing.push import PushError
 
     overrides = list(args.set) + ([f"run={args.run}"] if args.run else [])
     try:
@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _publish(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from .publish import audit_inputs, publish
+    from pipeline.publishing.publish import audit_inputs, publish
 
     audit_md, plots = audit_inputs(cfg.run_dir)
     done = publish(cfg, audit_md, plots, quiet=args.quiet)
@@ -71,7 +71,7 @@ def _publish(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
 
 
 def _push(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from .push import push
+    from pipeline.publishing.push import push
 
     push(cfg.run_dir, cfg.run_dir / cfg.publish.folder, args.repo_id, private=args.private,
          revision=args.revision, dry_run=args.dry_run, quiet=args.quiet)
@@ -79,9 +79,9 @@ def _push(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
 
 
 def _reroll(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from .publish import run_config
-    from .reroll import Selection, reroll
-    from .runner import summary
+    from pipeline.orchestration.reroll import Selection, reroll
+    from pipeline.orchestration.runner import summary
+    from pipeline.publishing.publish import run_config
 
     _, built_with = run_config(cfg.run_dir)
     ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, load_config
-from pipeline.runner import RunResult, run_pipeline
+from pipeline.core.config import Config, load_config
+from pipeline.orchestration.runner import RunResult, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.audit import AuditError, audit_records, load_records, write_report
 from pipeline.cli import main
-from pipeline.runner import RunResult
-
-from .conftest import ROOT
+from pipeline.orchestration.runner import RunResult
+from pipeline.reports.audit import AuditError, audit_records, load_records, write_report
+from tests.conftest import ROOT
 
 LETTER_COUNTS = {"A": 125, "B": 603, "C": 271, "D": 13}  # the release: B = 59.6%
 TYPE_COUNTS = {"lecture": 350, "conversation": 338, "meeting": 324}
@@ -163,9 +162,8 @@ def test_audit_of_our_export_reads_our_fields(small_run: RunResult, tmp_path: Pa
 def test_our_100_item_offline_run_passes_every_threshold(tmp_path: Path) -> None:
     """The issue's bar: a 100-item offline run passes the audit, balance kept after
     regeneration (long: about 15 minutes on 2 cores)."""
-    from pipeline.runner import run_pipeline
-
-    from .conftest import make_config
+    from pipeline.orchestration.runner import run_pipeline
+    from tests.conftest import make_config
 
     cfg = make_config(tmp_path, "run=hundred", "n_items=100")
     run_pipeline(cfg, quiet=True)

@@ -7,20 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline import difficulty
 from pipeline.baseline.cascade import CascadeAdapter
-from pipeline.baseline.evaluate import (
-    conditions,
-    load_export,
-    run_baseline,
-)
+from pipeline.baseline.evaluate import conditions, load_export, run_baseline
 from pipeline.cli import main
-from pipeline.config import ConfigError
-from pipeline.runner import RunResult
+from pipeline.core import difficulty
+from pipeline.core.config import ConfigError
+from pipeline.engine.stage import Context
+from pipeline.orchestration.runner import RunResult
 from pipeline.stages import validate
-from pipeline.stages.base import Context
-
-from .conftest import make_config
+from tests.conftest import make_config
 
 TAG_KEYS = {"id", "hard", "too_easy", "original_correct", "blind_correct",
             "speechprune_correct"}

@@ -5,9 +5,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import ConfigError, load_config
-
-from .conftest import ROOT
+from pipeline.core.config import ConfigError, load_config
+from tests.conftest import ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:

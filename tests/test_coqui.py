@@ -14,12 +14,12 @@ import pytest
 import soundfile as sf
 import yaml
 
-from pipeline.resources import ResourceError, load_voices
-from pipeline.runner import run_pipeline
-from pipeline.stages.base import Context
+from pipeline.core.resources import ResourceError, load_voices
+from pipeline.engine.stage import Context
+from pipeline.orchestration.runner import run_pipeline
+from pipeline.testing.coqui_random import build_vits, build_xtts
 from pipeline.tts.backends import get_backend
 from pipeline.tts.coqui import CoquiBackend
-from pipeline.tts.coqui_random import build_vits, build_xtts
 from tests.conftest import make_config
 
 SPEAKERS = ["p225", "p226", "p227", "p228", "p229", "p230"]

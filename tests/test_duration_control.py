@@ -9,12 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.runner import RunResult, run_pipeline, summary
+from pipeline.engine.stage import Context
+from pipeline.orchestration.runner import RunResult, run_pipeline, summary
 from pipeline.stages import script, synthesize
-from pipeline.stages.base import Context
 from pipeline.tts.espeak import EspeakBackend
-
-from .conftest import ROOT, make_config
+from tests.conftest import ROOT, make_config
 
 
 def test_aimed_word_count_follows_rate_and_target(tmp_path: Path) -> None:

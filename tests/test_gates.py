@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import json
 
-from pipeline.checks import structural_checks
-from pipeline.records import LETTERS, Item
-from pipeline.runner import RunResult
+from pipeline.core.records import LETTERS, Item
+from pipeline.orchestration.runner import RunResult
+from pipeline.validation.structural import structural_checks
 
 GATES = {"schema", "key_once_verbatim", "key_depth", "answer_in_choices", "answer_in_key",
          "answer_only_in_key", "distractors_unsaid", "choices_distinct",

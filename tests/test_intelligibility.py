@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 
 from pipeline.asr import whisper
-from pipeline.config import ValidateConfig
-from pipeline.intelligibility import answer_recognised, intelligibility_checks
-from pipeline.runner import RunResult
+from pipeline.core.config import ValidateConfig
+from pipeline.orchestration.runner import RunResult
+from pipeline.validation.intelligibility import answer_recognised, intelligibility_checks
 
 
 @pytest.mark.parametrize(("answer", "heard", "ok"), [
@@ -80,8 +80,7 @@ def test_split_model_is_joined_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_missing_asr_model_stops_the_run_naming_it(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     from pipeline.cli import main
-
-    from .conftest import ROOT
+    from tests.conftest import ROOT
 
     code = main(["validate", "--quiet", "--run", "nomodel", "--n", "1",
                  "--config", str(ROOT / "spiral.yaml"), "--set", f"output_root={tmp_path}",

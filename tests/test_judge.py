@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.judge import (
+from pipeline.validation.judge import (
     JudgeError,
     LLMSolver,
     binomial_tail,

@@ -15,13 +15,12 @@ import openai
 import pytest
 
 from pipeline.cli import main as cli_main
-from pipeline.config import Config, ConfigError
+from pipeline.core.config import Config, ConfigError
 from pipeline.llm.openai_client import LLMSession, LLMTaskError, ask
-from pipeline.llm.server import Faults, OfflineLLMServer
-from pipeline.llm.tasks import judge_variables
-from pipeline.runner import RunResult, run_pipeline
-
-from .conftest import ROOT, make_config
+from pipeline.orchestration.runner import RunResult, run_pipeline
+from pipeline.testing.offline_server import Faults, OfflineLLMServer
+from pipeline.writing.llm_writer import judge_variables
+from tests.conftest import ROOT, make_config
 
 SECRET = "sk-test-DO-NOT-LEAK-7f3a9c"
 
@@ -280,7 +279,7 @@ def test_an_unreachable_server_fails_items_with_the_reason(tmp_path: Path) -> No
 
 def test_a_broken_prompt_file_stops_the_stage_naming_the_file(
         tmp_path: Path, server: OfflineLLMServer) -> None:
-    from pipeline.resources import ResourceError
+    from pipeline.core.resources import ResourceError
 
     prompts = tmp_path / "prompts"
     shutil.copytree(ROOT / "prompts", prompts)

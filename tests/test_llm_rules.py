@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from pipeline.llm import rules
-from pipeline.records import ItemSpec, Speaker
-from pipeline.runner import RunResult
+from pipeline.core.records import ItemSpec, Speaker
+from pipeline.orchestration.runner import RunResult
+from pipeline.writing import rules
 
 
 def spec(kind: str = "money", ttype: str = "conversation") -> ItemSpec:

@@ -4,11 +4,10 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.records import LETTERS
-from pipeline.resources import load_topics, load_voices
+from pipeline.core.records import LETTERS
+from pipeline.core.resources import load_topics, load_voices
 from pipeline.stages import plan
-
-from .conftest import ROOT, make_config
+from tests.conftest import ROOT, make_config
 
 
 def specs(tmp: Path, n: int, seed: int = 11) -> list:

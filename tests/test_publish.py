@@ -13,12 +13,12 @@ import pytest
 import soundfile as sf
 import yaml
 
-from pipeline import card, difficulty
 from pipeline.cli import main
-from pipeline.publish import PublishError, publish
-from pipeline.runner import RunResult, run_pipeline
-
-from .conftest import make_config
+from pipeline.core import difficulty
+from pipeline.orchestration.runner import RunResult, run_pipeline
+from pipeline.publishing import card
+from pipeline.publishing.publish import PublishError, publish
+from tests.conftest import make_config
 
 HARD = ("meeting_0", "lecture_3")
 
@@ -234,7 +234,7 @@ def test_audio_licence_follows_the_speech_model() -> None:
     ("publish.max_shard_mb=0", "publish.max_shard_mb"),
 ])
 def test_publish_config_is_checked(override: str, key: str, tmp_path: Path) -> None:
-    from pipeline.config import ConfigError
+    from pipeline.core.config import ConfigError
 
     with pytest.raises(ConfigError, match=rf"'{key}' must be"):
         make_config(tmp_path, override)

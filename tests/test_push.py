@@ -16,11 +16,10 @@ from huggingface_hub import constants
 from huggingface_hub.utils import _http
 
 from pipeline.cli import main
-from pipeline.publish import publish
-from pipeline.push import PushError, folder_files, push
-from pipeline.runner import RunResult, run_pipeline
-
-from .conftest import ROOT, make_config
+from pipeline.orchestration.runner import RunResult, run_pipeline
+from pipeline.publishing.publish import publish
+from pipeline.publishing.push import PushError, folder_files, push
+from tests.conftest import ROOT, make_config
 
 TOKEN = "hf_TESTSECRETq7Zx9Lw2Vb8Nn4Kk1Pp0"
 LFS_SUFFIXES = (".parquet", ".wav", ".png")

@@ -15,7 +15,7 @@ from pipeline.baseline.qwen2_audio import (
     QwenItem,
     prefill_flops,
 )
-from pipeline.records import LETTERS
+from pipeline.core.records import LETTERS
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 import ray  # the `ray` extra; `make setup` and CI install it
 
-from pipeline.runner import RunResult, run_pipeline
-
-from .conftest import ROOT, make_config
+from pipeline.orchestration.runner import RunResult, run_pipeline
+from tests.conftest import ROOT, make_config
 
 
 @pytest.fixture(scope="module")

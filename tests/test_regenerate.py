@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.records import Check, Item
-from pipeline.runner import run_pipeline
+from pipeline.core.records import Check, Item
+from pipeline.orchestration.runner import run_pipeline
 from pipeline.stages import validate
-
-from .conftest import make_config
+from tests.conftest import make_config
 
 
 def _fake_gates(reject: callable):  # noqa: ANN202
     """Real structural checks, a stand-in for ASR and the judge (they have their own tests),
     and a rejection of the items `reject` names."""
-    from pipeline.checks import structural_checks
+    from pipeline.validation.structural import structural_checks
 
     def gates(item: Item, ctx) -> list[Check]:  # noqa: ANN001
         checks = structural_checks(item, ctx.cfg)

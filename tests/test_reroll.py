@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import reseed
 from pipeline.cli import main
-from pipeline.reroll import RerollError, Selection, new_seed, select
-from pipeline.runner import run_pipeline
+from pipeline.engine.stage import Context
+from pipeline.orchestration import reseed
+from pipeline.orchestration.reroll import RerollError, Selection, new_seed, select
+from pipeline.orchestration.runner import run_pipeline
 from pipeline.stages import plan
-from pipeline.stages.base import Context
-
-from .conftest import ROOT, make_config
+from tests.conftest import ROOT, make_config
 
 PER_ITEM = ("script", "plant", "question", "synthesize", "validate")
 

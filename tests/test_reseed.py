@@ -3,10 +3,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline import reseed
-from pipeline.runner import run_pipeline
-
-from .conftest import make_config
+from pipeline.orchestration import reseed
+from pipeline.orchestration.runner import run_pipeline
+from tests.conftest import make_config
 
 
 def test_reseeded_item_is_rebuilt_alone_keeping_its_spec(tmp_path: Path) -> None:

@@ -16,9 +16,8 @@ import numpy as np
 import pyloudnorm
 import soundfile as sf
 
-from pipeline.runner import RunResult, run_pipeline
-
-from .conftest import ROOT, make_config
+from pipeline.orchestration.runner import RunResult, run_pipeline
+from tests.conftest import ROOT, make_config
 
 SPIRAL_KEYS = {"transcript", "original_key_sentence", "test_question", "metadata", "audio_data"}
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.textnorm import normalize, number_words, wer
+from pipeline.text.compare import normalize, number_words, wer
 
 
 @pytest.mark.parametrize(("said", "written"), [
@@ -48,7 +48,7 @@ def test_wer_counts_word_edits_after_normalising() -> None:
 
 
 def test_short_units_from_asr_match_the_spoken_ones() -> None:
-    from pipeline.textnorm import normalize
+    from pipeline.text.compare import normalize
 
     assert normalize("removed 23 kg") == normalize("removed 23 kilograms")
     assert normalize("a 14km walk") == normalize("a 14 kilometres walk")

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from pipeline.details import KINDS, _value
-from pipeline.tts.normalize import normalize, number_words, ordinal_words, year_words
+from pipeline.text.spoken import normalize, number_words, ordinal_words, year_words
+from pipeline.writing.details import KINDS, _value
 
 
 @pytest.mark.parametrize(("text", "spoken"), [

@@ -9,9 +9,8 @@ import soundfile as sf
 import yaml
 
 from pipeline.cli import main
-from pipeline.resources import ResourceError, load_voices
-
-from .conftest import ROOT, make_config
+from pipeline.core.resources import ResourceError, load_voices
+from tests.conftest import ROOT, make_config
 
 BANK = ROOT / "voices" / "voices.yaml"
 
@@ -98,7 +97,7 @@ def test_export_states_the_audio_licence(small_run) -> None:
 
 
 def test_tts_device_and_model_are_checked() -> None:
-    from pipeline.config import ConfigError, load_config
+    from pipeline.core.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="'tts.device' must be one of"):
         load_config(ROOT / "spiral.yaml", ["tts.device=tpu"])

@@ -8,11 +8,10 @@ from collections import Counter
 
 import pytest
 
-from pipeline.details import mentions
-from pipeline.records import LETTERS, Item
-from pipeline.runner import run_pipeline
-
-from .conftest import ROOT, make_config
+from pipeline.core.records import LETTERS, Item
+from pipeline.orchestration.runner import run_pipeline
+from pipeline.writing.details import mentions
+from tests.conftest import ROOT, make_config
 
 
 @pytest.fixture(scope="module")

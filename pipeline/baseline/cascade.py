@@ -22,10 +22,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..asr import whisper
-from ..records import LETTERS
-from ..store import StageCache, content_hash, file_hash
-from .speechprune import TOKENS_PER_SECOND, AudioTokens
+from pipeline.asr import whisper
+from pipeline.baseline.speechprune import TOKENS_PER_SECOND, AudioTokens
+from pipeline.core.records import LETTERS
+from pipeline.core.store import StageCache, content_hash, file_hash
 
 ASR_VERSION = "1"
 SILENCE = ""

@@ -23,8 +23,9 @@ from typing import Any, Protocol
 
 import torch
 
-from ..config import Config
-from ..store import (
+from pipeline.baseline import speechprune as sp
+from pipeline.core.config import Config
+from pipeline.core.store import (
     StageCache,
     atomic_write_bytes,
     atomic_write_json,
@@ -32,7 +33,6 @@ from ..store import (
     content_hash,
     file_hash,
 )
-from . import speechprune as sp
 
 __all__ = ["BaselineError", "run_baseline"]
 
@@ -275,10 +275,10 @@ def plot(report: dict) -> bytes:
 def make_adapter(cfg: Config) -> Adapter:
     b = cfg.baseline
     if b.adapter == "cascade":
-        from .cascade import CascadeAdapter
+        from pipeline.baseline.cascade import CascadeAdapter
 
         return CascadeAdapter(cfg.run_dir, b.asr_model)
-    from .qwen2_audio import Qwen2AudioAdapter
+    from pipeline.baseline.qwen2_audio import Qwen2AudioAdapter
 
     return Qwen2AudioAdapter(b.model_path, b.device)
 

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..records import LETTERS
-from .cascade import read_mono
-from .speechprune import AudioTokens
+from pipeline.baseline.cascade import read_mono
+from pipeline.baseline.speechprune import AudioTokens
+from pipeline.core.records import LETTERS
 
 SR = 16000
 CHUNK_S = 30

@@ -24,9 +24,9 @@ from typing import Any
 
 import openai
 
-from ..config import Config, ConfigError
-from ..store import atomic_write_json, content_hash, read_json
-from .prompts import PromptFile, load_prompt, schema_error
+from pipeline.core.config import Config, ConfigError
+from pipeline.core.store import atomic_write_json, content_hash, read_json
+from pipeline.llm.prompts import PromptFile, load_prompt, schema_error
 
 Check = Callable[[Any], str]  # returns '' when the reply obeys the task's content rules
 PLACEHOLDER_KEY = "no-key"  # local servers (vLLM, Ollama, llama.cpp) accept any key

@@ -16,8 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ..resources import ResourceError
-from ..store import file_hash
+from pipeline.core.resources import ResourceError
+from pipeline.core.store import file_hash
 
 FIELDS = {"version": (int, str), "task": str, "system": str, "user": str, "schema": dict}
 

@@ -15,11 +15,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .. import __version__, difficulty
-from ..records import Item, to_spiral
-from ..store import atomic_write_text, content_hash, replace_dir
-from ..tts.licences import audio_licence_section
-from .base import Context
+from pipeline import __version__
+from pipeline.core import difficulty
+from pipeline.core.records import Item, to_spiral
+from pipeline.core.store import atomic_write_text, content_hash, replace_dir
+from pipeline.engine.stage import Context
+from pipeline.tts.licences import audio_licence_section
 
 EXPORT_VERSION = "1"
 

@@ -5,11 +5,11 @@ Item i's spec depends only on (run seed, i): `--n 50` is a prefix of `--n 500`.
 
 from __future__ import annotations
 
-from ..config import Config
-from ..details import KINDS
-from ..records import LETTERS, Item, ItemSpec, Speaker
-from ..resources import Subtopic, Voice
-from ..seeds import derive_seed, rng_for, stratified, weighted_strata
+from pipeline.core.config import Config
+from pipeline.core.records import LETTERS, Item, ItemSpec, Speaker
+from pipeline.core.resources import Subtopic, Voice
+from pipeline.core.seeds import derive_seed, rng_for, stratified, weighted_strata
+from pipeline.writing.details import KINDS
 
 GENDERS = ("female", "male")
 SPEAKERS = {"lecture": (1, 1), "conversation": (3, 5), "meeting": (3, 5)}

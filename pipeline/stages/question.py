@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from ..llm import tasks as llm_tasks
-from ..llm.offline import write_question
-from ..records import Item
-from ..seeds import rng_for
-from .base import Context, Stage, StageFailure, run_stage
+from pipeline.core.records import Item
+from pipeline.core.seeds import rng_for
+from pipeline.engine.stage import Context, Stage, StageFailure, run_stage
+from pipeline.writing import llm_writer as llm_tasks
+from pipeline.writing.offline import write_question
 
 
 def _inputs(item: Item, ctx: Context) -> dict:

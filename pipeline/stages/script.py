@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from ..llm import tasks as llm_tasks
-from ..llm.offline import write_script
-from ..records import Item
-from ..seeds import rng_for
-from ..tts.backends import get_backend
-from ..tts.base import SentenceCache
-from ..tts.speaking_rate import words_per_second
-from .base import Context, Stage, run_stage
+from pipeline.core.records import Item
+from pipeline.core.seeds import rng_for
+from pipeline.engine.stage import Context, Stage, run_stage
+from pipeline.tts.backends import get_backend
+from pipeline.tts.base import SentenceCache
+from pipeline.tts.speaking_rate import words_per_second
+from pipeline.writing import llm_writer as llm_tasks
+from pipeline.writing.offline import write_script
 
 KEY_WORDS = 12  # the key sentence, planted later, adds about a dozen words
 # Measured on 60 offline-writer items: words per sentence and the share of sentence

@@ -13,15 +13,15 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from ..records import AudioInfo, Item
-from ..resources import ResourceError
-from ..store import atomic_write_bytes
-from ..tts.backends import get_backend
-from ..tts.base import SentenceCache, TTSBackend
-from ..tts.normalize import normalize
-from .base import Context, Stage, StageFailure, run_stage
+from pipeline.core.records import AudioInfo, Item
+from pipeline.core.resources import ResourceError
+from pipeline.core.store import atomic_write_bytes
+from pipeline.engine.stage import Context, Stage, StageFailure, run_stage
+from pipeline.text.spoken import normalize
+from pipeline.tts.backends import get_backend
+from pipeline.tts.base import SentenceCache, TTSBackend
 
-NORMALIZER_VERSION = "1"  # bump when pipeline/tts/normalize.py changes what is spoken
+NORMALIZER_VERSION = "1"  # bump when pipeline/text/spoken.py changes what is spoken
 
 RATE_SCALE_BOUNDS = (0.7, 1.5)
 RATE_SCALE_STEP = 0.01  # scales on a grid, so a small edit usually keeps the cached renders
@@ -55,7 +55,7 @@ def _inputs(item: Item, ctx: Context) -> dict:
 
 def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
             ) -> tuple[np.ndarray, list[list[float]]]:
-    from ..tts.assemble import assemble  # pulls in scipy: only when rendering
+    from pipeline.tts.assemble import assemble  # pulls in scipy: only when rendering
 
     a = ctx.cfg.audio
     voices = _voices_of(item, ctx)
@@ -68,7 +68,7 @@ def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
 
 
 def _apply(item: Item, ctx: Context) -> Item:
-    from ..tts.assemble import wav_bytes
+    from pipeline.tts.assemble import wav_bytes
 
     assert item.key is not None
     a = ctx.cfg.audio

@@ -1,7 +1,7 @@
 """Run every gate on each built item; a failing item is reported, left out and regenerated.
 
-Gates: the structural checks (pipeline/checks.py), intelligibility of the key-sentence audio
-(pipeline/intelligibility.py) and answerability by a judge (pipeline/judge.py). Every gate
+Gates (pipeline/validation/): the structural checks, intelligibility of the key-sentence
+audio and answerability by a judge. Every gate
 runs even when an earlier one failed, so the rejection log keeps every reason.
 """
 
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from .. import difficulty
-from ..asr.whisper import ASRModelError, resolve_model
-from ..checks import structural_checks
-from ..intelligibility import intelligibility_checks
-from ..judge import Ask, JudgeError, judge_checks, judge_question, solver_for
-from ..records import LETTERS, Check, Item
-from ..resources import ResourceError
-from .base import Context, Stage, run_stage
+from pipeline.asr.whisper import ASRModelError, resolve_model
+from pipeline.core import difficulty
+from pipeline.core.records import LETTERS, Check, Item
+from pipeline.core.resources import ResourceError
+from pipeline.engine.stage import Context, Stage, run_stage
+from pipeline.validation.intelligibility import intelligibility_checks
+from pipeline.validation.judge import Ask, JudgeError, judge_checks, judge_question, solver_for
+from pipeline.validation.structural import structural_checks
 
 NO_EVIDENCE = "(nothing was heard: answer from the question and the choices alone, or none)"
 
@@ -25,7 +25,7 @@ def llm_ask(ctx: Context) -> Ask | None:
     """The judge's `ask` over the configured LLM endpoint (prompts/judge.yaml), or None."""
     if ctx.cfg.validate.judge_backend != "llm":
         return None
-    from ..llm.openai_client import ask
+    from pipeline.llm.openai_client import ask
 
     def judge(task: str, variables: dict) -> dict:
         return ask(task, {"transcript": variables.get("evidence") or NO_EVIDENCE,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ..config import Config
-from .base import TTSBackend
+from pipeline.core.config import Config
+from pipeline.tts.base import TTSBackend
 
 _BACKENDS: dict[tuple, TTSBackend] = {}
 _LOCK = threading.Lock()
@@ -23,11 +23,11 @@ def get_backend(cfg: Config, cache_root: str | Path) -> TTSBackend:
     with _LOCK:
         if key not in _BACKENDS:
             if t.backend == "espeak":
-                from .espeak import EspeakBackend
+                from pipeline.tts.espeak import EspeakBackend
 
                 _BACKENDS[key] = EspeakBackend()
             elif t.backend == "coqui":
-                from .coqui import CoquiBackend
+                from pipeline.tts.coqui import CoquiBackend
 
                 _BACKENDS[key] = CoquiBackend(t.model, t.device, t.language, cache_root)
             else:

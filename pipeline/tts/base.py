@@ -12,8 +12,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from ..resources import Voice
-from ..store import atomic_write_bytes, content_hash
+from pipeline.core.resources import Voice
+from pipeline.core.store import atomic_write_bytes, content_hash
 
 
 class TTSBackend(Protocol):

@@ -10,8 +10,8 @@ from functools import lru_cache
 import numpy as np
 import soundfile as sf
 
-from ..resources import Voice
-from .base import resample, trim_silence
+from pipeline.core.resources import Voice
+from pipeline.tts.base import resample, trim_silence
 
 RATE_MIN, RATE_MAX = 80, 450
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..config import Config
-from ..resources import Voice
+from pipeline.core.config import Config
+from pipeline.core.resources import Voice
 
 ESPEAK = ("espeak-ng is GPL-3.0-or-later software. The GPL covers the program, not the speech "
           "it produces: the audio carries no licence terms from the TTS.")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 
-from ..resources import Voice
-from .base import SentenceCache, TTSBackend
-from .normalize import normalize
+from pipeline.core.resources import Voice
+from pipeline.text.spoken import normalize
+from pipeline.tts.base import SentenceCache, TTSBackend
 
 # A random sample of offline-writer sentences (fillers, commas, topic terms, short replies),
 # so the measured rate is the rate at which scripts are spoken.

@@ -9,12 +9,13 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__, regenerate, reseed
-from .config import Config
-from .records import Item
-from .stages import export, plan, plant, question, script, synthesize, validate
-from .stages.base import Context
-from .store import atomic_write_json, atomic_write_text, remove_stale_temps
+from pipeline import __version__
+from pipeline.core.config import Config
+from pipeline.core.records import Item
+from pipeline.core.store import atomic_write_json, atomic_write_text, remove_stale_temps
+from pipeline.engine.stage import Context
+from pipeline.orchestration import regenerate, reseed
+from pipeline.stages import export, plan, plant, question, script, synthesize, validate
 
 STAGES = ("plan", "script", "plant", "question", "synthesize", "validate", "export")
 PER_ITEM = {"script": script, "plant": plant, "question": question,
@@ -53,7 +54,7 @@ def manifest(ctx: Context, items: list[Item]) -> dict:
     prompts = sorted(p for p in ctx.prompt("").glob("*.yaml"))
     versions = _versions()
     if cfg.tts.backend == "espeak":
-        from .tts.espeak import espeak_version
+        from pipeline.tts.espeak import espeak_version
 
         versions["espeak-ng"] = espeak_version()
     if cfg.tts.backend == "coqui":
@@ -103,11 +104,11 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
             done.append(name)
     finally:
         if cfg.executor == "ray":
-            from .ray_executor import shutdown
+            from pipeline.engine.ray_executor import shutdown
 
             shutdown()
     if cfg.llm.backend != "offline":
-        from .llm.tasks import write_report
+        from pipeline.writing.llm_writer import write_report
 
         write_report(ctx, items)  # once, over every item, after any regeneration
     atomic_write_json(cfg.run_dir / "manifest.json", manifest(ctx, items))
@@ -134,7 +135,7 @@ def summary(result: RunResult) -> str:
     for name, st in result.ctx.stats.items():
         rows.append((f"  {name}", f"{st['computed']} computed, {st['cached']} cached, "
                                   f"{st['failed']} failed"))
-    from .llm.tasks import summary_line
+    from pipeline.writing.llm_writer import summary_line
 
     if llm := summary_line(result.ctx):
         rows.append(("llm", llm))

@@ -13,8 +13,8 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from ..records import Item
-from .base import Context, Stage, failure
+from pipeline.core.records import Item
+from pipeline.engine.stage import Context, Stage, failure
 
 _DONE = object()
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import read_json
+from pipeline.core.store import read_json
 
 MANAGED = ("data/", "generation/", "plots/", "spiral/")  # folders a publish owns entirely
 

@@ -1,7 +1,7 @@
 """Intelligibility gate: ASR of the key-sentence audio must match its text and carry the answer.
 
 The key wav is transcribed with faster-whisper (pipeline/asr/whisper.py); both texts are
-normalised by pipeline/textnorm.py so "412" and "four hundred twelve" are the same words.
+normalised by pipeline/text/compare.py so "412" and "four hundred twelve" are the same words.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import soundfile as sf
 
-from .asr.whisper import transcribe
-from .config import ValidateConfig
-from .records import Check
-from .textnorm import normalize, wer
+from pipeline.asr.whisper import transcribe
+from pipeline.core.config import ValidateConfig
+from pipeline.core.records import Check
+from pipeline.text.compare import normalize, wer
 
 # Words a listener cannot tell apart: matching the answer, either spelling counts.
 HOMOPHONES = {"for": "four", "fore": "four", "to": "two", "too": "two", "won": "one",

@@ -1,7 +1,7 @@
 """Rebuild rejected items from derived seeds, a bounded number of times, logging every reason.
 
-A rejected item gets a new seed through `pipeline.reseed.next_seed` (the one mechanism: it
-records the seed in `reseeds.json` and keeps the rest of the spec, so letter, depth, type and
+A rejected item gets a new seed through `reseed.next_seed` (the one mechanism: it records the
+seed in `reseeds.json` and keeps the rest of the spec, so letter, depth, type and
 speakers, and with them the run's balance, are unchanged) and goes through the per-item
 stages again. The bound counts every seed in the item's history, so a rerun of a finished run
 regenerates nothing and finds every stage cached.
@@ -19,10 +19,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import reseed
-from .records import Item
-from .stages.base import Context
-from .store import atomic_write_text
+from pipeline.core.records import Item
+from pipeline.core.store import atomic_write_text
+from pipeline.engine.stage import Context
+from pipeline.orchestration import reseed
 
 FILE = "rejections.jsonl"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .config import TRANSCRIPT_TYPES
+from pipeline.core.config import TRANSCRIPT_TYPES
 
 
 class ResourceError(ValueError):
@@ -199,7 +199,7 @@ def _coqui_fields(data: Any, path: str | Path, where: str
 
 
 def load_key_templates(path: str | Path) -> dict[str, list[dict[str, str]]]:
-    from .details import KINDS
+    from pipeline.writing.details import KINDS
 
     data = _load_yaml(path)
     _require(isinstance(data, dict), path, "<top>", "a mapping of detail kinds")

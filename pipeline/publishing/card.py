@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .config import Config, PublishConfig
+from pipeline.core.config import Config, PublishConfig
 
 if TYPE_CHECKING:
-    from .publish import ItemInfo, Subset
+    from pipeline.publishing.publish import ItemInfo, Subset
 
 SPIRAL_CITATION = """@article{lin2024speechprune,
   title   = {SpeechPrune: Context-aware Token Pruning for Speech Information Retrieval},

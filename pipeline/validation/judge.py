@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .records import LETTERS, Check
+from pipeline.core.records import LETTERS, Check
 
 Ask = Callable[[str, dict[str, Any]], dict[str, Any]]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..checks import SPEAKER_RANGE
-from ..details import MONTHS, mentions
-from ..records import ItemSpec
+from pipeline.core.records import ItemSpec
+from pipeline.validation.structural import SPEAKER_RANGE
+from pipeline.writing.details import MONTHS, mentions
 
 # The written form of each detail kind: short, speakable, and checkable.
 KIND_FORMATS = {

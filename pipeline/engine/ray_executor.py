@@ -15,8 +15,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .records import Item
-from .stages.base import Context, Stage, apply_one
+from pipeline.core.records import Item
+from pipeline.engine.stage import Context, Stage, apply_one
 
 _started_here = False
 
@@ -29,7 +29,7 @@ def ensure_ray(ctx: Context) -> None:
     if ray.is_initialized():
         return
     rc = ctx.cfg.ray
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     if rc.address:
         ray.init(address=rc.address, runtime_env={"env_vars": env}, log_to_driver=False)

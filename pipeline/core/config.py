@@ -114,7 +114,7 @@ class BaselineConfig:
 
 @dataclass
 class ValidateConfig:
-    """Per-item gates (pipeline/checks.py, intelligibility.py, judge.py) and regeneration."""
+    """Per-item gates (pipeline/validation/: structural, intelligibility, judge), regeneration."""
 
     max_choice_length_spread: float = 0.45  # (longest - shortest) / longest choice, chars
     asr_model: str = "packaged:base"  # packaged:base|tiny.en, a CTranslate2 folder, a hub name

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import difficulty
-from .config import Config, config_from_dict
-from .stages.export import write_hard_subset
-from .store import atomic_write_text, read_json, replace_dir
+from pipeline.core import difficulty
+from pipeline.core.config import Config, config_from_dict
+from pipeline.core.store import atomic_write_text, read_json, replace_dir
+from pipeline.stages.export import write_hard_subset
 
 SPLIT = "test"  # a benchmark: every item is for evaluation
 SKIP_FIELDS = ("checks", "provenance", "audio", "key_audio", "difficulty")
@@ -271,7 +271,7 @@ def run_config(run_dir: Path) -> tuple[dict, Config]:
 def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None = None,
             quiet: bool = True) -> Published:
     """Write the Hub-ready folder for the run `cfg.run`; return what was written."""
-    from .card import CardInputs, build_card
+    from pipeline.publishing.card import CardInputs, build_card
 
     run_dir = cfg.run_dir
     export = run_dir / "export"
@@ -341,7 +341,7 @@ def write_generation(out: Path, built_with: Config, run_dir: Path) -> None:
     left out."""
     import yaml
 
-    from .card import redact_url
+    from pipeline.publishing.card import redact_url
 
     data = built_with.to_dict()
     data["output_root"] = "data/runs"
@@ -354,7 +354,7 @@ def write_generation(out: Path, built_with: Config, run_dir: Path) -> None:
 
 
 def _reseeds(run_dir: Path) -> dict[str, list[int]]:
-    from . import reseed
+    from pipeline.orchestration import reseed
 
     return reseed.load(run_dir)
 

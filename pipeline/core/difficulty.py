@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .records import Check, Item
-from .store import read_jsonl
+from pipeline.core.records import Check, Item
+from pipeline.core.store import read_jsonl
 
 FILE = Path("baseline") / "difficulty.jsonl"
 

@@ -11,14 +11,14 @@ import asyncio
 from dataclasses import asdict, replace
 from typing import Any
 
-from ..details import make_distractors, mentions
-from ..records import LETTERS, Item, KeyDetail, Question, Turn
-from ..seeds import rng_for
-from ..stages.base import Context, StageFailure
-from ..store import atomic_write_json, read_json
-from . import rules
-from .offline import insert_key, key_position
-from .openai_client import Check, LLMSession, LLMTaskError, Usage
+from pipeline.core.records import LETTERS, Item, KeyDetail, Question, Turn
+from pipeline.core.seeds import rng_for
+from pipeline.core.store import atomic_write_json, read_json
+from pipeline.engine.stage import Context, StageFailure
+from pipeline.llm.openai_client import Check, LLMSession, LLMTaskError, Usage
+from pipeline.writing import rules
+from pipeline.writing.details import make_distractors, mentions
+from pipeline.writing.offline import insert_key, key_position
 
 LLM_STAGES = ("script", "plant", "question")
 
@@ -84,7 +84,7 @@ async def _ask(ctx: Context, stage: str, item: Item, name: str, variables: dict[
 
 
 async def write_script(item: Item, ctx: Context) -> Item:
-    from ..stages.script import word_target  # the offline writer's target, for any model
+    from pipeline.stages.script import word_target  # the offline writer's target, for any model
 
     spec, w = item.spec, ctx.cfg.writer
     total = word_target(item, ctx)

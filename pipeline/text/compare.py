@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .tts.normalize import number_words as spoken_number
+from pipeline.text.spoken import number_words as spoken_number
 
 ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
         "fourteen fifteen sixteen seventeen eighteen nineteen").split()

@@ -18,9 +18,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..config import Config
-from ..records import Item
-from ..resources import (
+from pipeline.core.config import Config
+from pipeline.core.records import Item
+from pipeline.core.resources import (
     Subtopic,
     Voice,
     load_key_templates,
@@ -29,7 +29,7 @@ from ..resources import (
     load_voices,
     load_writer_bank,
 )
-from ..store import StageCache, content_hash, file_hash
+from pipeline.core.store import StageCache, content_hash, file_hash
 
 
 class StageFailure(Exception):
@@ -75,7 +75,7 @@ class Context:
     @cached_property
     def difficulty(self) -> dict[str, dict[str, Any]] | None:
         """The baseline's tags for this run, read once (None before any baseline)."""
-        from .. import difficulty
+        from pipeline.core import difficulty
 
         return difficulty.load(self.run_dir)
 
@@ -165,11 +165,13 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
 
     pending = [items[i] for i, _ in todo]
     if stage.apply_async is not None and pending:
-        from .async_map import async_map  # I/O-bound: one event loop, whatever the executor
+        from pipeline.engine.async_map import (
+            async_map,  # I/O-bound: one event loop, whatever the executor
+        )
 
         results = async_map(stage, pending, ctx)
     elif ctx.cfg.executor == "ray" and pending:
-        from ..ray_executor import ray_map
+        from pipeline.engine.ray_executor import ray_map
 
         results = ray_map(stage, pending, ctx)
     else:

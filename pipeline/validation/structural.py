@@ -6,9 +6,9 @@ rule the writer is meant to obey is also verified.
 
 from __future__ import annotations
 
-from .config import Config
-from .details import mentions
-from .records import LETTERS, Check, Item
+from pipeline.core.config import Config
+from pipeline.core.records import LETTERS, Check, Item
+from pipeline.writing.details import mentions
 
 SPEAKER_RANGE = {"lecture": (1, 1), "conversation": (3, 5), "meeting": (3, 5)}
 

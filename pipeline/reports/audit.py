@@ -17,10 +17,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .config import AuditConfig, Config
-from .details import mentions
-from .records import LETTERS
-from .store import atomic_write_bytes, atomic_write_json, atomic_write_text, read_jsonl
+from pipeline.core.config import AuditConfig, Config
+from pipeline.core.records import LETTERS
+from pipeline.core.store import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    read_jsonl,
+)
+from pipeline.writing.details import mentions
 
 # Figures of the published SPIRAL release (../shared/reference/SPIRAL_FORMAT.md), shown beside
 # ours in audit.md.

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ..details import make_detail, make_distractors, make_stem, mentions
-from ..records import LETTERS, ItemSpec, KeyDetail, Question, Turn
+from pipeline.core.records import LETTERS, ItemSpec, KeyDetail, Question, Turn
+from pipeline.writing.details import make_detail, make_distractors, make_stem, mentions
 
 
 def _fill(template: str, spec: ItemSpec, rng: random.Random) -> str:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import Config
-from .resources import Voice, load_voices
-from .store import atomic_write_bytes
-from .tts.assemble import wav_bytes
-from .tts.backends import get_backend
-from .tts.base import SentenceCache
-from .tts.normalize import normalize
-from .tts.speaking_rate import words_per_second
+from pipeline.core.config import Config
+from pipeline.core.resources import Voice, load_voices
+from pipeline.core.store import atomic_write_bytes
+from pipeline.text.spoken import normalize
+from pipeline.tts.assemble import wav_bytes
+from pipeline.tts.backends import get_backend
+from pipeline.tts.base import SentenceCache
+from pipeline.tts.speaking_rate import words_per_second
 
 SAMPLE = ("Hello, this is voice {id}. The committee meets on March 14 at 7:35, "
           "and the budget is $4,500.")

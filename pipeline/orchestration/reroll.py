@@ -1,7 +1,7 @@
 """`spiral reroll`: rebuild chosen items of a run from new seeds, keeping their ids and specs.
 
-Each chosen item gets a new seed through `pipeline.reseed` (the one mechanism for this, which
-records the history in `reseeds.json` and in the item's provenance); the run is then rebuilt
+Each chosen item gets a new seed through `reseed` (the one mechanism for this, which records the
+history in `reseeds.json` and in the item's provenance); the run is then rebuilt
 with the config it was built with, so only the re-seeded items' caches miss.
 """
 
@@ -11,13 +11,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import difficulty, reseed
-from .config import TRANSCRIPT_TYPES, Config
-from .records import Item
-from .runner import RunResult, run_pipeline
-from .seeds import derive_seed
-from .stages import plan
-from .stages.base import Context
+from pipeline.core import difficulty
+from pipeline.core.config import TRANSCRIPT_TYPES, Config
+from pipeline.core.records import Item
+from pipeline.core.seeds import derive_seed
+from pipeline.engine.stage import Context
+from pipeline.orchestration import reseed
+from pipeline.orchestration.runner import RunResult, run_pipeline
+from pipeline.stages import plan
 
 
 class RerollError(ValueError):

@@ -13,10 +13,10 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from .records import Item, ItemSpec, Speaker
-from .resources import Voice
-from .seeds import derive_seed, rng_for
-from .store import atomic_write_json, read_json
+from pipeline.core.records import Item, ItemSpec, Speaker
+from pipeline.core.resources import Voice
+from pipeline.core.seeds import derive_seed, rng_for
+from pipeline.core.store import atomic_write_json, read_json
 
 FILE = "reseeds.json"
 _lock = threading.Lock()

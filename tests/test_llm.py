@@ -161,7 +161,7 @@ def test_the_budget_stops_new_calls_and_keeps_finished_work(
     first = run_pipeline(cfg, until="script", quiet=True)
     assert first.built and first.failed
     assert all("budget" in (it.failed or {}).get("reason", "") for it in first.failed)
-    assert first.ctx.llm.spent_usd <= 2.0
+    assert first.ctx.writer.session.spent_usd <= 2.0
     calls = len(chat(server))
     assert calls == len(first.built)
     cfg.llm.max_cost_usd = None

@@ -73,7 +73,7 @@ def ray_map(stage: Stage, items: list[Item], ctx: Context) -> Iterator[tuple[int
     ensure_ray(ctx)
     rc = ctx.cfg.ray
     ctx_ref = ray.put(ctx)
-    if stage.name == "synthesize":
+    if stage.holds_model:
         n = max(1, min(rc.tts_actors, len(items)))
         actor = _tts_actor_class().options(
             num_gpus=rc.num_gpus_per_tts_actor, max_restarts=-1, max_task_retries=-1)
@@ -91,6 +91,6 @@ def ray_map(stage: Stage, items: list[Item], ctx: Context) -> Iterator[tuple[int
     finally:
         for ref in pending:
             ray.cancel(ref)
-        if stage.name == "synthesize":
+        if stage.holds_model:
             for a in actors:
                 ray.kill(a)

@@ -1,16 +1,17 @@
-"""The shared machinery of per-item stages: context, cache lookup, parallel map, failures.
+"""What a per-item stage is: the run's context, the Stage record, and how a failure is kept.
 
 A stage is `inputs(item, ctx)` (everything that shapes its output, hashed into the cache
 key), `apply(item, ctx) -> item`, and the names of the fields it produces. Only those fields
-are cached, so a stage's record never carries a stale copy of another stage's work.
+are cached, so a stage's record never carries a stale copy of another stage's work. The
+driver (`driver.run_stage`) and the executors (`local`, `async_map`, `ray_executor`) build on
+these types and nothing here knows them.
 """
 
 from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -19,21 +20,12 @@ from typing import Any
 from tqdm import tqdm
 
 from pipeline.core.config import Config
+from pipeline.core.errors import StageFailure
 from pipeline.core.records import Item
-from pipeline.core.resources import (
-    Subtopic,
-    Voice,
-    load_key_templates,
-    load_stem_templates,
-    load_topics,
-    load_voices,
-    load_writer_bank,
-)
-from pipeline.core.store import StageCache, content_hash, file_hash
-
-
-class StageFailure(Exception):
-    """An item cannot pass this stage; the message is the machine-readable reason."""
+from pipeline.core.resources import Subtopic, Voice, load_topics, load_voices
+from pipeline.core.store import file_hash
+from pipeline.writing.backends import make_writer
+from pipeline.writing.writer import Writer
 
 
 @dataclass
@@ -41,7 +33,6 @@ class Context:
     cfg: Config
     quiet: bool = False
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
-    llm: Any = field(default=None, repr=False)  # the run's LLMSession, made on first use
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -61,16 +52,9 @@ class Context:
         return load_topics(self.prompt("topics.yaml"))
 
     @cached_property
-    def writer_bank(self) -> dict[str, Any]:
-        return load_writer_bank(self.prompt("offline_writer.yaml"))
-
-    @cached_property
-    def key_templates(self) -> dict[str, list[dict[str, str]]]:
-        return load_key_templates(self.prompt("offline_keys.yaml"))
-
-    @cached_property
-    def stem_templates(self) -> dict[str, str]:
-        return load_stem_templates(self.prompt("offline_questions.yaml"))
+    def writer(self) -> Writer:
+        """The run's writer (offline or LLM), chosen once from `llm.backend`."""
+        return make_writer(self.cfg)
 
     @cached_property
     def difficulty(self) -> dict[str, dict[str, Any]] | None:
@@ -101,7 +85,8 @@ class Stage:
     version: str
     outputs: tuple[str, ...]
     inputs: Callable[[Item, Context], Any]
-    apply: Callable[[Item, Context], Item]
+    # Exactly one of `apply` (CPU-bound, threads or Ray) and `apply_async` (I/O-bound).
+    apply: Callable[[Item, Context], Item] | None = None
     workers: Callable[[Context], int] = lambda ctx: 1
     # A cached record can be stale for reasons its key cannot see (a deleted audio file).
     still_valid: Callable[[Item, Context], bool] = lambda item, ctx: True
@@ -109,12 +94,14 @@ class Stage:
     # `workers(ctx)` in flight; `close_async` runs in that loop once the stage is done.
     apply_async: Callable[[Item, Context], Awaitable[Item]] | None = None
     close_async: Callable[[Context], Awaitable[None]] | None = None
+    # Runs once before any item is computed (load files, check what every item needs).
+    setup: Callable[[list[Item], Context], None] | None = None
+    # A stage that holds a model (TTS) keeps it in long-lived workers under Ray.
+    holds_model: bool = False
 
-
-def _load(item: Item, record: dict[str, Any]) -> Item:
-    merged = item.to_dict()
-    merged.update(record)
-    return Item.from_dict(merged)
+    def __post_init__(self) -> None:
+        if (self.apply is None) == (self.apply_async is None):
+            raise TypeError(f"stage {self.name}: give exactly one of apply and apply_async")
 
 
 def failure(stage: Stage, item: Item, exc: Exception) -> Item:
@@ -129,60 +116,11 @@ def failure(stage: Stage, item: Item, exc: Exception) -> Item:
 
 def apply_one(stage: Stage, item: Item, ctx: Context) -> Item:
     """Run one item through one stage; a failure becomes the item's recorded reason."""
+    assert stage.apply is not None
     try:
         return stage.apply(item, ctx)
     except Exception as exc:
         return failure(stage, item, exc)
 
 
-def local_map(stage: Stage, items: list[Item], ctx: Context) -> Iterator[tuple[int, Item]]:
-    """(position, result) pairs as items finish, on a thread pool of the stage's size."""
-    workers = max(1, min(stage.workers(ctx), len(items)))
-    if workers == 1:
-        yield from ((j, apply_one(stage, item, ctx)) for j, item in enumerate(items))
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(apply_one, stage, item, ctx): j for j, item in enumerate(items)}
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
-
-
-def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
-    cache = StageCache(ctx.run_dir, stage.name)
-    out: list[Item | None] = [None] * len(items)
-    todo: list[tuple[int, str]] = []
-    for i, item in enumerate(items):
-        if item.failed:
-            out[i] = item
-            continue
-        key = content_hash(stage.name, stage.version, stage.inputs(item, ctx))
-        record = cache.get(item.id, key)
-        loaded = _load(item, record) if record is not None else None
-        if loaded is not None and stage.still_valid(loaded, ctx):
-            out[i] = loaded
-        else:
-            todo.append((i, key))
-
-    pending = [items[i] for i, _ in todo]
-    if stage.apply_async is not None and pending:
-        from pipeline.engine.async_map import (
-            async_map,  # I/O-bound: one event loop, whatever the executor
-        )
-
-        results = async_map(stage, pending, ctx)
-    elif ctx.cfg.executor == "ray" and pending:
-        from pipeline.engine.ray_executor import ray_map
-
-        results = ray_map(stage, pending, ctx)
-    else:
-        results = local_map(stage, pending, ctx)
-    # Records are written here, by the driver, as each item finishes: whatever executes the
-    # work, a killed run keeps every finished item and loses nothing half-written.
-    for j, new in ctx.progress(results, stage.name, len(todo)):
-        i, key = todo[j]
-        if not (new.failed or {}).get("retry"):  # a verdict (validation) is a result too
-            cache.put(new.id, key, {f: new.to_dict()[f] for f in stage.outputs})
-        out[i] = new
-    ctx.stats[stage.name] = {"cached": len(items) - len(todo), "computed": len(todo),
-                             "failed": sum(1 for it in out if it and it.failed)}
-    return [it for it in out if it is not None]
+__all__ = ["Context", "Stage", "StageFailure", "apply_one", "failure"]

@@ -107,10 +107,7 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
             from pipeline.engine.ray_executor import shutdown
 
             shutdown()
-    if cfg.llm.backend != "offline":
-        from pipeline.writing.llm_writer import write_report
-
-        write_report(ctx, items)  # once, over every item, after any regeneration
+    ctx.writer.write_report(cfg.run_dir, items)  # once, over every item and regeneration
     atomic_write_json(cfg.run_dir / "manifest.json", manifest(ctx, items))
     return RunResult(items, ctx, time.perf_counter() - t0, done)
 
@@ -135,9 +132,7 @@ def summary(result: RunResult) -> str:
     for name, st in result.ctx.stats.items():
         rows.append((f"  {name}", f"{st['computed']} computed, {st['cached']} cached, "
                                   f"{st['failed']} failed"))
-    from pipeline.writing.llm_writer import summary_line
-
-    if llm := summary_line(result.ctx):
+    if "writer" in vars(result.ctx) and (llm := result.ctx.writer.summary_line()):
         rows.append(("llm", llm))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]

@@ -16,7 +16,8 @@ import numpy as np
 from pipeline.core.records import AudioInfo, Item
 from pipeline.core.resources import ResourceError
 from pipeline.core.store import atomic_write_bytes
-from pipeline.engine.stage import Context, Stage, StageFailure, run_stage
+from pipeline.engine.driver import run_stage
+from pipeline.engine.stage import Context, Stage, StageFailure
 from pipeline.text.spoken import normalize
 from pipeline.tts.backends import get_backend
 from pipeline.tts.base import SentenceCache, TTSBackend
@@ -109,7 +110,8 @@ def _files_exist(item: Item, ctx: Context) -> bool:
 
 
 STAGE = Stage("synthesize", "1", ("audio",), _inputs, _apply,
-              workers=lambda ctx: ctx.cfg.tts.workers, still_valid=_files_exist)
+              workers=lambda ctx: ctx.cfg.tts.workers, still_valid=_files_exist,
+              holds_model=True)
 
 
 def check_voices(items: list[Item], ctx: Context) -> None:

@@ -13,7 +13,8 @@ from pipeline.asr.whisper import ASRModelError, resolve_model
 from pipeline.core import difficulty
 from pipeline.core.records import LETTERS, Check, Item
 from pipeline.core.resources import ResourceError
-from pipeline.engine.stage import Context, Stage, run_stage
+from pipeline.engine.driver import run_stage
+from pipeline.engine.stage import Context, Stage
 from pipeline.validation.intelligibility import intelligibility_checks
 from pipeline.validation.judge import Ask, JudgeError, judge_checks, judge_question, solver_for
 from pipeline.validation.structural import structural_checks

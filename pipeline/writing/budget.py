@@ -1,0 +1,43 @@
+"""How many words a transcript needs to fill `audio.target_seconds`, for every writer.
+
+The script is aimed at the word count that fills the target when its voices speak at their
+measured rate (`writer.aim_from_voices`), so that most items land in the duration window
+without changing speed; `writer.words_min..words_max` is the jitter range around it, and the
+whole target when aiming is off. The draw has its own seed stream, so an LLM and the offline
+writer aim at the same length for the same item.
+"""
+
+from __future__ import annotations
+
+from pipeline.core.config import AudioConfig, WriterConfig
+from pipeline.core.records import ItemSpec
+from pipeline.core.seeds import rng_for
+
+KEY_WORDS = 12  # the key sentence, planted later, adds about a dozen words
+# Measured on 60 offline-writer items: words per sentence and the share of sentence
+# boundaries that change speaker (a longer pause). An LLM writer differs a little; the
+# synthesis stage corrects what remains.
+WORDS_PER_SENTENCE = {"lecture": 16.2, "conversation": 13.6, "meeting": 13.9}
+TURN_SHARE = {"lecture": 0.0, "conversation": 0.52, "meeting": 0.58}
+
+
+def aimed_words(ttype: str, audio: AudioConfig, rates: list[float]) -> int:
+    """Words whose speech plus pauses fill audio.target_seconds at the voices' mean rate."""
+    wps = sum(rates) / len(rates)
+    pause = (audio.pause_sentence_ms
+             + TURN_SHARE[ttype] * (audio.pause_turn_ms - audio.pause_sentence_ms)) / 1000.0
+    words = (audio.target_seconds + pause) / (1.0 / wps + pause / WORDS_PER_SENTENCE[ttype])
+    return int(round(min(2000.0, max(50.0, words))))
+
+
+def word_target(spec: ItemSpec, writer: WriterConfig, audio: AudioConfig,
+                rates: list[float] | None) -> int:
+    """Words of the whole transcript, key sentence included; `rates` (words per second of
+    each speaker's voice) is needed when `writer.aim_from_voices` is on."""
+    drawn = rng_for(spec.seed, "words").randint(writer.words_min, writer.words_max)
+    if not writer.aim_from_voices:
+        return drawn
+    assert rates, "aim_from_voices needs the voices' measured rates"
+    mid = (writer.words_min + writer.words_max) / 2
+    jitter = 1.0 + 0.5 * (drawn - mid) / mid  # a few percent either way
+    return round(aimed_words(spec.type, audio, rates) * jitter)

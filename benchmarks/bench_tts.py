@@ -29,7 +29,7 @@ from pipeline.core.resources import load_voices  # noqa: E402
 from pipeline.engine.stage import Context  # noqa: E402
 from pipeline.orchestration.runner import run_pipeline  # noqa: E402
 from pipeline.stages import synthesize  # noqa: E402
-from pipeline.text.spoken import normalize  # noqa: E402
+from pipeline.text.spoken import to_spoken  # noqa: E402
 from pipeline.tts.speaking_rate import PASSAGE  # noqa: E402
 
 SR = 24000
@@ -37,11 +37,11 @@ SR = 24000
 
 def _rtf(backend, voices, sentences: list[str]) -> tuple[float, float]:
     """(real-time factor, audio seconds) over `sentences`, cycling through `voices`."""
-    backend.synthesize(normalize(sentences[0]), voices[0], 1.0, SR)  # warm-up
+    backend.synthesize(to_spoken(sentences[0]), voices[0], 1.0, SR)  # warm-up
     compute = audio = 0.0
     for i, s in enumerate(sentences):
         t0 = time.perf_counter()
-        out = backend.synthesize(normalize(s), voices[i % len(voices)], 1.0, SR)
+        out = backend.synthesize(to_spoken(s), voices[i % len(voices)], 1.0, SR)
         compute += time.perf_counter() - t0
         audio += len(out) / SR
     return compute / audio, audio

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from pipeline.text.spoken import normalize, number_words, ordinal_words, year_words
+from pipeline.text.numbers import number_words, ordinal_words, year_words
+from pipeline.text.spoken import to_spoken
 from pipeline.writing.details import KINDS, _value
 
 
@@ -25,7 +26,7 @@ from pipeline.writing.details import KINDS, _value
     ("Ranked 21st of 1,000,001.", "Ranked twenty-first of one million one."),
 ])
 def test_normalize_speaks_numbers_as_words(text: str, spoken: str) -> None:
-    assert normalize(text) == spoken
+    assert to_spoken(text) == spoken
 
 
 def test_words_helpers() -> None:
@@ -42,5 +43,5 @@ def test_every_detail_kind_is_spoken_without_digits(kind: str) -> None:
     rng = random.Random(5)
     for _ in range(50):
         value = _value(kind, rng, "kilograms")
-        spoken = normalize(f"The figure we settled on was {value}.")
+        spoken = to_spoken(f"The figure we settled on was {value}.")
         assert not re.search(r"\d", spoken), (value, spoken)

@@ -12,7 +12,7 @@ from pathlib import Path
 from pipeline.core.config import Config
 from pipeline.core.resources import Voice, load_voices
 from pipeline.core.store import atomic_write_bytes
-from pipeline.text.spoken import normalize
+from pipeline.text.spoken import to_spoken
 from pipeline.tts.assemble import wav_bytes
 from pipeline.tts.backends import get_backend
 from pipeline.tts.base import SentenceCache
@@ -45,7 +45,7 @@ def voices_report(cfg: Config, out_dir: str | Path | None, sample: bool = True) 
     for v in voices:
         row = f"{v.id:<12} {v.gender:<6} {v.accent:<12} {_backend_fields(v)}"
         if tts is not None:
-            audio = cache.render(tts, normalize(SAMPLE.format(id=v.id.replace("_", " "))), v,
+            audio = cache.render(tts, to_spoken(SAMPLE.format(id=v.id.replace("_", " "))), v,
                                  1.0, cfg.audio.sample_rate)
             atomic_write_bytes(out / f"{v.id}.wav", wav_bytes(audio, cfg.audio.sample_rate))
             wps = words_per_second(tts, v, cache)

@@ -18,7 +18,7 @@ from pipeline.core.resources import ResourceError
 from pipeline.core.store import atomic_write_bytes
 from pipeline.engine.driver import run_stage
 from pipeline.engine.stage import Context, Stage, StageFailure
-from pipeline.text.spoken import normalize
+from pipeline.text.spoken import to_spoken
 from pipeline.tts.backends import get_backend
 from pipeline.tts.base import SentenceCache, TTSBackend
 
@@ -62,7 +62,7 @@ def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
     voices = _voices_of(item, ctx)
     cache = SentenceCache(ctx.cache_root / "tts")
     speakers = item.sentence_speakers()
-    rendered = [cache.render(tts, normalize(text), voices[spk], scale, a.sample_rate)
+    rendered = [cache.render(tts, to_spoken(text), voices[spk], scale, a.sample_rate)
                 for text, spk in zip(item.sentences(), speakers, strict=True)]
     return assemble(rendered, speakers, a.sample_rate, a.pause_sentence_ms, a.pause_turn_ms,
                     a.loudness_lufs)

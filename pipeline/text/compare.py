@@ -10,21 +10,10 @@ from __future__ import annotations
 
 import re
 
-from pipeline.text.spoken import number_words as spoken_number
+from pipeline.text.numbers import ONES, ORDINAL_TO_CARDINAL, TENS
+from pipeline.text.numbers import number_words as spoken_number
 
-ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-        "fourteen fifteen sixteen seventeen eighteen nineteen").split()
-TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred"))
-ORDINALS = {
-    "first": "one", "second": "two", "third": "three", "fourth": "four", "fifth": "five",
-    "sixth": "six", "seventh": "seven", "eighth": "eight", "ninth": "nine", "tenth": "ten",
-    "eleventh": "eleven", "twelfth": "twelve", "thirteenth": "thirteen",
-    "fourteenth": "fourteen", "fifteenth": "fifteen", "sixteenth": "sixteen",
-    "seventeenth": "seventeen", "eighteenth": "eighteen", "nineteenth": "nineteen",
-    "twentieth": "twenty", "thirtieth": "thirty",
-}
-NUMBER_WORDS = set(ONES) | set(TENS[2:]) | {s for _, s in SCALES}
+NUMBER_WORDS = {*ONES, *TENS[2:], "hundred", "thousand", "million", "billion"}
 SAME = {"zero": "oh", "o": "oh", "nought": "oh",  # "ten oh five" said or written either way
         "whilst": "while", "okay": "ok",
         "kg": "kilograms", "kgs": "kilograms", "km": "kilometers"}  # ASR writes units short
@@ -69,7 +58,7 @@ def _year_like(digits: str) -> str:
     return number_words(n)
 
 
-def normalize(text: str) -> str:
+def comparison_form(text: str) -> str:
     """Lowercase words only, numbers spelled out: the common form for WER and matching."""
     t = text.lower().replace("’", "'")
     t = re.sub(r"([$£€])\s?(\d[\d,]*(?:\.\d+)?)", _money, t)
@@ -86,7 +75,7 @@ def normalize(text: str) -> str:
     t = re.sub(r"[^a-z0-9 ]+", " ", t)
     for pattern, repl in SPELLING:
         t = re.sub(pattern, repl, t)
-    words = [SAME.get(w, ORDINALS.get(w, w)) for w in t.split() if w not in FILLERS]
+    words = [SAME.get(w, ORDINAL_TO_CARDINAL.get(w, w)) for w in t.split() if w not in FILLERS]
     # "four hundred and twelve" and "four hundred twelve" are the same number.
     out = [w for i, w in enumerate(words)
            if not (w == "and" and 0 < i < len(words) - 1 and words[i - 1] in NUMBER_WORDS
@@ -96,7 +85,7 @@ def normalize(text: str) -> str:
 
 def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     """(edit distance in words, reference length) of the normalised texts."""
-    ref, hyp = normalize(reference).split(), normalize(hypothesis).split()
+    ref, hyp = comparison_form(reference).split(), comparison_form(hypothesis).split()
     prev = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         cur = [i] + [0] * len(hyp)
@@ -109,4 +98,4 @@ def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
 def wer(reference: str, hypothesis: str) -> float:
     """Word error rate of `hypothesis` against `reference`, both normalised the same way."""
     errors, n = word_errors(reference, hypothesis)
-    return errors / n if n else float(bool(normalize(hypothesis)))
+    return errors / n if n else float(bool(comparison_form(hypothesis)))

@@ -10,15 +10,8 @@ from __future__ import annotations
 
 import re
 
-_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-         "eighteen", "nineteen")
-_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
-_ORDINAL_WORDS = {"one": "first", "two": "second", "three": "third", "five": "fifth",
-                  "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
+from pipeline.text.numbers import MONTHS, ONES, number_words, ordinal_words, year_words
+
 UNITS = {
     "kg": "kilograms", "g": "grams", "mg": "milligrams", "t": "tonnes", "km": "kilometres",
     "m": "metres", "cm": "centimetres", "mm": "millimetres", "l": "litres", "L": "litres",
@@ -32,54 +25,11 @@ CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "€": ("euro", "euro
               "£": ("pound", "pounds", "penny", "pence")}
 
 
-def number_words(n: int) -> str:
-    """Cardinal words for an integer: 4500 -> 'four thousand five hundred'."""
-    if n < 0:
-        return "minus " + number_words(-n)
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        return f"{_ONES[hundreds]} hundred" + (f" {number_words(rest)}" if rest else "")
-    for value, name in _SCALES:
-        if n >= value:
-            high, rest = divmod(n, value)
-            return f"{number_words(high)} {name}" + (f" {number_words(rest)}" if rest else "")
-    raise AssertionError(n)
-
-
-def ordinal_words(n: int) -> str:
-    """Ordinal words: 14 -> 'fourteenth', 22 -> 'twenty-second'."""
-    m = re.fullmatch(r"(.*[ -])?([a-z]+)", number_words(n))
-    assert m is not None
-    head, last = m[1] or "", m[2]
-    if last in _ORDINAL_WORDS:
-        last = _ORDINAL_WORDS[last]
-    elif last.endswith("y"):
-        last = last[:-1] + "ieth"
-    else:
-        last += "th"
-    return f"{head}{last}"
-
-
-def year_words(n: int) -> str:
-    """Years as said aloud: 1995 -> 'nineteen ninety-five', 2007 -> 'two thousand seven'."""
-    if 2000 <= n <= 2009:
-        return number_words(n)
-    high, low = divmod(n, 100)
-    if low == 0:
-        return f"{number_words(high)} hundred"
-    return f"{number_words(high)} {'oh ' + _ONES[low] if low < 10 else number_words(low)}"
-
-
 def _decimal_words(text: str) -> str:
     whole, _, frac = text.replace(",", "").partition(".")
     out = number_words(int(whole or "0"))
     if frac:
-        out += " point " + " ".join(_ONES[int(d)] for d in frac)
+        out += " point " + " ".join(ONES[int(d)] for d in frac)
     return out
 
 
@@ -87,7 +37,7 @@ def _time_words(h: int, m: int, suffix: str) -> str:
     if m == 0:
         out = f"{number_words(h)} o'clock" if not suffix else number_words(h)
     elif m < 10:
-        out = f"{number_words(h)} oh {_ONES[m]}"
+        out = f"{number_words(h)} oh {ONES[m]}"
     else:
         out = f"{number_words(h)} {number_words(m)}"
     if suffix:
@@ -134,7 +84,7 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
 ]
 
 
-def normalize(text: str) -> str:
+def to_spoken(text: str) -> str:
     """The sentence with every number, date, time, amount and unit written as words."""
     for pattern, repl in _RULES:
         text = pattern.sub(repl, text)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 from pipeline.core.resources import Voice
-from pipeline.text.spoken import normalize
+from pipeline.text.spoken import to_spoken
 from pipeline.tts.base import SentenceCache, TTSBackend
 
 # A random sample of offline-writer sentences (fillers, commas, topic terms, short replies),
@@ -52,7 +52,7 @@ def words_per_second(backend: TTSBackend, voice: Voice, cache: SentenceCache) ->
     with _LOCK:
         if key in _MEASURED:
             return _MEASURED[key]
-    seconds = sum(len(cache.render(backend, normalize(s), voice, 1.0, CALIBRATION_RATE))
+    seconds = sum(len(cache.render(backend, to_spoken(s), voice, 1.0, CALIBRATION_RATE))
                   for s in PASSAGE) / CALIBRATION_RATE
     rate = sum(words(s) for s in PASSAGE) / max(seconds, 1e-3)
     with _LOCK:

@@ -15,7 +15,7 @@ import soundfile as sf
 from pipeline.asr.whisper import transcribe
 from pipeline.core.config import ValidateConfig
 from pipeline.core.records import Check
-from pipeline.text.compare import normalize, wer
+from pipeline.text.compare import comparison_form, wer
 
 # Words a listener cannot tell apart: matching the answer, either spelling counts.
 HOMOPHONES = {"for": "four", "fore": "four", "to": "two", "too": "two", "won": "one",
@@ -25,17 +25,17 @@ HOMOPHONES = {"for": "four", "fore": "four", "to": "two", "too": "two", "won": "
 def _forms(answer: str) -> list[list[str]]:
     """The answer's normalised words, and the other ways it may be written down: a clock
     time "9:35" may come back as "935" ("nine hundred thirty five")."""
-    forms = [normalize(answer)]
+    forms = [comparison_form(answer)]
     clock = re.fullmatch(r"(\d{1,2}):(\d{2})", answer.strip())
     if clock:
-        forms.append(normalize(clock.group(1) + clock.group(2)))
+        forms.append(comparison_form(clock.group(1) + clock.group(2)))
     return [[HOMOPHONES.get(w, w) for w in f.split()] for f in forms if f]
 
 
 def answer_similarity(answer: str, asr_text: str) -> float:
     """1.0 when the answer's words occur in order in the ASR text; otherwise the best
     character similarity of any window of as many words."""
-    hyp = [HOMOPHONES.get(w, w) for w in normalize(asr_text).split()]
+    hyp = [HOMOPHONES.get(w, w) for w in comparison_form(asr_text).split()]
     best = 0.0
     for ans in _forms(answer):
         n = len(ans)

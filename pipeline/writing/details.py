@@ -11,6 +11,8 @@ import random
 import re
 from collections.abc import Callable
 
+from pipeline.text.numbers import MONTHS
+
 KINDS = ("number", "quantity", "date", "time", "name", "place", "percentage", "money")
 
 FIRST_NAMES = (
@@ -38,8 +40,6 @@ PLACE_ROOTS = (
 PLACE_TAILS = ("Bay", "Falls", "Crossing", "Harbour", "Hollow", "Ridge", "Junction", "Reach")
 ORG_TAILS = ("Institute", "Foundation", "Laboratory", "Collective", "Society", "Trust",
              "Observatory", "Workshop", "Council", "Archive")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
 UNITS = ("kilograms", "litres", "metres", "kilometres", "tonnes", "hectares")
 COUNT_NOUNS = ("samples", "interviews", "site visits", "test runs", "survey responses",
                "field reports", "prototypes", "volunteers", "recordings", "case files")

@@ -10,8 +10,9 @@ import re
 from typing import Any
 
 from pipeline.core.records import ItemSpec
+from pipeline.text.numbers import MONTHS
 from pipeline.validation.structural import SPEAKER_RANGE
-from pipeline.writing.details import MONTHS, mentions
+from pipeline.writing.details import mentions
 
 # The written form of each detail kind: short, speakable, and checkable.
 KIND_FORMATS = {

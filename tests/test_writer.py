@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.core.records import LETTERS, Item
 from pipeline.orchestration.runner import run_pipeline
-from pipeline.writing.details import mentions
+from pipeline.text.compare import mentions
 from tests.conftest import ROOT, make_config
 
 

@@ -15,6 +15,12 @@ from typing import Any
 LETTERS = ("A", "B", "C", "D")
 
 
+# Kinds of critical detail a key sentence can carry.
+KINDS = ("number", "quantity", "date", "time", "name", "place", "percentage", "money")
+# Speakers per transcript type (fewest, most): the planner draws within it, the gates check it.
+SPEAKERS = {"lecture": (1, 1), "conversation": (3, 5), "meeting": (3, 5)}
+
+
 @dataclass
 class Speaker:
     id: str  # spk_1, spk_2, ...

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from pipeline.core.config import TRANSCRIPT_TYPES
+from pipeline.core.records import KINDS
 
 
 class ResourceError(ValueError):
@@ -199,8 +200,6 @@ def _coqui_fields(data: Any, path: str | Path, where: str
 
 
 def load_key_templates(path: str | Path) -> dict[str, list[dict[str, str]]]:
-    from pipeline.writing.details import KINDS
-
     data = _load_yaml(path)
     _require(isinstance(data, dict), path, "<top>", "a mapping of detail kinds")
     out: dict[str, list[dict[str, str]]] = {}

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 def stable_json(obj: Any) -> str:
@@ -120,3 +121,13 @@ def read_jsonl(path: str | Path, error: type[Exception] = ValueError
             if not isinstance(obj, dict):
                 raise error(f"{path}:{n}: expected a JSON object per line")
             yield n, obj
+
+
+def redact_url(url: str | None) -> str | None:
+    """An endpoint URL without user, password or query: they may carry credentials."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -10,13 +10,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 from pipeline.core.config import Config, PublishConfig
-
-if TYPE_CHECKING:
-    from pipeline.publishing.publish import ItemInfo, Subset
+from pipeline.core.store import redact_url
+from pipeline.publishing.model import ItemInfo, Subset
 
 SPIRAL_CITATION = """@article{lin2024speechprune,
   title   = {SpeechPrune: Context-aware Token Pruning for Speech Information Retrieval},
@@ -69,16 +67,6 @@ def audio_licence(tts: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
                       "synthetic and imitate no real person.")
     return None, (f"The audio was rendered with the `{tts.get('backend')}` backend; check the "
                   "licence of its model before reusing the audio.")
-
-
-def redact_url(url: str | None) -> str | None:
-    """An endpoint URL without user, password or query: they may carry credentials."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def front_matter(inp: CardInputs) -> str:

@@ -18,13 +18,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.core import difficulty
 from pipeline.core.config import Config, config_from_dict
-from pipeline.core.store import atomic_write_text, read_json, replace_dir
+from pipeline.core.store import atomic_write_text, read_json, redact_url, replace_dir
+from pipeline.publishing.model import ItemInfo, Subset
 from pipeline.stages.export import write_hard_subset
 
 SPLIT = "test"  # a benchmark: every item is for evaluation
@@ -33,31 +34,6 @@ SKIP_FIELDS = ("checks", "provenance", "audio", "key_audio", "difficulty")
 
 class PublishError(ValueError):
     """The run cannot be published; the message names the file or item at fault."""
-
-
-@dataclass
-class ItemInfo:
-    """What the planning pass keeps of one record: never its audio."""
-
-    id: str
-    type: str
-    letter: str
-    duration: float
-    size: int  # estimated bytes in a shard (audio files + JSON line)
-
-
-@dataclass
-class Subset:
-    """One config of the published dataset and the shards written for it."""
-
-    name: str
-    ids: list[str]
-    description: str
-    shards: list[str] = field(default_factory=list)  # paths relative to the folder
-    num_bytes: int = 0  # uncompressed arrow bytes
-    download_size: int = 0  # parquet bytes on disk
-    num_examples: int = 0
-    hours: float = 0.0
 
 
 @dataclass
@@ -341,7 +317,6 @@ def write_generation(out: Path, built_with: Config, run_dir: Path) -> None:
     left out."""
     import yaml
 
-    from pipeline.publishing.card import redact_url
 
     data = built_with.to_dict()
     data["output_root"] = "data/runs"

@@ -25,7 +25,7 @@ from pipeline.core.store import (
     atomic_write_text,
     read_jsonl,
 )
-from pipeline.writing.details import mentions
+from pipeline.text.compare import mentions
 
 # Figures of the published SPIRAL release (../shared/reference/SPIRAL_FORMAT.md), shown beside
 # ours in audit.md.

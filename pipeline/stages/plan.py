@@ -6,13 +6,11 @@ Item i's spec depends only on (run seed, i): `--n 50` is a prefix of `--n 500`.
 from __future__ import annotations
 
 from pipeline.core.config import Config
-from pipeline.core.records import LETTERS, Item, ItemSpec, Speaker
+from pipeline.core.records import KINDS, LETTERS, SPEAKERS, Item, ItemSpec, Speaker
 from pipeline.core.resources import Subtopic, Voice
 from pipeline.core.seeds import derive_seed, rng_for, stratified, weighted_strata
-from pipeline.writing.details import KINDS
 
 GENDERS = ("female", "male")
-SPEAKERS = {"lecture": (1, 1), "conversation": (3, 5), "meeting": (3, 5)}
 LONGEST_SHARE = (True, False, False, False, False)  # 20% may have a strictly longest answer
 
 

@@ -24,7 +24,8 @@ from typing import Any, TextIO
 from pipeline.core.records import ItemSpec, _from_dict
 from pipeline.core.resources import load_key_templates, load_stem_templates, load_writer_bank
 from pipeline.core.seeds import rng_for
-from pipeline.writing.details import make_detail, make_distractors, make_stem, mentions
+from pipeline.text.compare import mentions
+from pipeline.writing.details import make_detail, make_distractors, make_stem
 from pipeline.writing.offline import write_script
 
 DATA_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.S)

@@ -99,3 +99,9 @@ def wer(reference: str, hypothesis: str) -> float:
     """Word error rate of `hypothesis` against `reference`, both normalised the same way."""
     errors, n = word_errors(reference, hypothesis)
     return errors / n if n else float(bool(comparison_form(hypothesis)))
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Whether `phrase` is said in `text` as whole words (case-insensitive)."""
+    pattern = r"(?<![\w:])" + re.escape(phrase.lower()) + r"(?![\w:])"
+    return re.search(pattern, text.lower()) is not None

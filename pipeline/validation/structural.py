@@ -7,10 +7,8 @@ rule the writer is meant to obey is also verified.
 from __future__ import annotations
 
 from pipeline.core.config import Config
-from pipeline.core.records import LETTERS, Check, Item
-from pipeline.writing.details import mentions
-
-SPEAKER_RANGE = {"lecture": (1, 1), "conversation": (3, 5), "meeting": (3, 5)}
+from pipeline.core.records import LETTERS, SPEAKERS, Check, Item
+from pipeline.text.compare import mentions
 
 
 def depth_decile(index: int, n_sentences: int) -> int:
@@ -27,7 +25,7 @@ def _schema(item: Item) -> str:
     used = {t.speaker for t in item.transcript}
     if not used <= ids:
         return f"speakers: transcript uses {sorted(used - ids)} not in the spec"
-    lo, hi = SPEAKER_RANGE[spec.type]
+    lo, hi = SPEAKERS[spec.type]
     if not lo <= len(used) <= hi:
         return f"speakers: {spec.type} needs {lo}-{hi} speakers, has {len(used)}"
     if any(not t.text or any(not s.strip() for s in t.text) for t in item.transcript):

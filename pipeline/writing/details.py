@@ -8,12 +8,10 @@ length, and the writer checks that none is said in the transcript.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 
+from pipeline.core.records import KINDS  # noqa: F401 - the writers' detail kinds
 from pipeline.text.numbers import MONTHS
-
-KINDS = ("number", "quantity", "date", "time", "name", "place", "percentage", "money")
 
 FIRST_NAMES = (
     "Adele", "Bruno", "Celia", "Dmitri", "Esther", "Felix", "Greta", "Hector", "Imogen",
@@ -179,9 +177,3 @@ def make_distractors(answer: str, kind: str, rng: random.Random, unit: str,
 def _overlap(a: str, b: str) -> bool:
     """Two names share a word: a listener could not tell them apart by half the name."""
     return bool(set(a.split()) & set(b.split()))
-
-
-def mentions(text: str, phrase: str) -> bool:
-    """Whether `phrase` is said in `text` as whole words (case-insensitive)."""
-    pattern = r"(?<![\w:])" + re.escape(phrase.lower()) + r"(?![\w:])"
-    return re.search(pattern, text.lower()) is not None

@@ -18,8 +18,9 @@ from pipeline.core.records import LETTERS, Item, KeyDetail, Question, Turn
 from pipeline.core.seeds import rng_for
 from pipeline.core.store import atomic_write_json, file_hash, read_json
 from pipeline.llm.openai_client import Check, LLMSession, LLMTaskError, Usage
+from pipeline.text.compare import mentions
 from pipeline.writing import rules
-from pipeline.writing.details import make_distractors, mentions
+from pipeline.writing.details import make_distractors
 from pipeline.writing.offline import insert_key, key_position
 from pipeline.writing.writer import Writer
 

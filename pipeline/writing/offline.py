@@ -12,7 +12,8 @@ import random
 from typing import Any
 
 from pipeline.core.records import LETTERS, ItemSpec, KeyDetail, Question, Turn
-from pipeline.writing.details import make_detail, make_distractors, make_stem, mentions
+from pipeline.text.compare import mentions
+from pipeline.writing.details import make_detail, make_distractors, make_stem
 
 
 def _fill(template: str, spec: ItemSpec, rng: random.Random) -> str:

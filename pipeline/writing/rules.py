@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.core.records import ItemSpec
+from pipeline.core.records import SPEAKERS, ItemSpec
+from pipeline.text.compare import mentions
 from pipeline.text.numbers import MONTHS
-from pipeline.validation.structural import SPEAKER_RANGE
-from pipeline.writing.details import mentions
 
 # The written form of each detail kind: short, speakable, and checkable.
 KIND_FORMATS = {
@@ -52,7 +51,7 @@ def check_script(data: dict[str, Any], spec: ItemSpec, words_min: int, words_max
     stray = sorted(set(used) - set(ids))
     if stray:
         return f"speakers {stray} are not in this item; use only {ids}"
-    lo_s, hi_s = SPEAKER_RANGE[spec.type]
+    lo_s, hi_s = SPEAKERS[spec.type]
     if not lo_s <= len(set(used)) <= hi_s or set(used) != set(ids):
         return f"every one of the speakers {ids} must speak; only {sorted(set(used))} did"
     sentences = [s for t in turns for s in t["sentences"]]

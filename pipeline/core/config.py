@@ -7,13 +7,13 @@ long-running build should stop it before any work is done, not halfway through.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pipeline.core.typed import TypedError, from_dict
 
 
 class ConfigError(ValueError):
@@ -187,69 +187,11 @@ JUDGE_BACKENDS = ("offline", "llm")
 ANSWER_MATCH = ("exact", "names_fuzzy")
 
 
-def _type_name(tp: Any) -> str:
-    if isinstance(tp, type):
-        return tp.__name__
-    return str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check `value` against the annotation `tp`; ints are accepted where floats are."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError:
-                pass
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-    if origin is dict:
-        key_t, val_t = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping {_type_name(tp)}, got {value!r}")
-        return {_coerce(k, key_t, where): _coerce(v, val_t, f"{where}.{k}")
-                for k, v in value.items()}
-    if origin is list:
-        (item_t,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list {_type_name(tp)}, got {value!r}")
-        return [_coerce(v, item_t, f"{where}[{i}]") for i, v in enumerate(value)]
-    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, str, bool) and isinstance(value, tp):
-        if not (tp is int and isinstance(value, bool)):
-            return value
-    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str, source: str,
-           lenient: bool = False) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if key not in names and lenient:
-            continue
-        if key not in names:
-            known = ", ".join(sorted(names))
-            raise ConfigError(f"{source}: unknown key '{dotted}' (known keys here: {known})")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{source}: '{dotted}' must be a mapping, got {value!r}")
-            kwargs[key] = _build(tp, value, f"{dotted}.", source, lenient)
-        else:
-            try:
-                kwargs[key] = _coerce(value, tp, f"'{dotted}'")
-            except ConfigError as exc:
-                raise ConfigError(f"{source}: {exc}") from None
-    return cls(**kwargs)
+def _build(cls: type, data: dict[str, Any], source: str, lenient: bool = False) -> Any:
+    try:
+        return from_dict(cls, data, check=True, lenient=lenient)
+    except TypedError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -355,7 +297,7 @@ def load_config(path: str | Path = "spiral.yaml", overrides: list[str] | None = 
         set_keys.append(key)
     if set_keys:
         source = f"{source} with --set {', '.join(set_keys)}"
-    cfg = _build(Config, data, "", source)
+    cfg = _build(Config, data, source)
     _validate(cfg, source)
     return cfg
 
@@ -363,6 +305,6 @@ def load_config(path: str | Path = "spiral.yaml", overrides: list[str] | None = 
 def config_from_dict(data: dict[str, Any], source: str, lenient: bool = False) -> Config:
     """A config from a dict, checked like a YAML file; `lenient` drops keys this version does
     not know (a run's manifest written by another version of the pipeline)."""
-    cfg = _build(Config, data, "", source, lenient)
+    cfg = _build(Config, data, source, lenient)
     _validate(cfg, source)
     return cfg

@@ -7,10 +7,10 @@ the planter `key`, the question stage `question`, synthesis `audio`, validation 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+from pipeline.core.typed import from_dict
 
 LETTERS = ("A", "B", "C", "D")
 
@@ -121,24 +121,7 @@ class Item:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Item:
-        return _from_dict(cls, data)
-
-
-def _from_dict(tp: Any, data: Any) -> Any:
-    if data is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _from_dict(inner[0], data)
-    if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        return tp(**{f.name: _from_dict(hints[f.name], data[f.name])
-                     for f in dataclasses.fields(tp) if f.name in data})
-    if origin is list:
-        (inner,) = typing.get_args(tp)
-        return [_from_dict(inner, v) for v in data]
-    return data
+        return from_dict(cls, data)
 
 
 def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wavs") -> dict:

@@ -21,9 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.core.records import ItemSpec, _from_dict
+from pipeline.core.records import ItemSpec
 from pipeline.core.resources import load_key_templates, load_stem_templates, load_writer_bank
 from pipeline.core.seeds import rng_for
+from pipeline.core.typed import from_dict
 from pipeline.text.compare import mentions
 from pipeline.writing.details import make_detail, make_distractors, make_stem
 from pipeline.writing.offline import write_script
@@ -80,7 +81,7 @@ class OfflineWriterAnswers:
 
     def answer(self, data: dict[str, Any], attempt: int) -> dict[str, Any]:
         task = data.get("task")
-        spec: ItemSpec = _from_dict(ItemSpec, data["spec"]) if "spec" in data else None
+        spec: ItemSpec = from_dict(ItemSpec, data["spec"]) if "spec" in data else None
         # A re-ask (attempt > 0) draws afresh, as a sampling model would.
         salt = (attempt,) if attempt else ()
         if task == "script":

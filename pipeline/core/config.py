@@ -170,6 +170,11 @@ class Config:
     def run_dir(self) -> Path:
         return Path(self.output_root) / self.run
 
+    @property
+    def cache_root(self) -> Path:
+        """Caches shared by every run under the same output root (TTS, LLM, models)."""
+        return Path(self.output_root) / "_cache"
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -6,6 +6,7 @@ edit fails before anything is generated.
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from pipeline.core.config import TRANSCRIPT_TYPES
-from pipeline.core.records import KINDS
+from pipeline.core.records import KINDS, Speaker
 
 
 class ResourceError(ValueError):
@@ -222,3 +223,13 @@ def load_stem_templates(path: str | Path) -> dict[str, str]:
         _require(isinstance(v, str) and "{value}" not in v, path, k,
                  "a stem string that does not contain {value}")
     return stems
+
+
+def draw_speakers(rng: random.Random, voices: list[Voice],
+                  roles: list[tuple[str, str]]) -> list[Speaker]:
+    """One distinct voice per (speaker id, gender), drawn by `rng`: the planner's draw and a
+    re-seeded item's are the same draw, so a new seed changes voices but never genders."""
+    pools = {g: sorted(v.id for v in voices if v.gender == g) for g in ("female", "male")}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    return [Speaker(sid, pools[gender].pop(), gender) for sid, gender in roles]

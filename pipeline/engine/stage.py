@@ -41,8 +41,7 @@ class Context:
 
     @property
     def cache_root(self) -> Path:
-        """Caches shared by every run under the same output root."""
-        return Path(self.cfg.output_root) / "_cache"
+        return self.cfg.cache_root
 
     def prompt(self, name: str) -> Path:
         return Path(self.cfg.prompts_dir) / name

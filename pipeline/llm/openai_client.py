@@ -88,7 +88,7 @@ class LLMSession:
             raise ConfigError("llm.backend is 'openai' with llm.base_url null (api.openai.com): "
                               "set OPENAI_API_KEY in the environment, or set llm.base_url")
         self._key = key or PLACEHOLDER_KEY
-        self.cache_dir = Path(cfg.output_root) / "_cache" / "llm"
+        self.cache_dir = cfg.cache_root / "llm"
         self.stages: dict[str, Usage] = {}  # this process's usage per stage
         self.spent_usd = 0.0  # cost of calls sent by this process
         self._reserved_usd = 0.0  # worst-case cost of calls in flight

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from pipeline.core.records import Item
-from pipeline.core.store import atomic_write_text
+from pipeline.core.store import atomic_write_text, read_jsonl
 from pipeline.engine.stage import Context
 from pipeline.orchestration import reseed
 
@@ -44,7 +44,7 @@ def load_log(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [rec for _, rec in read_jsonl(path)]
 
 
 def record(items: Sequence[Item], run_dir: Path) -> int:

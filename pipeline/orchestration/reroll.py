@@ -7,7 +7,6 @@ with the config it was built with, so only the re-seeded items' caches miss.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from pipeline.core import difficulty
 from pipeline.core.config import TRANSCRIPT_TYPES, Config
 from pipeline.core.records import Item
 from pipeline.core.seeds import derive_seed
+from pipeline.core.store import read_jsonl
 from pipeline.engine.stage import Context
 from pipeline.orchestration import reseed
 from pipeline.orchestration.runner import RunResult, run_pipeline
@@ -41,12 +41,10 @@ def failed_ids(run_dir: Path) -> set[str]:
     if not src.exists():
         raise RerollError(f"{src}: no failures file; build the run first")
     out = set()
-    for n, line in enumerate(src.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                out.add(json.loads(line)["id"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise RerollError(f"{src}:{n}: expected a JSON object with an 'id'") from None
+    for n, rec in read_jsonl(src, RerollError):
+        if not isinstance(rec.get("id"), str):
+            raise RerollError(f"{src}:{n}: expected a JSON object with an 'id'")
+        out.add(rec["id"])
     return out
 
 

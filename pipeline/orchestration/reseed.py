@@ -13,8 +13,8 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.core.records import Item, ItemSpec, Speaker
-from pipeline.core.resources import Voice
+from pipeline.core.records import Item, ItemSpec
+from pipeline.core.resources import Voice, draw_speakers
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.core.store import atomic_write_json, read_json
 
@@ -41,11 +41,8 @@ def apply(items: list[Item], run_dir: str | Path, voices: list[Voice]) -> list[I
 
 def reseeded(spec: ItemSpec, seed: int, voices: list[Voice]) -> ItemSpec:
     """`spec` rebuilt from `seed`: the same plan, voices drawn again with the same genders."""
-    rng = rng_for(seed, "voices")
-    pools = {g: sorted(v.id for v in voices if v.gender == g) for g in ("female", "male")}
-    for pool in pools.values():
-        rng.shuffle(pool)
-    speakers = [Speaker(s.id, pools[s.gender].pop(), s.gender) for s in spec.speakers]
+    speakers = draw_speakers(rng_for(seed, "voices"), voices,
+                             [(s.id, s.gender) for s in spec.speakers])
     return replace(spec, seed=seed, speakers=speakers)
 
 

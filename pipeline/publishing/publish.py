@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline.core import difficulty
 from pipeline.core.config import Config, config_from_dict
-from pipeline.core.store import atomic_write_text, read_json, redact_url, replace_dir
+from pipeline.core.store import atomic_write_text, read_json, read_jsonl, redact_url, replace_dir
 from pipeline.publishing.model import ItemInfo, Subset
 from pipeline.stages.export import write_hard_subset
 
@@ -75,12 +75,7 @@ def features(speaker_ids: list[str], sample_rate: int) -> Any:
 
 
 def _records(data_jsonl: Path) -> Iterator[tuple[int, dict]]:
-    with data_jsonl.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            try:
-                yield n, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PublishError(f"{data_jsonl}:{n}: not JSON: {exc}") from None
+    return read_jsonl(data_jsonl, PublishError)
 
 
 def _audio_paths(export: Path, rec: dict) -> tuple[Path, Path]:

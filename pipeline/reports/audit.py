@@ -10,7 +10,6 @@ failed one makes `spiral audit` exit non-zero, so it can gate CI.
 from __future__ import annotations
 
 import io
-import json
 import statistics
 from collections import Counter
 from dataclasses import replace
@@ -62,7 +61,7 @@ def load_planned(data_file: Path, n_records: int) -> int | None:
     path = Path(data_file).parent / "failures.jsonl"
     if not path.exists():
         return None
-    return n_records + sum(1 for x in path.read_text(encoding="utf-8").splitlines() if x)
+    return n_records + sum(1 for _ in read_jsonl(path, AuditError))
 
 
 def load_rejections(data_file: Path) -> list[dict[str, Any]] | None:
@@ -70,7 +69,7 @@ def load_rejections(data_file: Path) -> list[dict[str, Any]] | None:
     for folder in (Path(data_file).parent, Path(data_file).parent.parent):
         path = folder / "rejections.jsonl"
         if path.exists():
-            return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
+            return [rec for _, rec in read_jsonl(path, AuditError)]
     return None
 
 

@@ -35,7 +35,7 @@ def _backend_fields(v: Voice) -> str:
 def voices_report(cfg: Config, out_dir: str | Path | None, sample: bool = True) -> str:
     """A table of the bank; with `sample`, one wav per voice in `out_dir` and its rate."""
     voices = load_voices(cfg.voices, check_espeak=cfg.tts.backend == "espeak")
-    root = Path(cfg.output_root) / "_cache"
+    root = cfg.cache_root
     tts = get_backend(cfg, root) if sample else None
     if tts is not None:
         tts.check_voices(voices)

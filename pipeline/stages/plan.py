@@ -6,8 +6,8 @@ Item i's spec depends only on (run seed, i): `--n 50` is a prefix of `--n 500`.
 from __future__ import annotations
 
 from pipeline.core.config import Config
-from pipeline.core.records import KINDS, LETTERS, SPEAKERS, Item, ItemSpec, Speaker
-from pipeline.core.resources import Subtopic, Voice
+from pipeline.core.records import KINDS, LETTERS, SPEAKERS, Item, ItemSpec
+from pipeline.core.resources import Subtopic, Voice, draw_speakers
 from pipeline.core.seeds import derive_seed, rng_for, stratified, weighted_strata
 
 GENDERS = ("female", "male")
@@ -24,10 +24,7 @@ def plan_item(index: int, cfg: Config, topics: dict[str, list[Subtopic]],
     n_speakers = rng.randint(lo, hi)
     first = stratified(seed, "gender", index, GENDERS)
     genders = [GENDERS[(GENDERS.index(first) + k) % 2] for k in range(n_speakers)]
-    pools = {g: sorted(v.id for v in voices if v.gender == g) for g in GENDERS}
-    for g in GENDERS:
-        rng.shuffle(pools[g])
-    speakers = [Speaker(f"spk_{k + 1}", pools[g].pop(), g) for k, g in enumerate(genders)]
+    speakers = draw_speakers(rng, voices, [(f"spk_{k + 1}", g) for k, g in enumerate(genders)])
     return ItemSpec(
         index=index,
         id=f"{ttype}_{index}",

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from math import gcd
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from pipeline.core.resources import Voice
 from pipeline.core.store import atomic_write_bytes, content_hash
@@ -31,13 +29,6 @@ class TTSBackend(Protocol):
     def check_voices(self, voices: Iterable[Voice]) -> None:
         """Raise ResourceError naming the voice and field a voice lacks for this backend."""
         ...
-
-
-def resample(audio: np.ndarray, sr: int, target: int) -> np.ndarray:
-    if sr == target:
-        return audio.astype(np.float32)
-    g = gcd(sr, target)
-    return resample_poly(audio, target // g, sr // g).astype(np.float32)
 
 
 def trim_silence(audio: np.ndarray, threshold: float = 1e-3, margin: int = 80) -> np.ndarray:

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.audio import resample
 from pipeline.core.resources import ResourceError, Voice
 from pipeline.core.store import atomic_write_bytes, content_hash, file_hash
-from pipeline.tts.base import resample, trim_silence
+from pipeline.tts.base import trim_silence
 
 CHECKPOINT_NAMES = ("model.pth", "model_file.pth", "best_model.pth", "checkpoint.pth")
 RATE_MIN, RATE_MAX = 0.5, 2.0  # speed factors XTTS and VITS still render sensibly

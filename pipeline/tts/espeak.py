@@ -10,8 +10,9 @@ from functools import lru_cache
 import numpy as np
 import soundfile as sf
 
+from pipeline.core.audio import resample
 from pipeline.core.resources import Voice
-from pipeline.tts.base import resample, trim_silence
+from pipeline.tts.base import trim_silence
 
 RATE_MIN, RATE_MAX = 80, 450
 

@@ -57,7 +57,7 @@ def bench(run_dir: Path, overrides: list[str], config: str, limit: int = 0) -> d
     for it in items:
         assert it.key and it.question and it.audio
         t = [time.perf_counter()]
-        structural_checks(it, cfg)
+        structural_checks(it, cfg.audio, cfg.validate)
         t.append(time.perf_counter())
         correct = LETTERS.index(it.question.letter)
         intelligibility_checks(it.key.sentence, it.question.choices[correct],

@@ -87,7 +87,7 @@ def test_coqui_vits_unknown_speaker_stops_before_rendering(coqui_models, tmp_pat
     cfg = _cfg(tmp_path, coqui_models["vits"], bank, "n_items=4", "run=bad")
     with pytest.raises(ResourceError, match=r"voice v5: coqui.speaker 'p999' is not a speaker"):
         ctx = Context(cfg, quiet=True)
-        get_backend(cfg, ctx.cache_root).check_voices(ctx.voices.values())
+        get_backend(cfg.tts, ctx.cache_root).check_voices(ctx.voices.values())
     with pytest.raises(ResourceError, match="p999"):
         run_pipeline(cfg, until="synthesize", quiet=True)
     assert not list((cfg.run_dir / "audio").glob("*.wav"))

@@ -16,7 +16,9 @@ GATES = {"schema", "key_once_verbatim", "key_depth", "answer_in_choices", "answe
 
 
 def failed(item: Item, small_run: RunResult) -> dict[str, str]:
-    return {c.name: c.reason for c in structural_checks(item, small_run.ctx.cfg) if not c.ok}
+    cfg = small_run.ctx.cfg
+    return {c.name: c.reason for c in structural_checks(item, cfg.audio, cfg.validate)
+            if not c.ok}
 
 
 def test_exported_items_passed_every_gate(small_run: RunResult) -> None:

@@ -20,7 +20,7 @@ def _fake_gates(reject: callable):  # noqa: ANN202
     from pipeline.validation.structural import structural_checks
 
     def gates(item: Item, ctx) -> list[Check]:  # noqa: ANN001
-        checks = structural_checks(item, ctx.cfg)
+        checks = structural_checks(item, ctx.cfg.audio, ctx.cfg.validate)
         bad = reject(item)
         checks.append(Check("judge_blind", not bad, "leak: forced by the test" if bad else ""))
         return checks

@@ -36,7 +36,7 @@ def voices_report(cfg: Config, out_dir: str | Path | None, sample: bool = True) 
     """A table of the bank; with `sample`, one wav per voice in `out_dir` and its rate."""
     voices = load_voices(cfg.voices, check_espeak=cfg.tts.backend == "espeak")
     root = cfg.cache_root
-    tts = get_backend(cfg, root) if sample else None
+    tts = get_backend(cfg.tts, root) if sample else None
     if tts is not None:
         tts.check_voices(voices)
     out = Path(out_dir) if out_dir else cfg.run_dir / "voices"

@@ -29,7 +29,7 @@ RATE_SCALE_STEP = 0.01  # scales on a grid, so a small edit usually keeps the ca
 
 
 def backend(ctx: Context) -> TTSBackend:
-    return get_backend(ctx.cfg, ctx.cache_root)
+    return get_backend(ctx.cfg.tts, ctx.cache_root)
 
 
 def _voices_of(item: Item, ctx: Context) -> dict:

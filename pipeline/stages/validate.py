@@ -53,7 +53,7 @@ def _inputs(item: Item, ctx: Context) -> dict:
 
 
 def gate_checks(item: Item, ctx: Context) -> list[Check]:
-    checks = structural_checks(item, ctx.cfg)
+    checks = structural_checks(item, ctx.cfg.audio, ctx.cfg.validate)
     if not checks[0].ok:  # schema: nothing else can be read
         return checks
     assert item.key and item.question and item.audio

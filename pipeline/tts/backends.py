@@ -9,15 +9,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from pipeline.core.config import Config
+from pipeline.core.config import TTSConfig
 from pipeline.tts.base import TTSBackend
 
 _BACKENDS: dict[tuple, TTSBackend] = {}
 _LOCK = threading.Lock()
 
 
-def get_backend(cfg: Config, cache_root: str | Path) -> TTSBackend:
-    t = cfg.tts
+def get_backend(t: TTSConfig, cache_root: str | Path) -> TTSBackend:
     key = (t.backend, t.model, t.device, t.language, str(cache_root)) if t.backend == "coqui" \
         else (t.backend,)
     with _LOCK:

@@ -6,7 +6,7 @@ rule the writer is meant to obey is also verified.
 
 from __future__ import annotations
 
-from pipeline.core.config import Config
+from pipeline.core.config import AudioConfig, ValidateConfig
 from pipeline.core.records import LETTERS, SPEAKERS, Check, Item
 from pipeline.text.compare import mentions
 
@@ -35,7 +35,7 @@ def _schema(item: Item) -> str:
     return ""
 
 
-def structural_checks(item: Item, cfg: Config) -> list[Check]:
+def structural_checks(item: Item, audio: AudioConfig, gates: ValidateConfig) -> list[Check]:
     reason = _schema(item)
     checks = [Check("schema", not reason, reason)]
     if reason:
@@ -66,11 +66,11 @@ def structural_checks(item: Item, cfg: Config) -> list[Check]:
     check("choices_distinct", len(set(q.choices)) == 4, "choices repeat")
     lengths = [len(c) for c in q.choices]
     spread = (max(lengths) - min(lengths)) / max(lengths)
-    limit = cfg.validate.max_choice_length_spread
+    limit = gates.max_choice_length_spread
     check("choices_similar_length", spread <= limit or max(lengths) - min(lengths) <= 3,
           f"choice lengths {lengths} differ by {spread:.1%} of the longest (max {limit:.1%})")
     check("stem_without_answer", not mentions(q.stem, answer), "the stem contains the answer")
-    a = cfg.audio
+    a = audio
     dur = item.audio.duration
     check("duration_window", abs(dur - a.target_seconds) <= a.tolerance_seconds,
           f"duration {dur:.1f}s outside {a.target_seconds:g}+-{a.tolerance_seconds:g}s")

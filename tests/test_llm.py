@@ -183,7 +183,7 @@ def test_json_object_fallback_where_json_schema_is_unsupported(tmp_path: Path) -
 
 def test_a_broken_rule_is_reasked_with_its_reason_then_fails(
         tmp_path: Path, server: OfflineLLMServer) -> None:
-    cfg = llm_config(tmp_path, server, "llm.max_regenerations=2")
+    cfg = llm_config(tmp_path, server, "llm.max_reasks=2")
     item = run_pipeline(make_config(tmp_path, "run=plain", "n_items=1"), until="question",
                         quiet=True).items[0]
     seen: list[str] = []

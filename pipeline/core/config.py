@@ -32,7 +32,7 @@ class LLMConfig:
     response_format: str = "auto"  # auto: json_schema, else json_object
     distractors: str = "model"  # model (the LLM writes them, rules check) | rules (details.py)
     max_repairs: int = 3  # re-asks with the validation error shown, per call
-    max_regenerations: int = 2  # re-asks when a rule on the content is broken, per task
+    max_reasks: int = 2  # re-asks when a rule on the content is broken, per task (same seed)
     max_retries: int = 6  # transport retries (429, 5xx, timeouts, connection errors)
     backoff_s: float = 0.5  # first backoff; doubles per retry, with jitter
     backoff_max_s: float = 30.0
@@ -233,8 +233,8 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.llm.response_format in ("auto", "json_schema", "json_object"),
          "llm.response_format", "one of auto, json_schema, json_object"),
         (cfg.llm.distractors in ("model", "rules"), "llm.distractors", "model or rules"),
-        (min(cfg.llm.max_repairs, cfg.llm.max_regenerations, cfg.llm.max_retries) >= 0,
-         "llm.max_repairs", "ints >= 0 (max_repairs, max_regenerations, max_retries)"),
+        (min(cfg.llm.max_repairs, cfg.llm.max_reasks, cfg.llm.max_retries) >= 0,
+         "llm.max_repairs", "ints >= 0 (max_repairs, max_reasks, max_retries)"),
         (cfg.llm.timeout_s > 0 and cfg.llm.backoff_s >= 0, "llm.timeout_s",
          "a float > 0 (and llm.backoff_s >= 0)"),
         (all(set(p) <= {"input", "output"} for p in cfg.llm.prices.values()), "llm.prices",

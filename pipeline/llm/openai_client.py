@@ -232,7 +232,7 @@ class LLMSession:
 
         A reply that is not JSON, is cut off or breaks the schema is re-asked up to
         `llm.max_repairs` times; one that breaks the caller's content rules up to
-        `llm.max_regenerations` times; each time the reason is shown to the model.
+        `llm.max_reasks` times; each time the reason is shown to the model.
         """
         prompt = self.prompt(name)
         messages = prompt.render(variables)
@@ -261,7 +261,7 @@ class LLMSession:
             usage.reasks.append(f"{name}: {error}")
             if rule_broken:
                 regenerations += 1
-                over = regenerations > self.llm.max_regenerations
+                over = regenerations > self.llm.max_reasks
             else:
                 repairs += 1
                 over = repairs > self.llm.max_repairs

@@ -71,3 +71,28 @@ def test_ray_run_survives_a_killed_worker(ray_head: None, small_run: RunResult,
     assert len(run.built) == 6 and not run.failed
     assert data(run) == data(small_run)
     assert not list(cfg.run_dir.rglob("*.tmp"))
+
+
+def stamp_pid(item, ctx):  # noqa: ANN001, ANN201 - a fake stage's apply, shipped to Ray workers
+    from dataclasses import replace
+
+    return replace(item, provenance={"pid": os.getpid()})
+
+
+@pytest.mark.parametrize("holds_model", [True, False])
+def test_ray_executor_runs_a_fake_stage(ray_head: None, tmp_path: Path,
+                                        holds_model: bool) -> None:
+    from pipeline.engine.driver import run_stage
+    from pipeline.engine.stage import Context, Stage
+    from tests.test_engine import items
+
+    ctx = Context(make_config(tmp_path, "run=fake", "executor=ray", "ray.tts_actors=2"),
+                  quiet=True)
+    stage = Stage("fake", "1", ("provenance",), lambda it, ctx: it.id, stamp_pid,
+                  holds_model=holds_model)
+    out = run_stage(stage, items(6), ctx)
+    pids = {it.provenance["pid"] for it in out}
+    assert [it.id for it in out] == [f"lecture_{i}" for i in range(6)]
+    assert os.getpid() not in pids  # executed by Ray workers, not here
+    if holds_model:  # long-lived actors, as many as asked for, whatever the stage's name
+        assert len(pids) == 2

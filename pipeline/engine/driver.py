@@ -71,6 +71,9 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
         if not (new.failed or {}).get("retry"):  # a verdict (validation) is a result too
             cache.put(new.id, key, {f: new.to_dict()[f] for f in stage.outputs})
         out[i] = new
-    ctx.stats[stage.name] = {"cached": len(items) - len(todo), "computed": len(todo),
-                             "failed": sum(1 for it in out if it and it.failed)}
+    # Added up over every call of the stage in a run (regeneration calls it again).
+    st = ctx.stats.setdefault(stage.name, {"cached": 0, "computed": 0, "failed": 0})
+    st["cached"] += len(items) - len(todo)
+    st["computed"] += len(todo)
+    st["failed"] += sum(1 for it in out if it and it.failed)
     return [it for it in out if it is not None]

@@ -59,22 +59,12 @@ def record(items: Sequence[Item], run_dir: Path) -> int:
     return len(new)
 
 
-def _add_stats(total: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> None:
-    for name, st in more.items():
-        if name in total:
-            for k in ("computed", "failed"):
-                total[name][k] = total[name].get(k, 0) + st.get(k, 0)
-        else:
-            total[name] = dict(st)
-
-
 def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) -> list[Item]:
     """Rebuild each failed item from new seeds until it passes or has had
     `validate.max_regenerations` of them; `stages` are the per-item stage modules, in order."""
     run_dir = ctx.run_dir
     limit = ctx.cfg.validate.max_regenerations
     items = list(items)
-    totals = {k: dict(v) for k, v in ctx.stats.items()}
     regenerated = 0
     while True:
         record(items, run_dir)
@@ -92,13 +82,10 @@ def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) ->
             fresh.append(Item(spec=spec,
                               provenance={"seed_history": seeds}))
         for stage in stages:
-            ctx.stats = {}
             fresh = stage.run(fresh, ctx)
-            _add_stats(totals, ctx.stats)
         for i, new in zip(todo, fresh, strict=True):
             items[i] = new
         regenerated += len(todo)
-    totals["regenerate"] = {"cached": 0, "computed": regenerated,
-                            "failed": sum(1 for it in items if it.failed)}
-    ctx.stats = totals
+    ctx.stats["regenerate"] = {"cached": 0, "computed": regenerated,
+                               "failed": sum(1 for it in items if it.failed)}
     return items

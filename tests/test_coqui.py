@@ -84,14 +84,15 @@ def test_coqui_vits_run_renders_every_item_by_speaker_id(coqui_models, tmp_path)
 
 def test_coqui_vits_unknown_speaker_stops_before_rendering(coqui_models, tmp_path):
     bank = _bank(tmp_path / "bank", [*SPEAKERS[:5], "p999"], refs=False)
-    cfg = _cfg(tmp_path, coqui_models["vits"], bank, "n_items=4", "run=bad")
+    cfg = _cfg(tmp_path, coqui_models["vits"], bank, "n_items=4", "run=bad",
+               f"tts.cache_dir={tmp_path / 'tts'}")
     with pytest.raises(ResourceError, match=r"voice v5: coqui.speaker 'p999' is not a speaker"):
         ctx = Context(cfg, quiet=True)
         get_backend(cfg.tts, ctx.cache_root).check_voices(ctx.voices.values())
     with pytest.raises(ResourceError, match="p999"):
         run_pipeline(cfg, until="synthesize", quiet=True)
     assert not list((cfg.run_dir / "audio").glob("*.wav"))
-    assert not (tmp_path / "_cache" / "tts").exists()
+    assert not (tmp_path / "tts").exists()
 
 
 def test_coqui_xtts_clones_with_latents_computed_once(coqui_models, tmp_path):

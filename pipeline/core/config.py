@@ -57,6 +57,9 @@ class TTSConfig:
     model: str = "tts_models/multilingual/multi-dataset/xtts_v2"
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     language: str = "en"  # XTTS language code
+    # Rendered sentences, keyed by text, voice and backend settings: shareable between
+    # output roots. Default: <output_root>/_cache/tts.
+    cache_dir: str | None = None
 
 
 @dataclass
@@ -174,6 +177,10 @@ class Config:
     def cache_root(self) -> Path:
         """Caches shared by every run under the same output root (TTS, LLM, models)."""
         return Path(self.output_root) / "_cache"
+
+    @property
+    def tts_cache(self) -> Path:
+        return Path(self.tts.cache_dir) if self.tts.cache_dir else self.cache_root / "tts"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

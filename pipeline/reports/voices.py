@@ -40,7 +40,7 @@ def voices_report(cfg: Config, out_dir: str | Path | None, sample: bool = True) 
     if tts is not None:
         tts.check_voices(voices)
     out = Path(out_dir) if out_dir else cfg.run_dir / "voices"
-    cache = SentenceCache(root / "tts")
+    cache = SentenceCache(cfg.tts_cache)
     rows = []
     for v in voices:
         row = f"{v.id:<12} {v.gender:<6} {v.accent:<12} {_backend_fields(v)}"

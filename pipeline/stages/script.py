@@ -20,7 +20,7 @@ from pipeline.writing.budget import word_target
 def voice_rates(item: Item, ctx: Context) -> list[float]:
     """Measured words per second of each speaker's voice, rounded so cache keys are stable."""
     tts = get_backend(ctx.cfg.tts, ctx.cache_root)
-    cache = SentenceCache(ctx.cache_root / "tts")
+    cache = SentenceCache(ctx.cfg.tts_cache)
     return [round(words_per_second(tts, ctx.voices[s.voice], cache), 3)
             for s in item.spec.speakers]
 

@@ -60,7 +60,7 @@ def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
 
     a = ctx.cfg.audio
     voices = _voices_of(item, ctx)
-    cache = SentenceCache(ctx.cache_root / "tts")
+    cache = SentenceCache(ctx.cfg.tts_cache)
     speakers = item.sentence_speakers()
     rendered = [cache.render(tts, to_spoken(text), voices[spk], scale, a.sample_rate)
                 for text, spk in zip(item.sentences(), speakers, strict=True)]

@@ -11,19 +11,19 @@ import yaml
 
 from pipeline.engine.stage import Context
 from pipeline.orchestration.runner import RunResult, run_pipeline, summary
-from pipeline.stages import script, synthesize
+from pipeline.stages import synthesize
 from pipeline.tts.espeak import EspeakBackend
+from pipeline.writing.budget import aimed_words
 from tests.conftest import ROOT, make_config
 
 
 def test_aimed_word_count_follows_rate_and_target(tmp_path: Path) -> None:
-    ctx = Context(make_config(tmp_path, "n_items=3"), quiet=True)
-    item = run_pipeline(ctx.cfg, until="plan", quiet=True).items[0]
-    base = script.aimed_words(item, ctx, [3.0])
+    audio = make_config(tmp_path).audio
+    base = aimed_words("lecture", audio, [3.0])
     assert 220 < base < 300
-    assert script.aimed_words(item, ctx, [3.6]) > base * 1.15
-    longer = Context(make_config(tmp_path, "n_items=3", "audio.target_seconds=120"), quiet=True)
-    assert script.aimed_words(item, longer, [3.0]) > base * 1.25
+    assert aimed_words("lecture", audio, [3.6]) > base * 1.15
+    longer = make_config(tmp_path, "audio.target_seconds=120").audio
+    assert aimed_words("lecture", longer, [3.0]) > base * 1.25
 
 
 def test_slow_voices_get_shorter_scripts(tmp_path: Path) -> None:

@@ -40,10 +40,17 @@ class ReviewRun:
         return {it["id"]: it["seed"] for it in self.items}
 
     def verdicts(self) -> dict[str, dict[str, Any]]:
-        """Current reviews.jsonl rows of this run's items, each marked stale or not."""
+        """Current reviews.jsonl rows of this run's items, as the page holds them."""
         seeds = self.seeds()
-        return {i: {**row, "stale": not reviews.applies(row, seeds[i])}
+        return {i: for_page(row, seeds[i])
                 for i, row in reviews.load(self.run_dir).items() if i in seeds}
+
+
+def for_page(row: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    """A verdict marked stale or not, its seed as a string: item seeds exceed 2**53, past
+    what a JavaScript number holds exactly."""
+    return {**row, "seed": None if row.get("seed") is None else str(row["seed"]),
+            "stale": not reviews.applies(row, seed)}
 
 
 def _failures(export: Path) -> list[dict[str, Any]]:
@@ -225,6 +232,7 @@ def view(rec: dict[str, Any], status: str, audio: tuple[str | None, str | None],
         "key_audio": audio[1],
         "duration": rec.get("duration"),
         "turns": turns,
+        "has_confusers": bool(confuser_idx),
         "key": {"index": key_index, "start": key_times[0] if key_times else None,
                 "end": key_times[1] if key_times else None,
                 "sentence": rec.get("original_key_sentence")},

@@ -35,6 +35,14 @@ class ReviewServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         super().__init__((HOST, port), Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            return  # the browser dropped a connection (a seek, a closed tab): nothing to report
+        super().handle_error(request, client_address)
+
     @property
     def port(self) -> int:
         return int(self.server_address[1])
@@ -88,7 +96,7 @@ class Handler(BaseHTTPRequestHandler):
                                   f"spiral review: {exc}\n".encode(), "text/plain; charset=utf-8")
             return self._send(HTTPStatus.OK, body, "text/html; charset=utf-8",
                               {"Content-Security-Policy": "default-src 'self'; script-src "
-                               "'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self'; "
+                               "'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; "
                                "media-src 'self' blob:; connect-src 'self'"})
         src = self.server.run.files.get(path)
         if src is None:

@@ -107,6 +107,7 @@
     if (i < 0) i = delta > 0 ? 0 : visible.length - 1;
     else i = Math.min(visible.length - 1, Math.max(0, i + delta));
     location.hash = "#i=" + encodeURIComponent(visible[i].dataset.id);
+    route();  // now, not at the hashchange event: a key pressed right after acts on this item
   }
 
   // --- audio: play from a sentence; play the key sentence alone (stop at its end) ---
@@ -289,7 +290,7 @@
         }
         break;
       case "u": if (sec) setVerdict(current, null, ""); break;
-      case "o": location.hash = "#overview"; break;
+      case "o": location.hash = "#overview"; route(); break;
       case "?": help.hidden = !help.hidden; break;
       case "Escape": help.hidden = true; break;
       default: return;

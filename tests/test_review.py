@@ -27,7 +27,7 @@ from pipeline.core.store import atomic_write_json, atomic_write_text, read_json
 from pipeline.orchestration.reroll import RerollError, Selection, select
 from pipeline.orchestration.runner import RunResult
 from pipeline.reports.audit import audit_records, load_records, write_report
-from pipeline.review.data import load_run
+from pipeline.review.data import load_run, view
 from pipeline.review.server import ReviewServer, start
 from pipeline.review.static import export_static
 from tests.conftest import ROOT
@@ -80,6 +80,9 @@ def browser() -> Iterator[Any]:
     """One headless Debian chromium for the module; playwright downloads no browser."""
     from playwright.sync_api import sync_playwright
 
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} missing: the browser tests need Debian's chromium "
+                    "(`make os-deps-test`, or apt-get install chromium)")
     pw = sync_playwright().start()
     b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield b
@@ -101,6 +104,11 @@ def page(browser: Any, server: ReviewServer) -> Iterator[Any]:
     yield pg
     pg.close()
     assert not errors, errors
+
+
+def _open(pg: Any, item: str) -> None:
+    pg.goto(pg.url.split("#")[0] + f"#i={item}")
+    pg.wait_for_selector(f"#item-{item}", state="visible")  # shown at the hashchange event
 
 
 def _visible_ids(pg: Any) -> list[str]:
@@ -155,7 +163,7 @@ def test_clicking_a_sentence_seeks_and_the_key_button_plays_the_key_alone(
         page: Any, records: list[dict]) -> None:
     rec = records[1]
     item, (start, end) = rec["metadata"]["id"], rec["timestamps"]["key_sentence"]
-    page.goto(page.url.split("#")[0] + f"#i={item}")
+    _open(page, item)
     sec = f"#item-{item}"
     key = page.locator(f"{sec} .sent.key")
     assert key.text_content() == rec["original_key_sentence"]
@@ -183,7 +191,7 @@ def test_verdicts_round_trip_to_reviews_jsonl_and_reroll_rejected(
         page: Any, records: list[dict], run_copy: Path, small_run: RunResult,
         tmp_path: Path) -> None:
     accept_id, reject_id = records[2]["metadata"]["id"], records[3]["metadata"]["id"]
-    page.goto(page.url.split("#")[0] + f"#i={accept_id}")
+    _open(page, accept_id)
     saved = "[data-saved]"
     page.keyboard.press("a")
     page.wait_for_selector(f"#item-{accept_id} .verdict{saved}")
@@ -221,7 +229,7 @@ def test_verdicts_round_trip_to_reviews_jsonl_and_reroll_rejected(
     assert select(reseeded, run_copy, Selection(rejected=True)) == []
     assert select(small_run.items, run_copy, Selection(rejected=True, type="lecture")) == [
         it for it in chosen if it.spec.type == "lecture"]
-    page.goto(page.url.split("#")[0] + f"#i={accept_id}")
+    _open(page, accept_id)
     page.keyboard.press("u")
     page.wait_for_function(f"() => document.querySelector('#item-{accept_id} .vstatus').textContent"
                            ".startsWith('cleared')")
@@ -235,6 +243,22 @@ def test_reroll_rejected_needs_reviews(small_run: RunResult, tmp_path: Path) -> 
 
     args = build_parser().parse_args(["reroll", "--run", "x", "--rejected"])
     assert args.rejected is True
+
+
+def test_confusers_named_by_a_record_are_highlighted() -> None:
+    rec = {"metadata": {"id": "meeting_1"},
+           "transcript": [{"speaker": "spk_1", "text": ["Ann sold 12 kegs.", "Bo sold 40 kegs."]},
+                          {"speaker": "spk_2", "text": ["We sold 31 kegs.", "Fine."]}],
+           "audio_data": {"key_sentences": {"indices": [2, 3]}},
+           "test_question": {"question": "How many kegs did we sell?",
+                             "choices": ["A. 12 kegs", "B. 31 kegs", "C. 40 kegs", "D. 9 kegs"],
+                             "correct_answer": "B. 31 kegs"},
+           "key_detail": {"kind": "quantity", "confusers": [{"value": "12 kegs"}, 1]}}
+    it = view(rec, "exported", (None, None), None)
+    flags = [(s["key"], s["confuser"]) for t in it["turns"] for s in t["sentences"]]
+    assert flags == [(False, True), (False, True), (True, False), (False, False)]
+    assert [c["confuser"] for c in it["question"]["choices"]] == [True, False, False, False]
+    assert it["decile"] == 5 and it["has_confusers"]
 
 
 def test_reviews_file_is_checked_line_by_line(tmp_path: Path) -> None:

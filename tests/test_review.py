@@ -335,7 +335,12 @@ def _review(tmp: Path, *args: str) -> list[str]:
 
 
 def test_bad_input_gets_one_line_and_exit_2(run_copy: Path, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+                                            capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def served(self: ReviewServer, *args: Any) -> None:
+        pytest.fail("the server started despite the bad input")
+
+    monkeypatch.setattr(ReviewServer, "serve_forever", served)  # fail, never hang
     def error(*args: str, root: Path = run_copy.parent) -> str:
         assert main(_review(root, *args)) == 2
         err = capsys.readouterr().err

@@ -265,6 +265,24 @@ def find_audit(run_dir: Path, audit_dir: Path | None) -> dict[str, Any]:
             "searched": [str(c) for c in candidates]}
 
 
+def fingerprint(run_dir: Path, audit_dir: Path | None = None) -> tuple[Any, ...]:
+    """Sizes and times of the files the page is made from (the verdicts aside): unchanged,
+    the page need not be rendered again."""
+    folders = [audit_dir] if audit_dir is not None else [run_dir / "export" / "audit",
+                                                         run_dir / "audit"]
+    paths = [run_dir / "export" / "data.jsonl", run_dir / "export" / "failures.jsonl",
+             run_dir / "plan.jsonl", run_dir / "manifest.json", difficulty.path(run_dir),
+             *(f / n for f in folders for n in ("audit.json", "audit.md", *AUDIT_PLOTS))]
+    out: list[Any] = []
+    for p in paths:
+        try:
+            st = p.stat()
+            out.append((str(p), st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            out.append((str(p), None))
+    return tuple(out)
+
+
 def load_run(run_dir: str | Path, audit_dir: str | Path | None = None,
              name: str | None = None) -> ReviewRun:
     """Everything the page shows of the run in `run_dir`; a missing export or audio file

@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from pipeline.review.data import ReviewRun, facets
 
+# Where the page's state (verdicts) goes: the rest of a large run's page takes seconds to render,
+# so the server renders it once per change of the run and fills in the verdicts per request.
+STATE_MARK = "@@SPIRAL_REVIEW_STATE@@"
 VERDICT_OPTIONS = (("unreviewed", "to review"), ("accept", "accepted"), ("reject", "rejected"),
                    ("stale", "stale (earlier version)"))
 
@@ -58,10 +63,20 @@ def filters(run: ReviewRun) -> list[dict[str, Any]]:
     return out
 
 
-def render(run: ReviewRun, mode: str) -> str:
-    """The page for `mode` "server" (verdicts saved by the server) or "static"."""
-    seeds = {i: None if s is None else str(s) for i, s in run.seeds().items()}  # past 2**53
-    state = {"mode": mode, "run": run.name, "verdicts": run.verdicts(), "seeds": seeds}
+def render_shell(run: ReviewRun, mode: str) -> str:
+    """The page for `mode` "server" (verdicts saved by the server) or "static", without its
+    state; `with_state` completes it."""
     return environment().get_template("review.html.j2").render(
         run=run, items=run.items, audit=run.audit, filters=filters(run), mode=mode,
-        counts=facets(run.items), state=state)
+        counts=facets(run.items), state_mark=Markup(STATE_MARK))
+
+
+def with_state(shell: str, run: ReviewRun, mode: str) -> str:
+    """The page with the current verdicts (read from reviews.jsonl now) and item seeds."""
+    seeds = {i: None if s is None else str(s) for i, s in run.seeds().items()}  # past 2**53
+    state = {"mode": mode, "run": run.name, "verdicts": run.verdicts(), "seeds": seeds}
+    return shell.replace(STATE_MARK, str(htmlsafe_json_dumps(state)), 1)
+
+
+def render(run: ReviewRun, mode: str) -> str:
+    return with_state(render_shell(run, mode), run, mode)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core import reviews
-from pipeline.review.data import ReviewDataError, ReviewRun, for_page, load_run
-from pipeline.review.render import render
+from pipeline.review.data import ReviewDataError, ReviewRun, fingerprint, for_page, load_run
+from pipeline.review.render import render_shell, with_state
 
 HOST = "127.0.0.1"
 MAX_BODY = 64 * 1024
@@ -34,6 +34,8 @@ class ReviewServer(ThreadingHTTPServer):
         self.audit_dir = audit_dir
         self.lock = threading.Lock()
         super().__init__((HOST, port), Handler)
+        self._key = fingerprint(run.run_dir, audit_dir)
+        self._shell = render_shell(run, "server")
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
@@ -48,10 +50,15 @@ class ReviewServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def page(self) -> bytes:
-        """Rendered afresh each time, so verdicts written since (or a new audit) show."""
+        """The page with the verdicts as they are now; the run is read and the page rendered
+        again only when its files changed (a new export, audit or difficulty tags)."""
         with self.lock:
-            self.run = load_run(self.run.run_dir, self.audit_dir, self.run.name)
-            return render(self.run, "server").encode("utf-8")
+            key = fingerprint(self.run.run_dir, self.audit_dir)
+            if key != self._key:
+                self.run = load_run(self.run.run_dir, self.audit_dir, self.run.name)
+                self._shell = render_shell(self.run, "server")
+                self._key = key
+            return with_state(self._shell, self.run, "server").encode("utf-8")
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -28,6 +28,7 @@ from pipeline.orchestration.reroll import RerollError, Selection, select
 from pipeline.orchestration.runner import RunResult
 from pipeline.reports.audit import audit_records, load_records, write_report
 from pipeline.review.data import load_run, view
+from pipeline.review.render import render
 from pipeline.review.server import ReviewServer, start
 from pipeline.review.static import export_static
 from tests.conftest import ROOT
@@ -259,6 +260,15 @@ def test_confusers_named_by_a_record_are_highlighted() -> None:
     assert flags == [(False, True), (False, True), (True, False), (False, False)]
     assert [c["confuser"] for c in it["question"]["choices"]] == [True, False, False, False]
     assert it["decile"] == 5 and it["has_confusers"]
+
+
+def test_first_page_says_when_there_is_no_audit(run_copy: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    shutil.copytree(run_copy, bare, copy_function=os.link, ignore=shutil.ignore_patterns("audit"))
+    html = render(load_run(bare), "server")
+    assert 'id="no-audit"' in html and "<img" not in html
+    html = render(load_run(bare, run_copy / "export" / "audit"), "server")  # --audit DIR
+    assert 'id="no-audit"' not in html and 'src="audit/letters.png"' in html
 
 
 def test_reviews_file_is_checked_line_by_line(tmp_path: Path) -> None:

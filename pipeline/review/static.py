@@ -52,6 +52,8 @@ def export_static(run: ReviewRun, out: Path) -> list[Path]:
             _link(src, tmp / url)
         atomic_write_text(tmp / "index.html", render(run, "static"))
         atomic_write_text(tmp / MARKER, f"spiral review of run {run.name}\n")
+        for name in ("index.html", MARKER):  # the atomic helper's temp files are private
+            (tmp / name).chmod(0o666 & ~_umask())
         written = sorted(p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file())
         replace_dir(tmp, out)
     finally:

@@ -12,7 +12,7 @@ SEED    ?=
 N       ?=
 IDS     ?=
 
-.PHONY: setup setup-coqui data test test-slow lint bench bench-llm bench-validate bench-tts audit clean os-deps publish push subset reroll bench-publish baseline bench-baseline
+.PHONY: setup setup-coqui data test test-slow lint bench bench-llm bench-validate bench-tts audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -26,6 +26,19 @@ os-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
 	    echo "error: missing OS packages:$$missing; install them, e.g. sudo apt-get install$$missing" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The browser tests of `spiral review` drive Debian's chromium through playwright (which
+# never downloads a browser of its own); only `make test` needs it.
+os-deps-test:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing OS packages: chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "error: missing OS package chromium (browser tests); install it, e.g. sudo apt-get install chromium" >&2; \
 	    exit 1; \
 	  fi; \
 	fi
@@ -51,7 +64,7 @@ $(COQUI): $(STAMP)
 data: setup
 	$(BIN)/spiral run $(if $(RUN),--run $(RUN)) $(ARGS)
 
-test: setup-coqui
+test: setup-coqui os-deps-test
 	$(BIN)/python -m pytest -q
 
 test-slow: setup-coqui
@@ -83,10 +96,15 @@ subset: setup
 	$(BIN)/spiral run --seed $(SEED) --n $(N) --run seed$(SEED)-n$(N) $(ARGS)
 
 # Rebuild chosen items from new seeds: `make reroll RUN=name IDS=lecture_3,meeting_7`
-# (or ARGS='--type meeting', '--failed', '--hard', '--seed 5').
+# (or ARGS='--type meeting', '--failed', '--hard', '--rejected', '--seed 5').
 reroll: setup
 	@test -n "$(RUN)" -a -n "$(IDS)$(ARGS)" || { echo "usage: make reroll RUN=name IDS=lecture_3,meeting_7 [ARGS=--failed]" >&2; exit 2; }
 	$(BIN)/spiral reroll --run $(RUN) $(if $(IDS),--ids $(IDS)) $(ARGS)
+
+# Listen to a run's items and mark them: `make review RUN=name` (ARGS='--port 9000' or
+# '--out DIR' for a static copy); then `make reroll RUN=name ARGS=--rejected`.
+review: setup
+	$(BIN)/spiral review $(if $(RUN),--run $(RUN)) $(ARGS)
 
 bench-publish: setup
 	$(BIN)/python benchmarks/bench_publish.py

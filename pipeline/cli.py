@@ -10,6 +10,7 @@ from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
 from pipeline.core.resources import ResourceError
 from pipeline.orchestration.runner import STAGES, run_pipeline, summary
+from pipeline.review import command as review_command
 
 STAGE_HELP = {
     "plan": "plan item specs from the seed",
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve-offline-llm", help="serve the offline writer as an OpenAI-compatible API on "
                                   "127.0.0.1, with injectable faults (tests and demos)"))
     cli_publish.add_parsers(sub)
+    review_command.add_parser(sub)
     base = sub.add_parser("baseline", help="SpeechPrune table and difficulty tags of a built run")
     _common(base)
     base.add_argument("--adapter", choices=("cascade", "qwen2-audio"),
@@ -156,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli_publish.main(args)
     if args.command == "audit":
         return audit_main(args)
+    if args.command == "review":
+        return review_command.main(args)
     overrides = list(args.set)
     for flag, key in (("run", "run"), ("n", "n_items"), ("seed", "seed")):
         value = getattr(args, flag)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core import difficulty
+from pipeline.core import difficulty, reviews
 from pipeline.core.config import TRANSCRIPT_TYPES, Config
 from pipeline.core.records import Item
 from pipeline.core.seeds import derive_seed
@@ -31,9 +31,11 @@ class Selection:
     type: str | None = None
     failed: bool = False
     hard: bool = False
+    rejected: bool = False  # rejected by a reviewer (`spiral review`, reviews.jsonl)
 
     def empty(self) -> bool:
-        return self.ids is None and self.type is None and not self.failed and not self.hard
+        return (self.ids is None and self.type is None and not self.failed and not self.hard
+                and not self.rejected)
 
 
 def failed_ids(run_dir: Path) -> set[str]:
@@ -51,7 +53,8 @@ def failed_ids(run_dir: Path) -> set[str]:
 def select(items: list[Item], run_dir: Path, sel: Selection) -> list[Item]:
     """The items every given filter keeps (the filters combine with AND), in run order."""
     if sel.empty():
-        raise RerollError("choose the items: --ids ID,ID or a filter (--type, --failed, --hard)")
+        raise RerollError("choose the items: --ids ID,ID or a filter (--type, --failed, --hard, "
+                          "--rejected)")
     by_id = {it.id: it for it in items}
     chosen = list(items)
     if sel.ids is not None:
@@ -75,6 +78,13 @@ def select(items: list[Item], run_dir: Path, sel: Selection) -> list[Item]:
                               "baseline before --hard")
         hard = difficulty.hard_ids(tags)
         chosen = [it for it in chosen if it.id in hard]
+    if sel.rejected:
+        if not reviews.path(run_dir).exists():
+            raise RerollError(f"{reviews.path(run_dir)}: no reviews; mark items with "
+                              "`spiral review` before --rejected")
+        rejected = reviews.rejected_ids(reviews.load(run_dir),
+                                        {it.id: it.spec.seed for it in items})
+        chosen = [it for it in chosen if it.id in rejected]
     return chosen
 
 

@@ -96,7 +96,7 @@ def _log_lines(iterable: Any, label: str, total: int) -> Any:
         if done % step == 0 or done == total:
             took = time.perf_counter() - t0
             left = took / done * (total - done)
-            print(f"{label}: {done}/{total} in {took:.1f} s, about {left:.0f} s left",
+            print(f"{label.rstrip()}: {done}/{total} in {took:.1f} s, about {left:.0f} s left",
                   file=sys.stderr, flush=True)
 
 

@@ -131,6 +131,12 @@ def _contents(inp: CardInputs) -> str:
     return "\n".join(lines)
 
 
+def _version(text: str) -> str:
+    """`1.51` of espeak-ng's "eSpeak NG text-to-speech: 1.51  Data at: ..." banner."""
+    found = re.search(r"\d+(?:\.\d+)+", text)
+    return found.group(0) if found else text
+
+
 def _generation(inp: CardInputs) -> str:
     m, cfg = inp.manifest, inp.built_with
     versions = m.get("versions", {})
@@ -145,7 +151,7 @@ def _generation(inp: CardInputs) -> str:
                   f"{counts.get('failed', '?')} left out by validation"),
         ("writer (LLM)", llm),
         ("speech (TTS)", tts_description(cfg.tts)
-         + (f" {versions['espeak-ng']}" if cfg.tts.backend == "espeak"
+         + (f" {_version(versions['espeak-ng'])}" if cfg.tts.backend == "espeak"
             and "espeak-ng" in versions else "")
          + (f" (coqui-tts {versions['coqui-tts']}, device {cfg.tts.device})"
             if cfg.tts.backend == "coqui" and "coqui-tts" in versions else "")),
@@ -174,7 +180,8 @@ def _generation(inp: CardInputs) -> str:
                 "--seed 7 --n 50 --run seed7-n50`.")
     if inp.reseeds:
         listed = ", ".join(f"`{k}`" for k in sorted(inp.reseeds))
-        text.append(f"\nRe-rolled items (rebuilt from new seeds, specs kept; the seed history "
+        text.append(f"\nItems rebuilt from new seeds after a gate rejected them or a reroll "
+                    f"(specs kept; the seed history "
                     f"is in each record's `provenance.seed_history` and in the run's "
                     f"`reseeds.json`): {listed}.")
     return "\n".join(text)
@@ -231,7 +238,7 @@ def _limitations(inp: CardInputs) -> str:
               + (", cloned from reference recordings" if policy.kind == "xtts" else ""))
     rj = (inp.audit or {}).get("rejections")
     if rj and rj.get("attempts"):
-        asr = sum(v for k, v in rj["by_reason"].items() if k.startswith("asr_"))
+        asr = rj.get("asr_rejected", 0)
         gate = (f"In this build {rj['rejected']} of {rj['attempts']} generated attempts "
                 f"({100 * rj['rejected_share']:.1f}%) were rejected by a gate, {asr} of them "
                 f"({100 * asr / rj['attempts']:.1f}% of attempts) by the ASR checks, and "

@@ -169,6 +169,9 @@ def _rejections(rejections: list[dict[str, Any]], n_exported: int) -> dict[str, 
         "rejected": len(rejections),
         "rejected_share": _share(len(rejections), attempts),
         "items_ever_rejected": len({r["id"] for r in rejections}),
+        # attempts any ASR check rejected (an attempt can fail several checks)
+        "asr_rejected": sum(any(x["check"].startswith("asr_") for x in r.get("reasons", []))
+                            for r in rejections),
         "by_reason": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
         "share_by_reason": {k: _share(v, attempts) for k, v in
                             sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))},

@@ -78,9 +78,13 @@ def _publish(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
         plots = sorted(folder.glob("*.png"))
         print(f"audit: {'PASS' if audit['passed'] else 'FAIL'} ({folder / 'audit.md'})")
     table = cfg.run_dir / "baseline" / "baseline.md"
+    adapter = None
     if table.exists():
         baseline_md = table.read_text(encoding="utf-8")
-    done = publish(cfg, audit, audit_md, plots, baseline_md, quiet=args.quiet)
+        if (table.parent / "baseline.json").exists():
+            adapter = read_json(table.parent / "baseline.json").get("adapter_settings")
+    done = publish(cfg, audit, audit_md, plots, baseline_md, quiet=args.quiet,
+                   baseline_adapter=adapter)
     size = sum(p.stat().st_size for p in done.files)
     for s in done.subsets:
         print(f"{s.name:<8} {s.num_examples:>5} items  {s.hours:6.2f} h  "

@@ -48,6 +48,7 @@ class CardInputs:
     reseeds: dict[str, list[int]] = field(default_factory=dict)
     example: dict[str, Any] | None = None  # one published SPIRAL record
     baseline_md: str | None = None  # the baseline's table (baseline/baseline.md)
+    baseline_adapter: dict[str, Any] | None = None  # baseline.json's adapter_settings
 
 
 def size_category(n: int) -> str:
@@ -245,14 +246,20 @@ def _limitations(inp: CardInputs) -> str:
                 "rebuilt from new seeds.")
     else:
         gate = "The share of attempts the gates rejected was not recorded for this build."
-    adapter = cfg.baseline.adapter
+    settings = inp.baseline_adapter or {"adapter": cfg.baseline.adapter}
+    model = settings.get("model", "")
+    if settings.get("adapter") == "cascade":
+        who = ("`cascade` adapter, a CPU proxy (faster-whisper "
+               f"{settings.get('asr_model', '')} + a string-matching reader), not a speech "
+               "language model: hard for it need not be hard for one")
+    elif str(model).startswith("tiny-random"):
+        who = ("`qwen2-audio` adapter with a tiny randomly initialised model: its answers are "
+               "noise, so `hard` means nothing here")
+    else:
+        who = (f"`qwen2-audio` adapter (Qwen2-Audio `{model}`, hearing the first 30 s, as "
+               "SPIRAL-H)")
     hard = ("No baseline had run, so nothing is tagged hard." if not inp.tagged else
-            "`hard` was defined by the baseline's "
-            + ("`cascade` adapter, a CPU proxy (whisper tiny.en + a string-matching reader), "
-               "not a speech language model: hard for it need not be hard for one"
-               if adapter == "cascade" else
-               "`qwen2-audio` adapter (Qwen2-Audio hearing the first 30 s, as SPIRAL-H)")
-            + ".")
+            f"`hard` was defined by the baseline's {who}.")
     return "\n".join([
         f"- **Synthetic speech.** All audio is {voices}; results need not transfer to "
         "recorded speech.",

@@ -254,7 +254,7 @@ def run_config(run_dir: Path) -> tuple[dict, Config]:
 
 def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
             plots: list[Path] | None = None, baseline_md: str | None = None,
-            quiet: bool = True) -> Published:
+            quiet: bool = True, baseline_adapter: dict | None = None) -> Published:
     """Write the Hub-ready folder for the run `cfg.run`; return what was written.
 
     `audit` and `audit_md`: the audit's result and report of this export (`spiral publish`
@@ -315,7 +315,8 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
             tagged=tags is not None, unknown_tags=sorted(set(tags or {}) - known),
             audit=audit, audit_md=audit_md, plots=plot_names,
             spiral_files=cfg.publish.spiral_files, reseeds=_reseeds(run_dir),
-            example=spiral_record(first), baseline_md=baseline_md))
+            example=spiral_record(first), baseline_md=baseline_md,
+            baseline_adapter=baseline_adapter))
         atomic_write_text(tmp / "README.md", card)
         atomic_write_json(tmp / STAMP, {"source": state, "run": cfg.run,
                                         "seed": built_with.seed, "items": len(items)})

@@ -176,6 +176,11 @@ def test_progress_without_a_terminal_has_no_carriage_returns(
     assert list(ctx.progress(iter(range(50)), "validate", 50)) == list(range(50))
     err = capsys.readouterr().err
     assert "\r" not in err and "regen 1 validate" in err and "50/50" in err
+    from pipeline.orchestration.runner import run_pipeline
+
+    run_pipeline(make_config(tmp_path, "run=bars", "n_items=2"), until="plant", quiet=False)
+    err = capsys.readouterr().err
+    assert "[1/2] script: 2/2" in err and "[2/2] plant: 2/2" in err  # overall position
 
 
 def test_one_licence_policy_for_a_local_xtts_checkpoint(tmp_path: Path) -> None:

@@ -109,12 +109,13 @@ def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) ->
             fresh.append(Item(spec=spec,
                               provenance={"seed_history": seeds}))
         rounds += 1
-        ctx.phase = f"regen {rounds} "  # progress bars say which round they are
+        base = getattr(ctx, "phase", "")
+        ctx.phase = f"{base}regen {rounds} "  # progress bars say which round they are
         for stage in stages:
             ctx.stats = {}
             fresh = stage.run(fresh, ctx)
             _add_stats(totals, ctx.stats)
-        ctx.phase = ""
+        ctx.phase = base
         for i, new in zip(todo, fresh, strict=True):
             items[i] = new
         regenerated += len(todo)

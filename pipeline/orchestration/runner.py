@@ -91,8 +91,10 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
     items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices)
     write_plan(items, cfg.run_dir)
     done = ["plan"]
+    todo = STAGES[1:STAGES.index(until) + 1]
     try:
-        for name in STAGES[1:STAGES.index(until) + 1]:
+        for k, name in enumerate(todo, 1):
+            ctx.phase = f"[{k}/{len(todo)}] "  # where the run is overall, on every bar
             if name == "export":
                 export.run(items, ctx)
             else:
@@ -102,6 +104,7 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
                     items = regenerate.regenerate(items, ctx, stages)
                     write_plan(items, cfg.run_dir)  # with the seeds items ended on
             done.append(name)
+        ctx.phase = ""
     finally:
         if cfg.executor == "ray":
             from pipeline.engine.ray_executor import shutdown

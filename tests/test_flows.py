@@ -71,7 +71,10 @@ def test_readme_flow_audit_then_publish_puts_the_audit_in_the_card(
     shutil.rmtree(hub)
     assert main(["publish", "--run", "pub", *where]) == 0
     assert "Verdict: **PASS**" in (hub / "README.md").read_text()
-    assert (run_dir / "export" / "audit" / "audit.json").is_file()
+    from pipeline.reports.audit import AUDIT_VERSION
+
+    report = json.loads((run_dir / "export" / "audit" / "audit.json").read_text())
+    assert report["audit_version"] == AUDIT_VERSION and report["source_sha256"]
 
 
 def test_published_spiral_files_resolve_as_spirals_records_do(

@@ -239,11 +239,12 @@ def _limitations(inp: CardInputs) -> str:
               + (", cloned from reference recordings" if policy.kind == "xtts" else ""))
     rj = (inp.audit or {}).get("rejections")
     if rj and rj.get("attempts"):
-        asr = rj.get("asr_rejected", 0)
+        asr = rj.get("asr_rejected")
         gate = (f"In this build {rj['rejected']} of {rj['attempts']} generated attempts "
-                f"({100 * rj['rejected_share']:.1f}%) were rejected by a gate, {asr} of them "
-                f"({100 * asr / rj['attempts']:.1f}% of attempts) by the ASR checks, and "
-                "rebuilt from new seeds.")
+                f"({100 * rj['rejected_share']:.1f}%) were rejected by a gate"
+                + (f", {asr} of them ({100 * asr / rj['attempts']:.1f}% of attempts) by the "
+                   "ASR checks" if asr is not None else "")
+                + ", and rebuilt from new seeds or left out.")
     else:
         gate = "The share of attempts the gates rejected was not recorded for this build."
     settings = inp.baseline_adapter or {"adapter": cfg.baseline.adapter}

@@ -30,6 +30,7 @@ from pipeline.core.store import (
 from pipeline.writing.details import mentions
 
 DEFAULT_WINDOW = (90.0, 10.0)
+AUDIT_VERSION = 2  # bump when audit.json gains or changes figures: older reports are redone
 PLOTS = {"letters.png", "key_depth.png", "types.png", "durations.png", "rejections.png"}
 
 
@@ -477,6 +478,7 @@ def audit_file(data: Path, audio: Path | None, th: AuditConfig,
     result = audit_records(records, audio, th, load_rejections(data),
                            load_planned(data, len(records)))
     result["source_sha256"] = source_digest(data)
+    result["audit_version"] = AUDIT_VERSION
     if reference_file is not None:
         result["reference"] = reference(load_records(reference_file), reference_file.name)
     return result
@@ -484,14 +486,15 @@ def audit_file(data: Path, audio: Path | None, th: AuditConfig,
 
 def run_report(run_dir: Path, th: AuditConfig) -> Path:
     """The folder of a current audit report of the run's export: the one `spiral audit`
-    wrote (`export/audit/`, or `<run>/audit/`) when it audited this very file, else a
-    fresh one written to `export/audit/`."""
+    wrote (`export/audit/`, or `<run>/audit/`) when it audited this very file with this
+    version of the audit, else a fresh one written to `export/audit/`."""
     data = Path(run_dir) / "export" / "data.jsonl"
     digest = source_digest(data)
     for folder in (data.parent / "audit", Path(run_dir) / "audit"):
         try:
-            if json.loads((folder / "audit.json").read_text(encoding="utf-8")).get(
-                    "source_sha256") == digest:
+            found = json.loads((folder / "audit.json").read_text(encoding="utf-8"))
+            if (found.get("source_sha256"), found.get("audit_version")) == (digest,
+                                                                           AUDIT_VERSION):
                 return folder
         except (OSError, json.JSONDecodeError, AttributeError):
             continue

@@ -33,6 +33,7 @@ class Context:
     cfg: Config
     quiet: bool = False
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    phase: str = ""  # progress label prefix: where the run is ("[5/6] ", "regen 1 ")
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -75,7 +76,7 @@ class Context:
         return self._digests[key]
 
     def progress(self, iterable: Any, desc: str, total: int) -> Any:
-        label = f"{getattr(self, 'phase', '')}{desc:<11}"  # e.g. "regen 1 validate"
+        label = f"{self.phase}{desc:<11}"  # e.g. "[5/6] regen 1 validate"
         if sys.stderr.isatty() or self.quiet:
             return tqdm(iterable, desc=label, total=total, file=sys.stderr,
                         disable=self.quiet, leave=True, dynamic_ncols=True)

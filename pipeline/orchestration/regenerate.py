@@ -109,7 +109,7 @@ def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) ->
             fresh.append(Item(spec=spec,
                               provenance={"seed_history": seeds}))
         rounds += 1
-        base = getattr(ctx, "phase", "")
+        base = ctx.phase
         ctx.phase = f"{base}regen {rounds} "  # progress bars say which round they are
         for stage in stages:
             ctx.stats = {}

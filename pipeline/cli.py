@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from pipeline import cli_publish
+from pipeline import __version__, cli_publish
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
 from pipeline.core.resources import ResourceError
+from pipeline.orchestration import remember
 from pipeline.orchestration.runner import STAGES, run_pipeline, summary
 from pipeline.review import command as review_command
 
@@ -23,11 +25,23 @@ STAGE_HELP = {
 }
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of items (1 or more)")
+    return n
+
+
+def _common(p: argparse.ArgumentParser, sizes: bool = True) -> None:
     p.add_argument("--config", default="spiral.yaml", help="YAML config (default: spiral.yaml)")
     p.add_argument("--run", help="run name: output goes to <output_root>/<run>/")
-    p.add_argument("--n", type=int, help="number of items")
-    p.add_argument("--seed", type=int, help="run seed")
+    if sizes:  # only for commands that build items
+        p.add_argument("--n", type=_count, help="number of items (default: as the run was "
+                                                "built, else the config's n_items)")
+        p.add_argument("--seed", type=int, help="run seed (default: as the run was built)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set tts.workers=2 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -35,31 +49,38 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spiral", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"spiral-pipeline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    _common(sub.add_parser("run", help="run every stage, plan to export"))
+
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text)
+
+    _common(add("run", "run every stage, plan to export"))
     for name in STAGES:
-        _common(sub.add_parser(name, help=STAGE_HELP[name]))
-    _serve_offline_llm(sub.add_parser(
-        "serve-offline-llm", help="serve the offline writer as an OpenAI-compatible API on "
-                                  "127.0.0.1, with injectable faults (tests and demos)"))
+        _common(add(name, STAGE_HELP[name]))
+    _serve_offline_llm(add("serve-offline-llm", "serve the offline writer as an "
+                           "OpenAI-compatible API on 127.0.0.1, with injectable faults "
+                           "(tests and demos)"))
     cli_publish.add_parsers(sub)
     review_command.add_parser(sub)
-    base = sub.add_parser("baseline", help="SpeechPrune table and difficulty tags of a built run")
-    _common(base)
+    base = add("baseline", "SpeechPrune table and difficulty tags of a built run")
+    _common(base, sizes=False)
     base.add_argument("--adapter", choices=("cascade", "qwen2-audio"),
                       help="answering model (default: baseline.adapter)")
     base.add_argument("--model-path", help="local Qwen2-Audio folder (qwen2-audio adapter)")
     base.add_argument("--device", help="torch device for qwen2-audio, e.g. cuda")
-    audit = sub.add_parser("audit", help="audit a SPIRAL-format data.jsonl (exit 1: a "
-                                         "threshold failed)")
+    audit = add("audit", "audit a SPIRAL-format data.jsonl (exit 1: a threshold failed)")
     audit.add_argument("file", help="data.jsonl (ours or the public SPIRAL release)")
     audit.add_argument("--audio", help="folder of the combined wavs (durations, words/min)")
     audit.add_argument("--out", help="report folder (default: <file's folder>/audit)")
+    audit.add_argument("--reference", metavar="FILE",
+                       help="another data.jsonl (e.g. the public SPIRAL release) measured "
+                            "the same way, shown beside this one in audit.md")
     audit.add_argument("--config", default="spiral.yaml", help="thresholds: its audit section")
     audit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set audit.longest_correct_max=0.25")
-    voices = sub.add_parser("voices", help="list the voice bank and render a sample of each")
-    _common(voices)
+    voices = add("voices", "list the voice bank and render a sample of each")
+    _common(voices, sizes=False)
     voices.add_argument("--out", help="folder for the samples (default: <run>/voices/)")
     voices.add_argument("--no-sample", action="store_true", help="only list the bank")
     return parser
@@ -110,15 +131,7 @@ def _baseline(args: argparse.Namespace, overrides: list[str]) -> int:
 def audit_main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.reports.audit import (
-        AuditError,
-        audit_records,
-        load_planned,
-        load_records,
-        load_rejections,
-        resolve_thresholds,
-        write_report,
-    )
+    from pipeline.reports.audit import AuditError, audit_file, resolve_thresholds, write_report
 
     try:
         th = resolve_thresholds(load_config(args.config, list(args.set)))
@@ -126,9 +139,7 @@ def audit_main(args: argparse.Namespace) -> int:
         audio = Path(args.audio) if args.audio else None
         if audio is not None and not audio.is_dir():
             raise AuditError(f"--audio {audio}: not a folder")
-        records = load_records(data)
-        result = audit_records(records, audio, th, load_rejections(data),
-                               load_planned(data, len(records)))
+        result = audit_file(data, audio, th, Path(args.reference) if args.reference else None)
     except (ConfigError, AuditError) as exc:
         print(f"spiral audit: error: {exc}", file=sys.stderr)
         return 2
@@ -160,20 +171,23 @@ def main(argv: list[str] | None = None) -> int:
         return audit_main(args)
     if args.command == "review":
         return review_command.main(args)
-    overrides = list(args.set)
-    for flag, key in (("run", "run"), ("n", "n_items"), ("seed", "seed")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f"{key}={value}")
+    overrides = list(args.set) + ([f"run={args.run}"] if args.run else [])
     if args.command == "baseline":
         return _baseline(args, overrides)
     try:
-        cfg = load_config(args.config, overrides)
         if args.command == "voices":
             from pipeline.reports.voices import voices_report
 
-            print(voices_report(cfg, args.out, sample=not args.no_sample))
+            print(voices_report(load_config(args.config, overrides), args.out,
+                                sample=not args.no_sample))
             return 0
+        # Model-loading bars of third-party libraries (transformers' "Loading weights") say
+        # nothing about the run; set before they are imported, and a user's choice wins.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        cfg, notes = remember.resolve(args.config, args.run, args.n, args.seed, list(args.set))
+        for line in notes:
+            print(line, file=sys.stderr)
+        remember.save(cfg, list(args.set))
         until = "export" if args.command == "run" else args.command
         result = run_pipeline(cfg, until=until, quiet=args.quiet)
     except (ConfigError, ResourceError, DifficultyError) as exc:

@@ -8,7 +8,6 @@ import sys
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
 from pipeline.core.resources import ResourceError
-from pipeline.core.reviews import ReviewError
 
 HELP = {
     "publish": "write the Hub-ready dataset folder (parquet + card) of a built run",
@@ -39,8 +38,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                            help="only items validation left out (export/failures.jsonl)")
             p.add_argument("--hard", action="store_true",
                            help="only items the baseline tagged hard")
-            p.add_argument("--rejected", action="store_true",
-                           help="only items a reviewer rejected (`spiral review`)")
             p.add_argument("--seed", type=int, help="new seed: S itself for one item, "
                            "derived from (S, id) for several; default: derived from history")
 
@@ -49,27 +46,50 @@ def main(args: argparse.Namespace) -> int:
     from pipeline.orchestration.reroll import RerollError
     from pipeline.publishing.publish import PublishError
     from pipeline.publishing.push import PushError
+    from pipeline.reports.audit import AuditError
 
     overrides = list(args.set) + ([f"run={args.run}"] if args.run else [])
     try:
         cfg = load_config(args.config, overrides)
         return {"publish": _publish, "push": _push, "reroll": _reroll}[args.command](cfg, args)
-    except (ConfigError, ResourceError, DifficultyError, ReviewError, PublishError, PushError,
-            RerollError) as exc:
+    except (ConfigError, ResourceError, DifficultyError, PublishError, PushError,
+            RerollError, AuditError) as exc:
         print(f"spiral {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 
 def _publish(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from pipeline.publishing.publish import audit_inputs, publish
+    from dataclasses import replace
 
-    audit_md, plots = audit_inputs(cfg.run_dir)
-    done = publish(cfg, audit_md, plots, quiet=args.quiet)
+    from pipeline.core.store import read_json
+    from pipeline.publishing.model import human_bytes
+    from pipeline.publishing.publish import publish, run_config
+    from pipeline.reports.audit import resolve_thresholds, run_report
+
+    audit = audit_md = baseline_md = None
+    plots = []
+    if (cfg.run_dir / "export" / "data.jsonl").exists():
+        _, built_with = run_config(cfg.run_dir)
+        # The audit of this export, whoever ran it; else run now, so the card carries it.
+        folder = run_report(cfg.run_dir, resolve_thresholds(replace(built_with,
+                                                                    audit=cfg.audit)))
+        audit = read_json(folder / "audit.json")
+        audit_md = (folder / "audit.md").read_text(encoding="utf-8")
+        plots = sorted(folder.glob("*.png"))
+        print(f"audit: {'PASS' if audit['passed'] else 'FAIL'} ({folder / 'audit.md'})")
+    table = cfg.run_dir / "baseline" / "baseline.md"
+    adapter = None
+    if table.exists():
+        baseline_md = table.read_text(encoding="utf-8")
+        if (table.parent / "baseline.json").exists():
+            adapter = read_json(table.parent / "baseline.json").get("adapter_settings")
+    done = publish(cfg, audit, audit_md, plots, baseline_md, quiet=args.quiet,
+                   baseline_adapter=adapter)
     size = sum(p.stat().st_size for p in done.files)
     for s in done.subsets:
         print(f"{s.name:<8} {s.num_examples:>5} items  {s.hours:6.2f} h  "
-              f"{len(s.shards)} shard(s)  {s.download_size / 1e6:8.1f} MB parquet")
-    print(f"wrote {done.folder} ({len(done.files)} files, {size / 1e6:.1f} MB)")
+              f"{len(s.shards)} shard(s)  {human_bytes(s.download_size):>9} parquet")
+    print(f"wrote {done.folder} ({len(done.files)} files, {human_bytes(size)})")
     return 0
 
 
@@ -88,8 +108,7 @@ def _reroll(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-de
 
     _, built_with = run_config(cfg.run_dir)
     ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
-    sel = Selection(ids=ids, type=args.type, failed=args.failed, hard=args.hard,
-                    rejected=args.rejected)
+    sel = Selection(ids=ids, type=args.type, failed=args.failed, hard=args.hard)
     chosen, result = reroll(built_with, sel, seed=args.seed, quiet=args.quiet)
     if result is None:
         print("reroll: no item matches; nothing changed")

@@ -69,7 +69,7 @@ def published(small_run: RunResult, tmp_path_factory: pytest.TempPathFactory) ->
              "![letters](letters.png)\n")
     cfg = make_config(run_dir.parent, "run=pub", "publish.max_shard_mb=9",
                       "publish.row_group_mb=2")
-    publish(cfg, audit, plots)
+    publish(cfg, None, audit, plots)
     return run_dir / "hub"
 
 
@@ -100,8 +100,10 @@ def test_parquet_loads_offline_and_decodes_audio_with_no_other_file(
                       "timestamps", "voices", "duration", "key_detail"):
             assert row[field] == rec[field], field
         used = row["audio_data"]["combined"]["prompts_used"]
-        assert {k: v for k, v in used.items() if v is not None} == \
-            rec["audio_data"]["combined"]["prompts_used"]
+        assert {u["speaker"]: u["prompt"] for u in used} == \
+            rec["audio_data"]["combined"]["prompts_used"]  # one entry per speaker, no padding
+        assert row["audio_data"]["combined"]["audio_folder"] == "spiral/wavs"
+        assert "ABCD"[row["answer_label"]] == rec["test_question"]["correct_answer"][0]
         assert json.loads(row["provenance"]) == rec["provenance"]
         assert {c.pop("name"): c for c in row["checks"]} == rec["checks"]
         assert row["difficulty"]["hard"] is (rec["metadata"]["id"] in HARD)
@@ -220,10 +222,13 @@ def test_bad_input_names_the_file_or_item(small_run: RunResult, tmp_path: Path,
 
 
 def test_audio_licence_follows_the_speech_model() -> None:
-    override, note = card.audio_licence({"backend": "coqui", "model": "xtts_v2"})
-    assert override == card.CPML and "non-commercial" in note
-    override, note = card.audio_licence({"backend": "espeak"})
-    assert override is None and "espeak-ng" in note
+    from pipeline.core.config import TTSConfig
+    from pipeline.tts.licences import audio_licence
+
+    policy = audio_licence(TTSConfig(backend="coqui", model="xtts_v2"))
+    assert policy.card_fields == card.CPML and "non-commercial" in policy.text
+    policy = audio_licence(TTSConfig(backend="espeak"))
+    assert policy.card_fields is None and "espeak-ng" in policy.text
     assert card.redact_url("https://user:pw@llm.example:8443/v1?key=abc") == \
         "https://llm.example:8443/v1"
 

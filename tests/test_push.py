@@ -17,8 +17,9 @@ from huggingface_hub.utils import _http
 
 from pipeline.cli import main
 from pipeline.orchestration.runner import RunResult, run_pipeline
+from pipeline.publishing.model import human_bytes
 from pipeline.publishing.publish import publish
-from pipeline.publishing.push import PushError, folder_files, push
+from pipeline.publishing.push import PushError, card_bytes, folder_files, push
 from tests.conftest import ROOT, make_config
 
 TOKEN = "hf_TESTSECRETq7Zx9Lw2Vb8Nn4Kk1Pp0"
@@ -113,6 +114,10 @@ def run_dir(small_run: RunResult, tmp_path_factory: pytest.TempPathFactory) -> P
     return dest
 
 
+def files_size(files: list[tuple[str, int]], name: str) -> int:
+    return next(size for path, size in files if path == name)
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -134,7 +139,11 @@ def test_push_creates_the_dataset_repo_and_uploads_in_one_commit(
     assert commit["summary"] == result.message
     assert "run pub" in commit["summary"] and "seed 7" in commit["summary"]
     local = {path: sha(folder / path) for path, _ in folder_files(folder)}
+    card = card_bytes(folder, "someorg/spiral-demo")
+    local["README.md"] = hashlib.sha256(card).hexdigest()
     assert commit["files"] == local
+    assert b'load_dataset("someorg/spiral-demo"' in card and b"<org>/<name>" not in card
+    assert "6 items" in commit["summary"]
     assert any(p.endswith(".parquet") for p in local) and "README.md" in local
     assert commit["deleted"] == ["data/default/test-00003-of-00004.parquet"]
     api_calls = [r for r in hub.requests
@@ -158,11 +167,15 @@ def test_dry_run_lists_every_file_and_touches_no_network(
     out = capsys.readouterr().out
     files = folder_files(run_dir / "hub")
     assert len(files) > 10
+    card = len(card_bytes(run_dir / "hub", "someorg/spiral-demo"))
     for path, size in files:
         line = next(line for line in out.splitlines() if line.endswith(f"  {path}"))
+        size = card if path == "README.md" else size
         assert int(line.split()[0].replace(",", "")) == size
+        assert " ".join(line.split()[2:4]) == human_bytes(size)  # one unit, as publish says
     total = next(line for line in out.splitlines() if line.endswith("  total"))
-    assert int(total.split()[0].replace(",", "")) == sum(size for _, size in files)
+    total_bytes = sum(size for _, size in files) - files_size(files, "README.md") + card
+    assert int(total.split()[0].replace(",", "")) == total_bytes
     assert "seed 7" in out
 
 
@@ -175,4 +188,22 @@ def test_push_refuses_what_it_cannot_do(hub: FakeHub, run_dir: Path,
     monkeypatch.delenv("HF_TOKEN")
     with pytest.raises(PushError, match="HF_TOKEN"):
         push(run_dir, run_dir / "hub", "someorg/x")
+    assert hub.requests == []
+
+
+def test_push_refuses_a_folder_older_than_the_export(small_run: RunResult, tmp_path: Path,
+                                                     hub: FakeHub) -> None:
+    run_dir = tmp_path / "pub"
+    shutil.copytree(small_run.ctx.run_dir, run_dir)
+    with pytest.raises(PushError, match="spiral publish --run pub"):  # never published
+        push(run_dir, run_dir / "hub", "someorg/x", dry_run=True)
+    publish(make_config(tmp_path, "run=pub"))
+    assert push(run_dir, run_dir / "hub", "someorg/x", dry_run=True, echo=lambda _: None)
+    data = run_dir / "export" / "data.jsonl"
+    data.write_text("".join(data.read_text().splitlines(keepends=True)[:-1]))  # the run moved
+    with pytest.raises(PushError, match="publish again first"):
+        push(run_dir, run_dir / "hub", "someorg/x", dry_run=True)
+    publish(make_config(tmp_path, "run=pub"))
+    result = push(run_dir, run_dir / "hub", "someorg/x", dry_run=True, echo=lambda _: None)
+    assert "5 items" in result.message  # what it uploads, not the manifest's count
     assert hub.requests == []

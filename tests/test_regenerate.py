@@ -4,12 +4,13 @@ and a rerun with nothing changed does no work."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from pipeline.core.records import Check, Item
-from pipeline.orchestration.runner import run_pipeline
+from pipeline.orchestration.runner import run_pipeline, summary
 from pipeline.stages import validate
 from tests.conftest import make_config
 
@@ -82,6 +83,10 @@ def test_regeneration_is_bounded_and_logs_every_attempt(
     assert len({r["seed"] for r in log}) == 3
     failures = (cfg.run_dir / "export" / "failures.jsonl").read_text()
     assert result.failed[0].id in failures and "judge_blind" in failures
+    text = summary(result)  # attempts and reasons beside the count, and what to do next
+    assert "1 of 2 requested; 1 left out" in text
+    assert re.search(r"attempts +4 \(3 rejected", text) and "judge_blind 3" in text
+    assert "spiral reroll --run bound --failed" in text
     again = run_pipeline(cfg, quiet=True)
     assert all(st["computed"] == 0 for st in again.ctx.stats.values()), again.ctx.stats
     assert _log(cfg.run_dir) == log

@@ -110,3 +110,29 @@ def test_reroll_of_an_unbuilt_run_says_so(tmp_path: Path,
     assert main(["reroll", "--config", str(ROOT / "spiral.yaml"), "--run", "ghost",
                  "--set", f"output_root={tmp_path}", "--ids", "lecture_0"]) == 2
     assert "manifest" in capsys.readouterr().err
+
+
+def test_a_rerolled_item_that_fails_a_gate_is_regenerated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item that used its regenerations in the build, rerolled onto a seed a gate rejects,
+    is rebuilt again within the same bound instead of vanishing from the export."""
+    from pipeline.stages import validate
+    from tests.test_regenerate import _fake_gates
+
+    planned: dict[str, int] = {}
+
+    def reject(it) -> bool:  # noqa: ANN001
+        planned.setdefault(it.id, it.spec.seed)
+        return it.spec.index == 0 and it.spec.seed in (planned[it.id], 5)
+
+    monkeypatch.setattr(validate, "gate_checks", _fake_gates(reject))
+    cfg = make_config(tmp_path, "run=rb", "n_items=2", "seed=3",
+                      "validate.max_regenerations=1")
+    first = run_pipeline(cfg, quiet=True)
+    assert not first.failed  # item 0: planned seed rejected, its one regeneration passed
+    target = first.items[0].id
+    assert main(["reroll", "--config", str(ROOT / "spiral.yaml"), "--run", "rb", "--set",
+                 f"output_root={tmp_path}", "--ids", target, "--seed", "5", "--quiet"]) == 0
+    assert target in by_id(cfg.run_dir)  # before: "regenerate 0 computed, 1 failed", gone
+    seeds = json.loads((cfg.run_dir / "reseeds.json").read_text())[target]
+    assert seeds[1] == 5 and len(seeds) == 3

@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 
 def stable_json(obj: Any) -> str:
@@ -34,11 +33,24 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any thread.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()
+FILE_MODE = 0o666 & ~UMASK  # what open() would give a new file: others may read the output
+DIR_MODE = 0o777 & ~UMASK
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600 whatever the umask
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -91,6 +103,23 @@ class StageCache:
         atomic_write_json(self.path(item_id), {"key": key, "record": record})
 
 
+def link_or_copy(src: str | Path, dst: str | Path) -> None:
+    """A hard link (no disk spent twice), or a copy where links cannot cross file systems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def link_tree(src: str | Path, dst: str | Path) -> None:
+    """Every file directly under `src` linked (or copied) into `dst`, created if needed."""
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(Path(src).iterdir()):
+        if f.is_file():
+            link_or_copy(f, dst / f.name)
+
+
 def replace_dir(tmp: str | Path, dest: str | Path) -> None:
     """Swap a folder built under a temporary name into place; the old one is removed after.
 
@@ -98,6 +127,7 @@ def replace_dir(tmp: str | Path, dest: str | Path) -> None:
     between leaves `.<name>-old` and the temporary folder, both cleaned by the next swap.
     """
     tmp, dest = Path(tmp), Path(dest)
+    tmp.chmod(DIR_MODE)  # mkdtemp's 0700 would hide the folder from the umask's readers
     old = dest.parent / f".{dest.name}-old"
     shutil.rmtree(old, ignore_errors=True)
     if dest.exists():
@@ -121,13 +151,3 @@ def read_jsonl(path: str | Path, error: type[Exception] = ValueError
             if not isinstance(obj, dict):
                 raise error(f"{path}:{n}: expected a JSON object per line")
             yield n, obj
-
-
-def redact_url(url: str | None) -> str | None:
-    """An endpoint URL without user, password or query: they may carry credentials."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -33,6 +33,7 @@ class Context:
     cfg: Config
     quiet: bool = False
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    phase: str = ""  # progress label prefix: where the run is ("[5/6] ", "regen 1 ")
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -74,8 +75,29 @@ class Context:
         return self._digests[key]
 
     def progress(self, iterable: Any, desc: str, total: int) -> Any:
-        return tqdm(iterable, desc=f"{desc:<11}", total=total, file=sys.stderr,
-                    disable=self.quiet, leave=True, dynamic_ncols=True)
+        label = f"{self.phase}{desc:<11}"  # e.g. "[5/6] regen 1 validate"
+        if sys.stderr.isatty() or self.quiet:
+            return tqdm(iterable, desc=label, total=total, file=sys.stderr,
+                        disable=self.quiet, leave=True, dynamic_ncols=True)
+        return _log_lines(iterable, label, total)
+
+
+def _log_lines(iterable: Any, label: str, total: int) -> Any:
+    """Progress for a log file or CI: plain lines (no carriage-return redraws), one every
+    10% and one at the end, each with the rate and the time left."""
+    import time
+
+    t0 = time.perf_counter()
+    step = max(1, total // 10)
+    done = 0
+    for x in iterable:
+        yield x
+        done += 1
+        if done % step == 0 or done == total:
+            took = time.perf_counter() - t0
+            left = took / done * (total - done)
+            print(f"{label.rstrip()}: {done}/{total} in {took:.1f} s, about {left:.0f} s left",
+                  file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

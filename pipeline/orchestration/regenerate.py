@@ -20,11 +20,25 @@ from types import ModuleType
 from typing import Any
 
 from pipeline.core.records import Item
-from pipeline.core.store import atomic_write_text, read_jsonl
+from pipeline.core.store import atomic_write_json, atomic_write_text, read_json, read_jsonl
 from pipeline.engine.stage import Context
 from pipeline.orchestration import reseed
 
 FILE = "rejections.jsonl"
+REROLLS = "rerolls.json"  # item id -> length of its seed history right after its last reroll
+
+
+def reroll_starts(run_dir: Path) -> dict[str, int]:
+    path = Path(run_dir) / REROLLS
+    return read_json(path) if path.exists() else {}
+
+
+def mark_reroll(run_dir: Path, item_id: str, history_len: int) -> None:
+    """A reroll starts a fresh regeneration budget: seeds before it do not count against the
+    item's bound, so a re-rolled item that fails a gate is rebuilt like any other."""
+    starts = reroll_starts(run_dir)
+    starts[item_id] = history_len
+    atomic_write_json(Path(run_dir) / REROLLS, starts)
 
 
 def rejection(item: Item) -> dict[str, Any]:
@@ -61,16 +75,19 @@ def record(items: Sequence[Item], run_dir: Path) -> int:
 
 def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) -> list[Item]:
     """Rebuild each failed item from new seeds until it passes or has had
-    `validate.max_regenerations` of them; `stages` are the per-item stage modules, in order."""
+    `validate.max_regenerations` of them (counted since its last reroll); `stages` are the
+    per-item stage modules, in order."""
     run_dir = ctx.run_dir
     limit = ctx.cfg.validate.max_regenerations
     items = list(items)
     regenerated = 0
+    starts = reroll_starts(run_dir)
+    rounds = 0
     while True:
         record(items, run_dir)
         history = reseed.load(run_dir)
         todo = [i for i, it in enumerate(items)
-                if it.failed and len(history.get(it.id, [])) < limit]
+                if it.failed and len(history.get(it.id, [])) - starts.get(it.id, 0) < limit]
         if not todo:
             break
         fresh = []
@@ -81,8 +98,12 @@ def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) ->
             spec = reseed.reseeded(old.spec, seed, list(ctx.voices.values()))
             fresh.append(Item(spec=spec,
                               provenance={"seed_history": seeds}))
+        rounds += 1
+        base = ctx.phase
+        ctx.phase = f"{base}regen {rounds} "  # progress bars say which round they are
         for stage in stages:
             fresh = stage.run(fresh, ctx)
+        ctx.phase = base
         for i, new in zip(todo, fresh, strict=True):
             items[i] = new
         regenerated += len(todo)

@@ -16,7 +16,7 @@ from pipeline.core.records import Item
 from pipeline.core.seeds import derive_seed
 from pipeline.core.store import read_jsonl
 from pipeline.engine.stage import Context
-from pipeline.orchestration import reseed
+from pipeline.orchestration import regenerate, reseed
 from pipeline.orchestration.runner import RunResult, run_pipeline
 from pipeline.stages import plan
 
@@ -106,4 +106,5 @@ def reroll(cfg: Config, sel: Selection, seed: int | None = None,
         return [], None
     for item in chosen:
         reseed.next_seed(item, cfg.run_dir, new_seed(item, seed, len(chosen) > 1))
+        regenerate.mark_reroll(cfg.run_dir, item.id, len(reseed.load(cfg.run_dir)[item.id]))
     return chosen, run_pipeline(cfg, quiet=quiet)

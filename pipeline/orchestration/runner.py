@@ -91,8 +91,10 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
     items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices)
     write_plan(items, cfg.run_dir)
     done = ["plan"]
+    todo = STAGES[1:STAGES.index(until) + 1]
     try:
-        for name in STAGES[1:STAGES.index(until) + 1]:
+        for k, name in enumerate(todo, 1):
+            ctx.phase = f"[{k}/{len(todo)}] "  # where the run is overall, on every bar
             if name == "export":
                 export.run(items, ctx)
             else:
@@ -102,6 +104,7 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
                     items = regenerate.regenerate(items, ctx, stages)
                     write_plan(items, cfg.run_dir)  # with the seeds items ended on
             done.append(name)
+        ctx.phase = ""
     finally:
         if cfg.executor == "ray":
             from pipeline.engine.ray_executor import shutdown
@@ -113,25 +116,44 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
 
 
 def summary(result: RunResult) -> str:
+    """What the run built, what it tried, why attempts were rejected, and what to do next."""
+    from collections import Counter
+
     built, failed = result.built, result.failed
     hours = sum(it.audio.duration for it in built if it.audio) / 3600
     cfg = result.ctx.cfg
     window = [it for it in result.items if it.audio]
     inside = sum(abs(it.audio.duration - cfg.audio.target_seconds) <= cfg.audio.tolerance_seconds
                  for it in window)
+    ids = {it.id for it in result.items}
+    log = [r for r in regenerate.load_log(cfg.run_dir) if r["id"] in ids]
+    reasons = Counter(check for r in log for check in {x["check"] for x in r["reasons"]})
+    validated = "validate" in result.stages
     rows = [
         ("run", f"{cfg.run} (seed {cfg.seed})"),
         ("folder", str(cfg.run_dir)),
         ("stages", " > ".join(result.stages)),
-        ("items built", f"{len(built)} of {len(result.items)}"),
-        ("items failed", str(len(failed))),
+        ("items built", f"{len(built)} of {len(result.items)} requested"
+                        + (f"; {len(failed)} left out" if failed else "")),
+    ]
+    if validated:
+        rows.append(("attempts", f"{len(built) + len(log)} ({len(log)} rejected by a gate and "
+                                 "rebuilt from a new seed, or left out)"))
+        if reasons:
+            rows.append(("rejected by", ", ".join(f"{k} {v}" for k, v in reasons.most_common())))
+    rows += [
         ("audio", f"{hours:.3f} h"),
         ("in duration window", f"{inside}/{len(window)}" if window else "-"),
         ("wall time", f"{result.wall_seconds:.1f} s"),
+        ("per stage", "attempts this run (regenerations included)"),
     ]
     for name, st in result.ctx.stats.items():
-        rows.append((f"  {name}", f"{st['computed']} computed, {st['cached']} cached, "
-                                  f"{st['failed']} failed"))
+        bad = "rejected" if name == "validate" else "failed"
+        text = f"{st['computed']} computed, {st['cached']} cached, {st['failed']} {bad}"
+        if name == "regenerate":
+            text = (f"{st['computed']} rebuilt from new seeds, {st['failed']} still failing "
+                    f"after {cfg.validate.max_regenerations} seeds")
+        rows.append((f"  {name}", text))
     if "writer" in vars(result.ctx) and (llm := result.ctx.writer.summary_line()):
         rows.append(("llm", llm))
     width = max(len(k) for k, _ in rows)
@@ -139,4 +161,11 @@ def summary(result: RunResult) -> str:
     for it in failed:
         assert it.failed
         lines.append(f"FAILED {it.id} at {it.failed['stage']}: {it.failed['reason']}")
+    if failed:
+        lines.append(f"next: see {cfg.run_dir / 'rejections.jsonl'} for every reason; "
+                     f"spiral reroll --run {cfg.run} --failed retries the {len(failed)} item(s) "
+                     "left out from new seeds")
+    elif "export" in result.stages:
+        lines.append(f"next: spiral audit {cfg.run_dir / 'export' / 'data.jsonl'}, then "
+                     f"spiral publish --run {cfg.run}")
     return "\n".join(lines)

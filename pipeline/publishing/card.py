@@ -13,19 +13,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.config import Config, PublishConfig
-from pipeline.core.store import redact_url
-from pipeline.publishing.model import ItemInfo, Subset
+from pipeline.core.urls import redact_url
+from pipeline.publishing.model import ItemInfo, Subset, human_bytes
+from pipeline.tts.licences import CPML, audio_licence, tts_description
 
-SPIRAL_CITATION = """@article{lin2024speechprune,
-  title   = {SpeechPrune: Context-aware Token Pruning for Speech Information Retrieval},
-  author  = {Lin, Yueqian and Fu, Yuzhe and Zhang, Jingyang and Liu, Yudong and
-             Zhang, Jianyi and Sun, Jingwei and Li, Hai Helen and Chen, Yiran},
-  journal = {arXiv preprint arXiv:2412.12009},
-  year    = {2024}
+__all__ = ["CPML", "CardInputs", "build_card", "redact_url"]
+
+REPO_PLACEHOLDER = "<org>/<name>"  # `spiral push` writes the real repo id in its place
+
+# As SPIRAL's repository (linyueqian/SPIRAL_Dataset, README "Citation") asks to be cited.
+SPIRAL_CITATION = """@inproceedings{lin2025speechprune,
+  title     = {SpeechPrune: Context-aware Token Pruning for Speech Information Retrieval},
+  author    = {Lin, Yueqian and Fu, Yuzhe and Zhang, Jingyang and Liu, Yudong and
+               Zhang, Jianyi and Sun, Jingwei and Li, Hai and Chen, Yiran},
+  booktitle = {2025 IEEE International Conference on Multimedia and Expo (ICME)},
+  year      = {2025}
 }"""
-
-CPML = {"license": "other", "license_name": "coqui-public-model-license",
-        "license_link": "https://coqui.ai/cpml"}
 
 
 @dataclass
@@ -38,10 +41,14 @@ class CardInputs:
     items: list[ItemInfo]
     tagged: bool  # the baseline's difficulty file existed
     unknown_tags: list[str] = field(default_factory=list)  # tagged ids not in the export
+    audit: dict[str, Any] | None = None  # the audit's result (audit.json)
     audit_md: str | None = None
     plots: list[str] = field(default_factory=list)  # file names under plots/
     spiral_files: bool = True
     reseeds: dict[str, list[int]] = field(default_factory=dict)
+    example: dict[str, Any] | None = None  # one published SPIRAL record
+    baseline_md: str | None = None  # the baseline's table (baseline/baseline.md)
+    baseline_adapter: dict[str, Any] | None = None  # baseline.json's adapter_settings
 
 
 def size_category(n: int) -> str:
@@ -52,30 +59,12 @@ def size_category(n: int) -> str:
     return "n>1M"
 
 
-def audio_licence(tts: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
-    """(licence fields overriding the card's, a note on the audio) for the TTS that spoke it."""
-    said = " ".join(str(v) for v in tts.values()).lower()
-    if tts.get("backend") == "coqui" and "xtts" in said:
-        return CPML, ("The audio was rendered with Coqui XTTS v2, whose weights are under the "
-                      "[Coqui Public Model License](https://coqui.ai/cpml) (non-commercial). "
-                      "The CPML covers the model's outputs too: the audio, and so this "
-                      "dataset, may be used for non-commercial purposes only.")
-    if tts.get("backend") == "espeak":
-        return None, ("The audio was rendered with espeak-ng, a formant synthesiser "
-                      "(GPL-3.0-or-later). The GPL covers the program, not the speech it "
-                      "produces, so the audio carries the dataset's licence. The voices are "
-                      "synthetic and imitate no real person.")
-    return None, (f"The audio was rendered with the `{tts.get('backend')}` backend; check the "
-                  "licence of its model before reusing the audio.")
-
-
 def front_matter(inp: CardInputs) -> str:
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
     from huggingface_hub import DatasetCardData
 
-    override, _ = audio_licence(inp.manifest["config"]["tts"])
-    licence = override or {"license": inp.publish.license}
+    licence = audio_licence(inp.built_with.tts).card_fields or {"license": inp.publish.license}
     data = DatasetCardData(
         pretty_name=inp.publish.pretty_name,
         language=["en"],
@@ -132,7 +121,7 @@ def _contents(inp: CardInputs) -> str:
     durations = [it.duration for it in inp.items]
     n = len(inp.items)
     rows = [(f"`{s.name}`", s.description, s.num_examples, f"{s.hours:.2f}", len(s.shards),
-             f"{s.download_size / 1e6:.1f} MB") for s in inp.subsets]
+             human_bytes(s.download_size)) for s in inp.subsets]
     lines = [_table(("config", "what", "items", "audio hours", "parquet shards", "on disk"),
                     rows), ""]
     lines.append("Items by type: " + ", ".join(f"{t} {types[t]}" for t in sorted(types))
@@ -143,13 +132,18 @@ def _contents(inp: CardInputs) -> str:
     return "\n".join(lines)
 
 
+def _version(text: str) -> str:
+    """`1.51` of espeak-ng's "eSpeak NG text-to-speech: 1.51  Data at: ..." banner."""
+    found = re.search(r"\d+(?:\.\d+)+", text)
+    return found.group(0) if found else text
+
+
 def _generation(inp: CardInputs) -> str:
     m, cfg = inp.manifest, inp.built_with
     versions = m.get("versions", {})
     llm = (f"`{cfg.llm.backend}` (model `{cfg.llm.model}`"
            + (f", endpoint `{redact_url(cfg.llm.base_url)}`" if cfg.llm.base_url else "")
            + f", temperature {cfg.llm.temperature})")
-    tts = ", ".join(f"{k}={v}" for k, v in m["config"]["tts"].items())
     counts = m.get("counts", {})
     rows = [
         ("pipeline", f"spiral-pipeline {versions.get('pipeline', '?')}"),
@@ -157,8 +151,11 @@ def _generation(inp: CardInputs) -> str:
         ("items", f"{counts.get('planned', '?')} planned, {counts.get('built', '?')} built, "
                   f"{counts.get('failed', '?')} left out by validation"),
         ("writer (LLM)", llm),
-        ("speech (TTS)", f"{tts}" + (f"; espeak-ng {versions['espeak-ng']}"
-                                      if "espeak-ng" in versions else "")),
+        ("speech (TTS)", tts_description(cfg.tts)
+         + (f" {_version(versions['espeak-ng'])}" if cfg.tts.backend == "espeak"
+            and "espeak-ng" in versions else "")
+         + (f" (coqui-tts {versions['coqui-tts']}, device {cfg.tts.device})"
+            if cfg.tts.backend == "coqui" and "coqui-tts" in versions else "")),
         ("audio", f"{cfg.audio.sample_rate} Hz mono, {cfg.audio.loudness_lufs} LUFS, target "
                   f"{cfg.audio.target_seconds:g} +- {cfg.audio.tolerance_seconds:g} s"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(versions.items())
@@ -184,7 +181,8 @@ def _generation(inp: CardInputs) -> str:
                 "--seed 7 --n 50 --run seed7-n50`.")
     if inp.reseeds:
         listed = ", ".join(f"`{k}`" for k in sorted(inp.reseeds))
-        text.append(f"\nRe-rolled items (rebuilt from new seeds, specs kept; the seed history "
+        text.append(f"\nItems rebuilt from new seeds after a gate rejected them or a reroll "
+                    f"(specs kept; the seed history "
                     f"is in each record's `provenance.seed_history` and in the run's "
                     f"`reseeds.json`): {listed}.")
     return "\n".join(text)
@@ -211,6 +209,7 @@ FIELDS = """| field | what |
 | `transcript` | speaker turns; each turn's `text` is a list of sentences (SPIRAL) |
 | `original_key_sentence` | the sentence carrying the critical detail (SPIRAL) |
 | `test_question` | `question`, four `choices` prefixed `A. `..`D. `, `correct_answer` (SPIRAL) |
+| `answer_label` | the correct choice as an integer 0-3 (A-D) |
 | `metadata` | `main_topic`, `subtopic`, `transcript_type`, `id` (SPIRAL) |
 | `audio_data` | audio file names, voice per speaker, flat sentence list, key `indices` (SPIRAL) |
 | `audio`, `key_audio` | the whole item, the key sentence alone: embedded, decoded |
@@ -222,52 +221,165 @@ FIELDS = """| field | what |
 | `difficulty` | baseline tags (`hard`, `too_easy`, `details` JSON), null when untagged |
 | `provenance` | JSON: pipeline version, run and item seeds, seed history, backends |
 
-`audio_data.combined.prompts_used` has one field per speaker id seen in the run, null where
-an item has fewer speakers."""
+`audio_data.combined.prompts_used` is a list of `{speaker, prompt}`, one per speaker of the
+item (SPIRAL's mapping, as a list)."""
+
+
+def _durations(inp: CardInputs) -> tuple[float, float, float]:
+    d = [it.duration for it in inp.items]
+    return sum(d) / len(d), min(d), max(d)
+
+
+def _limitations(inp: CardInputs) -> str:
+    cfg = inp.built_with
+    policy = audio_licence(cfg.tts)
+    voices = ("espeak-ng formant voices: robotic, clearly synthetic, far easier or harder than "
+              "human speech in ways that are not measured" if policy.kind == "espeak" else
+              f"voices rendered by {tts_description(cfg.tts)}"
+              + (", cloned from reference recordings" if policy.kind == "xtts" else ""))
+    rj = (inp.audit or {}).get("rejections")
+    if rj and rj.get("attempts"):
+        asr = rj.get("asr_rejected")
+        gate = (f"In this build {rj['rejected']} of {rj['attempts']} generated attempts "
+                f"({100 * rj['rejected_share']:.1f}%) were rejected by a gate"
+                + (f", {asr} of them ({100 * asr / rj['attempts']:.1f}% of attempts) by the "
+                   "ASR checks" if asr is not None else "")
+                + ", and rebuilt from new seeds or left out.")
+    else:
+        gate = "The share of attempts the gates rejected was not recorded for this build."
+    settings = inp.baseline_adapter or {"adapter": cfg.baseline.adapter}
+    model = settings.get("model", "")
+    if settings.get("adapter") == "cascade":
+        who = ("`cascade` adapter, a CPU proxy (faster-whisper "
+               f"{settings.get('asr_model', '')} + a string-matching reader), not a speech "
+               "language model: hard for it need not be hard for one")
+    elif str(model).startswith("tiny-random"):
+        who = ("`qwen2-audio` adapter with a tiny randomly initialised model: its answers are "
+               "noise, so `hard` means nothing here")
+    else:
+        who = (f"`qwen2-audio` adapter (Qwen2-Audio `{model}`, hearing the first 30 s, as "
+               "SPIRAL-H)")
+    hard = ("No baseline had run, so nothing is tagged hard." if not inp.tagged else
+            f"`hard` was defined by the baseline's {who}.")
+    return "\n".join([
+        f"- **Synthetic speech.** All audio is {voices}; results need not transfer to "
+        "recorded speech.",
+        "- **Selection by the ASR gate.** Items whose key sentence a speech recogniser "
+        "(faster-whisper) could not transcribe well enough, or whose answer it did not hear, "
+        "were rejected, so the benchmark keeps items that are intelligible to ASR, a bias "
+        f"toward easy audio. {gate}",
+        "- **English only**, one speaker at a time: no background noise, no overlapping "
+        "speech, no channel effects.",
+        "- **Answer forms.** Each answer is one short detail (a number, date, time, amount, "
+        "name or place), written in the choices as text (`4300 dollars`, `March 14`) and spoken "
+        "as words; distractors are of the same form.",
+        f"- **Difficulty.** {hard}",
+        *(["- **Writer.** The transcripts come from a template-based offline writer: fluent "
+           "but formulaic, so a text model may learn its patterns."]
+          if cfg.llm.backend == "offline" else []),
+    ])
+
+
+EVALUATION = """Play the item's audio (`audio`) to the model with the question and the four
+choices as they appear in `test_question.choices` (`A. ...` to `D. ...`), and the instruction
+"Answer with the letter of the correct choice only." The pipeline's baseline (SpeechPrune's
+protocol for Qwen2-Audio) reads the answer as the letter among A-D with the highest
+log-probability at the first answer token; a model that generates text is scored on the
+first letter A-D it outputs. The metric is accuracy: the share of items whose letter equals
+`answer_label` (0-3 for A-D; `test_question.correct_answer` is the same choice as text).
+Chance is 25%; report it overall and per `metadata.transcript_type`, and on the `hard`
+config separately when there is one."""
+
+
+def _example(inp: CardInputs) -> str:
+    rec = inp.example
+    if rec is None:
+        return ""
+    q = rec["test_question"]
+    meta = rec["metadata"]
+    lines = [f"`{meta['id']}` ({meta['transcript_type']}, {meta['main_topic']} / "
+             f"{meta['subtopic']}, {rec.get('duration', 0):.1f} s). Key sentence: "
+             f"\"{rec['original_key_sentence']}\"", "", f"> {q['question']}", ">"]
+    lines += [f"> {c}" + ("  (correct)" if c == q["correct_answer"] else "")
+              for c in q["choices"]]
+    return "\n".join(lines)
+
+
+def _baseline(inp: CardInputs) -> str:
+    if not inp.baseline_md:
+        return ("The baseline (`spiral baseline`) had not run when this card was written.")
+    text = inp.baseline_md.strip()
+    return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", text, flags=re.M)
+
+
+def _citations(inp: CardInputs) -> str:
+    m = inp.manifest
+    key = re.sub(r"[^a-z0-9]+", "_", inp.publish.pretty_name.lower()).strip("_")[:40]
+    own = ("@misc{" + key + ",\n"
+           f"  title        = {{{inp.publish.pretty_name}}},\n"
+           f"  howpublished = {{\\url{{https://huggingface.co/datasets/{REPO_PLACEHOLDER}}}}},\n"
+           f"  note         = {{Synthetic SPIRAL-style benchmark built with spiral-pipeline "
+           f"{m.get('versions', {}).get('pipeline', '?')}, run {inp.built_with.run}, seed "
+           f"{m['seed']}}}\n}}")
+    return ("This dataset follows the design of SPIRAL; cite it as SPIRAL's repository asks:"
+            "\n\n```bibtex\n" + SPIRAL_CITATION + "\n```\n\nand this dataset itself:\n\n"
+            "```bibtex\n" + own + "\n```")
 
 
 def build_card(inp: CardInputs) -> str:
-    _, audio_note = audio_licence(inp.manifest["config"]["tts"])
+    policy = audio_licence(inp.built_with.tts)
     hard = any(s.name == "hard" for s in inp.subsets)
+    repo = REPO_PLACEHOLDER
     load = ["```python", "from datasets import load_dataset", "",
-            'ds = load_dataset("<org>/<name>", split="test")           # config "default"']
+            f'ds = load_dataset("{repo}", split="test")           # config "default"']
     if hard:
-        load.append('hard = load_dataset("<org>/<name>", "hard", split="test")')
-    load += ['stream = load_dataset("<org>/<name>", split="test", streaming=True)',
+        load.append(f'hard = load_dataset("{repo}", "hard", split="test")')
+    load += [f'stream = load_dataset("{repo}", split="test", streaming=True)',
              'row = ds[0]; row["audio"]  # decoded audio, no other file needed', "```"]
     spiral = ""
     if inp.spiral_files:
         spiral = ("\n\nFor evaluation code written for the original SPIRAL release, `spiral/` "
                   "holds the same items in its format: `data.jsonl`"
                   + (", `data_h.jsonl` (hard subset)" if inp.tagged else "")
-                  + ", `wavs/` and `key_wavs/` (24 kHz wav, named as the records say; the "
-                  "records' `audio_folder` and `audio_dir` are relative to `spiral/`).")
+                  + ", `wavs/` and `key_wavs/` (24 kHz wav, named as the records say). As in "
+                  "SPIRAL's records, `audio_folder` is `spiral/wavs` and `audio_dir` "
+                  "`spiral/key_wavs`, relative to the folder that holds `spiral/` (this "
+                  "repository's root).")
+    mean, lo, hi = _durations(inp)
+    audio_note = policy.text
+    if policy.kind == "espeak":
+        audio_note = ("The audio was rendered with espeak-ng, a formant synthesiser. "
+                      + policy.text + " The audio carries the dataset's licence; the voices "
+                      "are synthetic and imitate no real person.")
     sections = [
         f"# {inp.publish.pretty_name}",
         "A synthetic benchmark for long-context speech language models in the style of SPIRAL "
         "(from the SpeechPrune paper, [arXiv 2412.12009](https://arxiv.org/abs/2412.12009)). "
-        "Each item is about 90 seconds of spoken lecture, conversation or meeting that hides one "
-        "key sentence with a critical detail (a number, date, name, place, amount...). A "
-        "four-choice question (A-D) asks for that detail, so a model must find one sentence "
-        "in a long recording: it measures speech information retrieval over long audio, not "
-        "general comprehension. Answer letters, key-sentence depth, transcript type and "
-        "speaker gender are balanced by construction, and distractors are checked not to be "
-        "said in the audio.",
+        f"Each item is {mean:.0f} seconds on average ({lo:.0f}-{hi:.0f} s) of spoken lecture, "
+        "conversation or meeting that hides one key sentence with a critical detail (a "
+        "number, date, name, place, amount...). A four-choice question (A-D) asks for that "
+        "detail, so a model must find one sentence in a long recording: it measures speech "
+        "information retrieval over long audio, not general comprehension. Answer letters, "
+        "key-sentence depth, transcript type and speaker gender are balanced by construction, "
+        "and distractors are checked not to be said in the audio.",
         "## Contents\n\n" + _contents(inp),
         "## Loading\n\n" + "\n".join(load) + spiral,
         "## Fields\n\n" + FIELDS,
+        *(["## Example\n\n" + _example(inp)] if inp.example else []),
+        "## Evaluation protocol\n\n" + EVALUATION,
+        "## Baseline\n\n" + _baseline(inp),
         "## How it was generated\n\n" + _generation(inp),
         "## Difficulty\n\n" + _difficulty(inp),
         "## Statistics (audit)\n\n" + _audit_section(inp),
+        "## Limitations\n\n" + _limitations(inp),
         "## Licence\n\n" + _licence_text(inp) + "\n\n" + audio_note,
-        "## Citation\n\nThis dataset follows the design of SPIRAL; please cite it:\n\n"
-        "```bibtex\n" + SPIRAL_CITATION + "\n```",
+        "## Citation\n\n" + _citations(inp),
     ]
     return "---\n" + front_matter(inp) + "\n---\n\n" + "\n\n".join(sections) + "\n"
 
 
 def _licence_text(inp: CardInputs) -> str:
-    override, _ = audio_licence(inp.manifest["config"]["tts"])
+    override = audio_licence(inp.built_with.tts).card_fields
     if override:
         return (f"Licence: `{override['license_name']}` ({override['license_link']}), set by "
                 "the speech model; the transcripts and questions are synthetic.")

@@ -14,39 +14,46 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.core import difficulty
 from pipeline.core.config import Config, config_from_dict
-from pipeline.core.store import atomic_write_text, read_json, read_jsonl, redact_url, replace_dir
-from pipeline.publishing.model import ItemInfo, Subset
+from pipeline.core.records import LETTERS
+from pipeline.core.store import (
+    atomic_write_json,
+    atomic_write_text,
+    link_tree,
+    read_json,
+    read_jsonl,
+    replace_dir,
+)
+from pipeline.core.urls import redact_url
+from pipeline.publishing.card import CardInputs, build_card
+from pipeline.publishing.model import (
+    SPIRAL_DIR,
+    SPLIT,
+    STAMP,
+    ItemInfo,
+    Published,
+    PublishError,
+    Subset,
+    source_state,
+)
 from pipeline.stages.export import write_hard_subset
 
-SPLIT = "test"  # a benchmark: every item is for evaluation
 SKIP_FIELDS = ("checks", "provenance", "audio", "key_audio", "difficulty")
+__all__ = ["ItemInfo", "Published", "PublishError", "Subset", "publish"]
 
 
-class PublishError(ValueError):
-    """The run cannot be published; the message names the file or item at fault."""
-
-
-@dataclass
-class Published:
-    folder: Path
-    subsets: list[Subset]
-    items: list[ItemInfo]
-    files: list[Path]
-
-
-def features(speaker_ids: list[str], sample_rate: int) -> Any:
-    """Every SPIRAL field with its nesting, plus ours; `prompts_used` as a struct of speakers."""
-    from datasets import Audio, Features, List, Value
+def features(sample_rate: int) -> Any:
+    """Every SPIRAL field with its nesting, plus ours. `prompts_used` (a mapping whose keys
+    vary by item) becomes a list of {speaker, prompt}; `answer_label` is the correct choice's
+    index 0-3 (A-D), beside SPIRAL's `correct_answer` text."""
+    from datasets import Audio, ClassLabel, Features, List, Value
 
     s, i, f, b = Value("string"), Value("int32"), Value("float64"), Value("bool")
     return Features({
@@ -58,9 +65,10 @@ def features(speaker_ids: list[str], sample_rate: int) -> Any:
             "key_sentences": {"speaker": s, "text": s, "audio_file": s, "indices": List(i),
                               "audio_dir": s},
             "combined": {"audio_files": List(s), "audio_folder": s,
-                         "prompts_used": {spk: s for spk in speaker_ids},
+                         "prompts_used": List({"speaker": s, "prompt": s}),
                          "sentences": List(s)},
         },
+        "answer_label": ClassLabel(names=list(LETTERS)),
         "timestamps": {"sentences": List(List(f)), "key_sentence": List(f)},
         "voices": List({"id": s, "voice": s, "gender": s}),
         "duration": f,
@@ -84,11 +92,10 @@ def _audio_paths(export: Path, rec: dict) -> tuple[Path, Path]:
             export / "key_wavs" / audio["key_sentences"]["audio_file"])
 
 
-def scan(export: Path) -> tuple[list[ItemInfo], list[str]]:
-    """One light pass: each item's id, type, letter, duration, size; every speaker id."""
+def scan(export: Path) -> list[ItemInfo]:
+    """One light pass: each item's id, type, letter, duration, size."""
     data = export / "data.jsonl"
     items: list[ItemInfo] = []
-    speakers: set[str] = set()
     seen: set[str] = set()
     for n, rec in _records(data):
         try:
@@ -97,7 +104,9 @@ def scan(export: Path) -> tuple[list[ItemInfo], list[str]]:
             info = ItemInfo(item_id, rec["metadata"]["transcript_type"],
                             rec["test_question"]["correct_answer"][:1], float(rec["duration"]),
                             0)
-            speakers.update(rec["audio_data"]["combined"]["prompts_used"])
+            if info.letter not in LETTERS or not isinstance(
+                    rec["audio_data"]["combined"]["prompts_used"], dict):
+                raise KeyError("test_question.correct_answer A-D, prompts_used")
         except (KeyError, IndexError, TypeError) as exc:
             raise PublishError(f"{data}:{n}: not a SPIRAL record (missing {exc})") from None
         if item_id in seen:
@@ -110,7 +119,7 @@ def scan(export: Path) -> tuple[list[ItemInfo], list[str]]:
         items.append(info)
     if not items:
         raise PublishError(f"{data}: no items to publish")
-    return items, sorted(speakers, key=lambda s: (len(s), s))
+    return items
 
 
 def plan_shards(items: list[ItemInfo], max_bytes: int) -> list[list[str]]:
@@ -138,13 +147,25 @@ def encode_audio(path: Path, fmt: str) -> dict[str, Any]:
     return {"bytes": buf.getvalue(), "path": path.with_suffix(".flac").name}
 
 
-def row(rec: dict, export: Path, speaker_ids: list[str], tags: dict[str, Any] | None,
+def spiral_record(rec: dict) -> dict:
+    """The record as the published folder holds it: audio paths as SPIRAL's records say them,
+    `spiral/wavs` and `spiral/key_wavs`, relative to the folder that holds `spiral/`."""
+    out = {**rec, "audio_data": json.loads(json.dumps(rec["audio_data"]))}
+    out["audio_data"]["combined"]["audio_folder"] = f"{SPIRAL_DIR}/wavs"
+    out["audio_data"]["key_sentences"]["audio_dir"] = f"{SPIRAL_DIR}/key_wavs"
+    return out
+
+
+def row(rec: dict, export: Path, tags: dict[str, Any] | None,
         audio_format: str) -> dict[str, Any]:
     """One parquet row: the record's fields typed as `features` says, audio embedded."""
+    wav, key_wav = _audio_paths(export, rec)
+    rec = spiral_record(rec)
     out = {k: v for k, v in rec.items() if k not in SKIP_FIELDS}
-    out["audio_data"] = json.loads(json.dumps(rec["audio_data"]))
     used = rec["audio_data"]["combined"]["prompts_used"]
-    out["audio_data"]["combined"]["prompts_used"] = {s: used.get(s) for s in speaker_ids}
+    out["audio_data"]["combined"]["prompts_used"] = [
+        {"speaker": k, "prompt": v} for k, v in used.items()]
+    out["answer_label"] = LETTERS.index(rec["test_question"]["correct_answer"][:1])
     out["checks"] = [{"name": n, "ok": c["ok"], "reason": c.get("reason", ""),
                       "value": c.get("value")}
                      for n, c in rec.get("checks", {}).items()]
@@ -155,14 +176,13 @@ def row(rec: dict, export: Path, speaker_ids: list[str], tags: dict[str, Any] | 
         "hard": tag.get("hard"), "too_easy": tag.get("too_easy"),
         "details": json.dumps({k: v for k, v in tag.items()
                                if k not in ("id", "hard", "too_easy")}, sort_keys=True)}
-    wav, key_wav = _audio_paths(export, rec)
     out["audio"] = encode_audio(wav, audio_format)
     out["key_audio"] = encode_audio(key_wav, audio_format)
     return out
 
 
 def write_subset(subset: Subset, shards: list[list[str]], export: Path, folder: Path,
-                 feats: Any, speaker_ids: list[str], tags: dict[str, Any] | None,
+                 feats: Any, tags: dict[str, Any] | None,
                  cfg: Config) -> None:
     """Stream the subset's records into its shards, one row group of items at a time."""
     import pyarrow as pa
@@ -203,7 +223,7 @@ def write_subset(subset: Subset, shards: list[list[str]], export: Path, folder: 
                 # columns are a rounding error beside the audio.
                 writer = pq.ParquetWriter(path, schema, use_dictionary=False)
                 current = k
-            batch.append(row(rec, export, speaker_ids, tags, cfg.publish.audio_format))
+            batch.append(row(rec, export, tags, cfg.publish.audio_format))
             batch_bytes += len(batch[-1]["audio"]["bytes"]) + len(batch[-1]["key_audio"]["bytes"])
             subset.num_examples += 1
             subset.hours += float(rec["duration"]) / 3600
@@ -214,17 +234,6 @@ def write_subset(subset: Subset, shards: list[list[str]], export: Path, folder: 
         if writer is not None:
             writer.close()
     subset.download_size = sum((folder / p).stat().st_size for p in subset.shards)
-
-
-def _link_tree(src: Path, dst: Path) -> None:
-    """Hard links (copies across file systems): the SPIRAL files cost no disk twice."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for f in sorted(src.iterdir()):
-        if f.is_file():
-            try:
-                os.link(f, dst / f.name)
-            except OSError:
-                shutil.copyfile(f, dst / f.name)
 
 
 def run_config(run_dir: Path) -> tuple[dict, Config]:
@@ -239,18 +248,21 @@ def run_config(run_dir: Path) -> tuple[dict, Config]:
     return manifest, config_from_dict(data, str(path), lenient=True)
 
 
-def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None = None,
-            quiet: bool = True) -> Published:
-    """Write the Hub-ready folder for the run `cfg.run`; return what was written."""
-    from pipeline.publishing.card import CardInputs, build_card
+def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
+            plots: list[Path] | None = None, baseline_md: str | None = None,
+            quiet: bool = True, baseline_adapter: dict | None = None) -> Published:
+    """Write the Hub-ready folder for the run `cfg.run`; return what was written.
 
+    `audit` and `audit_md`: the audit's result and report of this export (`spiral publish`
+    runs it when none is current); `plots` its PNGs; `baseline_md` the baseline's table."""
     run_dir = cfg.run_dir
     export = run_dir / "export"
     if not (export / "data.jsonl").exists():
         raise PublishError(f"{export / 'data.jsonl'}: no export to publish; build it first: "
                            f"spiral run --run {cfg.run}")
     manifest, built_with = run_config(run_dir)
-    items, speaker_ids = scan(export)
+    state = source_state(run_dir)
+    items = scan(export)
     tags = difficulty.load(run_dir)
     hard = difficulty.hard_ids(tags)
     known = {it.id for it in items}
@@ -259,7 +271,7 @@ def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None =
     if tags is not None:
         subsets.append(Subset("hard", [it.id for it in items if it.id in hard],
                               "items the baseline answers wrongly (tagged hard)"))
-    feats = features(speaker_ids, built_with.audio.sample_rate)
+    feats = features(built_with.audio.sample_rate)
     max_bytes = cfg.publish.max_shard_mb * 1024 * 1024
     out = run_dir / cfg.publish.folder
     for stale in run_dir.glob(f".{cfg.publish.folder}-*"):  # a killed publish's leftovers
@@ -271,19 +283,19 @@ def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None =
                 continue
             wanted = set(subset.ids)
             chosen = [it for it in items if it.id in wanted]
-            write_subset(subset, plan_shards(chosen, max_bytes), export, tmp, feats,
-                         speaker_ids, tags, cfg)
+            write_subset(subset, plan_shards(chosen, max_bytes), export, tmp, feats, tags, cfg)
             if not quiet:
                 print(f"publish: {subset.name}: {subset.num_examples} items in "
                       f"{len(subset.shards)} shard(s)")
         if cfg.publish.spiral_files:
-            spiral = tmp / "spiral"
-            spiral.mkdir()
-            _link_tree(export / "wavs", spiral / "wavs")
-            _link_tree(export / "key_wavs", spiral / "key_wavs")
-            shutil.copyfile(export / "data.jsonl", spiral / "data.jsonl")
+            spiral = tmp / SPIRAL_DIR
+            link_tree(export / "wavs", spiral / "wavs")
+            link_tree(export / "key_wavs", spiral / "key_wavs")
+            atomic_write_text(spiral / "data.jsonl", "".join(
+                json.dumps(spiral_record(rec), ensure_ascii=False) + "\n"
+                for _, rec in _records(export / "data.jsonl")))
             if tags is not None:
-                write_hard_subset(export / "data.jsonl", hard, spiral / "data_h.jsonl")
+                write_hard_subset(spiral / "data.jsonl", hard, spiral / "data_h.jsonl")
         write_generation(tmp / "generation", built_with, run_dir)
         plot_names = []
         for plot in plots or []:
@@ -292,17 +304,22 @@ def publish(cfg: Config, audit_md: str | None = None, plots: list[Path] | None =
             (tmp / "plots").mkdir(exist_ok=True)
             shutil.copyfile(plot, tmp / "plots" / Path(plot).name)
             plot_names.append(Path(plot).name)
+        _, first = next(_records(export / "data.jsonl"))
         card = build_card(CardInputs(
             manifest=manifest, built_with=built_with, publish=cfg.publish,
             subsets=[s for s in subsets if s.num_examples], features=feats, items=items,
             tagged=tags is not None, unknown_tags=sorted(set(tags or {}) - known),
-            audit_md=audit_md, plots=plot_names, spiral_files=cfg.publish.spiral_files,
-            reseeds=_reseeds(run_dir)))
+            audit=audit, audit_md=audit_md, plots=plot_names,
+            spiral_files=cfg.publish.spiral_files, reseeds=_reseeds(run_dir),
+            example=spiral_record(first), baseline_md=baseline_md,
+            baseline_adapter=baseline_adapter))
         atomic_write_text(tmp / "README.md", card)
+        atomic_write_json(tmp / STAMP, {"source": state, "run": cfg.run,
+                                        "seed": built_with.seed, "items": len(items)})
         replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    files = sorted(p for p in out.rglob("*") if p.is_file())
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != STAMP)
     return Published(out, subsets, items, files)
 
 
@@ -311,7 +328,6 @@ def write_generation(out: Path, built_with: Config, run_dir: Path) -> None:
     pipeline, all it takes to rebuild the run. Local paths and endpoint credentials are
     left out."""
     import yaml
-
 
     data = built_with.to_dict()
     data["output_root"] = "data/runs"
@@ -327,12 +343,3 @@ def _reseeds(run_dir: Path) -> dict[str, list[int]]:
     from pipeline.orchestration import reseed
 
     return reseed.load(run_dir)
-
-
-def audit_inputs(run_dir: Path) -> tuple[str | None, list[Path]]:
-    """The audit report for the card: `<run>/audit/audit.md` and its PNG plots, if written."""
-    audit = run_dir / "audit"
-    md = audit / "audit.md"
-    if not md.exists():
-        return None, []
-    return md.read_text(encoding="utf-8"), sorted(audit.glob("*.png"))

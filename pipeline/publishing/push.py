@@ -8,11 +8,14 @@ has (e.g. a shard of a subset that shrank) are deleted in the same commit, becau
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.store import read_json
+from pipeline.publishing.card import REPO_PLACEHOLDER
+from pipeline.publishing.model import STAMP, human_bytes, source_state
 
 MANAGED = ("data/", "generation/", "plots/", "spiral/")  # folders a publish owns entirely
 
@@ -41,20 +44,39 @@ def folder_files(folder: Path) -> list[tuple[str, int]]:
     return out
 
 
-def commit_message(run_dir: Path) -> str:
+def items_uploaded(folder: Path) -> int:
+    """Rows of the `default` config's shards: what the push sends, not what a manifest says."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows
+               for p in sorted((folder / "data" / "default").glob("*.parquet")))
+
+
+def commit_message(run_dir: Path, folder: Path) -> str:
     m = read_json(run_dir / "manifest.json")
-    built = m.get("counts", {}).get("built", "?")
     version = m.get("versions", {}).get("pipeline", "?")
-    return (f"Publish run {run_dir.name} (seed {m['seed']}, {built} items, "
+    return (f"Publish run {run_dir.name} (seed {m['seed']}, {items_uploaded(folder)} items, "
             f"spiral-pipeline {version})")
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
+def check_current(run_dir: Path, folder: Path) -> None:
+    """Refuse a published folder built from another export (or other baseline tags) than
+    the run's current ones: the push would send stale items."""
+    try:
+        published = json.loads((folder / STAMP).read_text(encoding="utf-8"))["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        published = None
+    if not (run_dir / "export" / "data.jsonl").exists() or published != source_state(run_dir):
+        raise PushError(f"{folder}: not published from the run's current export (run "
+                        f"{run_dir.name} changed since, or it predates the check); publish "
+                        f"again first: spiral publish --run {run_dir.name} (make push does "
+                        "both)")
+
+
+def card_bytes(folder: Path, repo_id: str) -> bytes:
+    """The card with the real repo id in its loading snippet and citation."""
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    return text.replace(REPO_PLACEHOLDER, repo_id).encode("utf-8")
 
 
 def push(run_dir: Path, folder: Path, repo_id: str, private: bool = False,
@@ -72,26 +94,28 @@ def push(run_dir: Path, folder: Path, repo_id: str, private: bool = False,
     if not (folder / "README.md").is_file():
         raise PushError(f"{folder}: no published dataset here; run first: "
                         f"spiral publish --run {run_dir.name}")
-    files = folder_files(folder)
-    message = commit_message(run_dir)
+    check_current(run_dir, folder)
+    card = card_bytes(folder, repo_id)
+    files = [(p, len(card) if p == "README.md" else size) for p, size in folder_files(folder)]
+    message = commit_message(run_dir, folder)
     result = PushResult(repo_id, revision, message, files, [])
     if dry_run:
         where = f"{repo_id}@{revision}" if revision else repo_id
         echo(f"dry run: would upload {len(files)} files to dataset {where} "
              f"({'private' if private else 'public'}) in one commit: {message!r}")
         for path, size in files:
-            echo(f"  {size:>13,} B {_human(size):>9}  {path}")
+            echo(f"  {size:>13,} B {human_bytes(size):>9}  {path}")
         total = sum(size for _, size in files)
-        echo(f"  {total:>13,} B {_human(total):>9}  total")
+        echo(f"  {total:>13,} B {human_bytes(total):>9}  total")
         return result
     if quiet:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
-    return _upload(result, folder, private, echo)
+    return _upload(result, folder, card, private, echo)
 
 
-def _upload(result: PushResult, folder: Path, private: bool,
+def _upload(result: PushResult, folder: Path, card: bytes, private: bool,
             echo: Callable[[str], None]) -> PushResult:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
 
@@ -106,7 +130,8 @@ def _upload(result: PushResult, folder: Path, private: bool,
     remote = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
     result.deleted = sorted(p for p in remote if p.startswith(MANAGED) and p not in local)
     ops: list[CommitOperationAdd | CommitOperationDelete] = [
-        CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path))
+        CommitOperationAdd(path_in_repo=path, path_or_fileobj=card if path == "README.md"
+                           else str(folder / path))
         for path, _ in result.files]
     ops += [CommitOperationDelete(path_in_repo=p) for p in result.deleted]
     info = api.create_commit(repo_id, ops, commit_message=result.message, repo_type="dataset",

@@ -10,6 +10,8 @@ failed one makes `spiral audit` exit non-zero, so it can gate CI.
 from __future__ import annotations
 
 import io
+import json
+import math
 import statistics
 from collections import Counter
 from dataclasses import replace
@@ -22,24 +24,14 @@ from pipeline.core.store import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    file_hash,
     read_jsonl,
 )
-from pipeline.text.compare import mentions
+from pipeline.writing.details import mentions
 
-# Figures of the published SPIRAL release (../shared/reference/SPIRAL_FORMAT.md), shown beside
-# ours in audit.md.
-PUBLISHED = {
-    "items": 1012,
-    "letters": {"A": 0.124, "B": 0.596, "C": 0.268, "D": 0.013},
-    "longest_strict": 0.325,
-    "longest_with_ties": 0.379,
-    "distractor_said": 0.053,
-    "key_not_verbatim": 0.037,
-    "words_mean": 195,
-    "duration_mean": 87.9,
-    "words_per_minute": 133,
-}
 DEFAULT_WINDOW = (90.0, 10.0)
+AUDIT_VERSION = 2  # bump when audit.json gains or changes figures: older reports are redone
+PLOTS = {"letters.png", "key_depth.png", "types.png", "durations.png", "rejections.png"}
 
 
 class AuditError(ValueError):
@@ -178,6 +170,9 @@ def _rejections(rejections: list[dict[str, Any]], n_exported: int) -> dict[str, 
         "rejected": len(rejections),
         "rejected_share": _share(len(rejections), attempts),
         "items_ever_rejected": len({r["id"] for r in rejections}),
+        # attempts any ASR check rejected (an attempt can fail several checks)
+        "asr_rejected": sum(any(x["check"].startswith("asr_") for x in r.get("reasons", []))
+                            for r in rejections),
         "by_reason": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
         "share_by_reason": {k: _share(v, attempts) for k, v in
                             sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))},
@@ -252,9 +247,18 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
                                      for it in with_checks), len(with_checks)),
             "failed_by_check": dict(sorted(failed.items())),
         }
+    result["tolerances"] = {"letter": th.letter_tolerance, "depth": th.depth_tolerance}
     result["thresholds"] = _verdicts(result, th, max(n, planned or 0))
     result["passed"] = all(t["ok"] is not False for t in result["thresholds"])
     return result
+
+
+def count_bounds(n: int, share: float, tolerance: float) -> tuple[int, int]:
+    """The counts out of `n` items within `share` +- `tolerance`, widened to whole items: a
+    run whose size is not a multiple of 4 (or 10) cannot hit 25% (10%) exactly, and
+    stratification's unavoidable rounding must not fail it."""
+    return (max(0, math.floor(n * (share - tolerance) + 1e-9)),
+            math.ceil(n * (share + tolerance) - 1e-9))
 
 
 def _verdicts(r: dict[str, Any], th: AuditConfig, n: int) -> list[dict[str, Any]]:
@@ -263,15 +267,17 @@ def _verdicts(r: dict[str, Any], th: AuditConfig, n: int) -> list[dict[str, Any]
     def add(name: str, ok: bool | None, value: Any, limit: str) -> None:
         out.append({"name": name, "ok": ok, "value": value, "limit": limit})
 
-    worst = max(abs(s - 0.25) for s in r["letters"].values())
-    add("letter_balance", worst <= th.letter_tolerance + 1e-9, r["letters"],
-        f"each letter 25% +- {th.letter_tolerance:.0%}")
+    items = r["items"]
+    lo, hi = count_bounds(items, 0.25, th.letter_tolerance)
+    add("letter_balance", all(lo <= k <= hi for k in r["letter_counts"].values()), r["letters"],
+        f"each letter 25% +- {th.letter_tolerance:.0%} ({lo}-{hi} of {items} items)")
     add("longest_correct", r["longest_correct"]["strict"] <= th.longest_correct_max + 1e-9,
         r["longest_correct"]["strict"], f"<= {th.longest_correct_max:.0%}")
-    dev = max(abs(s - 0.1) for s in r["key_depth"]["deciles"])
-    add("key_depth_balance", dev <= th.depth_tolerance + 1e-9 if n >= th.depth_min_items
-        else None, r["key_depth"]["deciles"],
-        f"each decile 10% +- {th.depth_tolerance:.0%} (on >= {th.depth_min_items} items)")
+    dlo, dhi = count_bounds(items, 0.1, th.depth_tolerance)
+    add("key_depth_balance", all(dlo <= k <= dhi for k in r["key_depth"]["counts"])
+        if n >= th.depth_min_items else None, r["key_depth"]["deciles"],
+        f"each decile 10% +- {th.depth_tolerance:.0%} ({dlo}-{dhi} of {items} items; on >= "
+        f"{th.depth_min_items} planned)")
     add("distractor_said", r["distractor_said"]["share"] <= th.distractor_said_max + 1e-9,
         r["distractor_said"]["share"], f"<= {th.distractor_said_max:.0%}")
     d = r["duration"]
@@ -288,8 +294,31 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def figures(r: dict[str, Any]) -> dict[str, str]:
+    """The headline figures of an audit result, formatted: ours and a reference file's are
+    computed by the same code, so the columns compare like with like."""
+    dur, wpm = r["duration"], r["words_per_minute"]
+    out = {f"correct letter {ltr}": _pct(r["letters"][ltr]) for ltr in LETTERS}
+    out.update({
+        "correct strictly longest": _pct(r["longest_correct"]["strict"]),
+        "correct longest, ties counted": _pct(r["longest_correct"]["with_ties"]),
+        "a distractor said in the transcript": _pct(r["distractor_said"]["share"]),
+        "key sentence not verbatim": _pct(r["key_not_verbatim"]),
+        "words per transcript (mean)": f"{r['words']['mean']:.0f}",
+        "duration, s (mean)": "-" if not dur else format(dur["mean"], ".1f"),
+        "words per minute (mean)": "-" if not wpm else format(wpm["mean"], ".0f"),
+    })
+    return out
+
+
+def reference(records: list[dict], name: str) -> dict[str, Any]:
+    """A reference file's figures (e.g. the public SPIRAL release), for audit.md's second
+    column: `result["reference"] = reference(load_records(path), path.name)`."""
+    r = audit_records(records)
+    return {"file": name, "items": r["items"], "figures": figures(r)}
+
+
 def _markdown(r: dict[str, Any]) -> str:
-    P = PUBLISHED
     planned = f" (of {r['planned']} planned)" if r.get("planned") else ""
     lines = ["# Audit", "", f"{r['items']} items{planned}. Verdict: "
              f"**{'PASS' if r['passed'] else 'FAIL'}**.", "", "## Thresholds", "",
@@ -300,26 +329,17 @@ def _markdown(r: dict[str, Any]) -> str:
                  " ".join(_pct(x) for x in v) if isinstance(v, list) else _pct(v))
         res = {True: "pass", False: "**FAIL**", None: "n/a"}[t["ok"]]
         lines.append(f"| {t['name']} | {shown} | {t['limit']} | {res} |")
-    lines += ["", "## Beside the published SPIRAL", "",
-              "| figure | this file | published SPIRAL |", "| --- | --- | --- |"]
-    for ltr in LETTERS:
-        lines.append(f"| correct letter {ltr} | {_pct(r['letters'][ltr])} | "
-                     f"{_pct(P['letters'][ltr])} |")
-    dur, wpm = r["duration"], r["words_per_minute"]
+    ref = r.get("reference")
+    if ref:
+        lines += ["", "## Beside the reference file", "",
+                  f"Both columns measured by this audit, with the same definitions; the "
+                  f"reference is `{ref['file']}` ({ref['items']} items).", "",
+                  "| figure | this file | reference |", "| --- | --- | --- |"]
+        lines += [f"| {k} | {v} | {ref['figures'].get(k, '-')} |" for k, v in figures(r).items()]
+    else:
+        lines += ["", "## Figures", "", "| figure | this file |", "| --- | --- |"]
+        lines += [f"| {k} | {v} |" for k, v in figures(r).items()]
     lines += [
-        f"| correct strictly longest | {_pct(r['longest_correct']['strict'])} | "
-        f"{_pct(P['longest_strict'])} |",
-        f"| correct longest, ties counted | {_pct(r['longest_correct']['with_ties'])} | "
-        f"{_pct(P['longest_with_ties'])} |",
-        f"| a distractor said in the transcript | {_pct(r['distractor_said']['share'])} | "
-        f"{_pct(P['distractor_said'])} |",
-        f"| key sentence not verbatim | {_pct(r['key_not_verbatim'])} | "
-        f"{_pct(P['key_not_verbatim'])} |",
-        f"| words per transcript (mean) | {r['words']['mean']:.0f} | {P['words_mean']} |",
-        f"| duration, s (mean) | {'-' if not dur else format(dur['mean'], '.1f')} | "
-        f"{P['duration_mean']} |",
-        f"| words per minute (mean) | {'-' if not wpm else format(wpm['mean'], '.0f')} | "
-        f"{P['words_per_minute']} |",
         "", "## Counts", ""]
     c = r["counts"]
     for key in ("type", "speakers", "speaker_gender"):
@@ -363,10 +383,17 @@ def _plots(r: dict[str, Any]) -> dict[str, bytes]:
     import matplotlib.pyplot as plt
 
     out = {}
+    n = r["items"]
+    tol = r.get("tolerances", {})
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.bar(list(LETTERS), [100 * r["letters"][x] for x in LETTERS], color="#4878a8")
     ax.axhline(25, color="k", ls="--", lw=1)
-    ax.set(ylabel="% of items", title="Correct letter")
+    if tol.get("letter") is not None:
+        band = 100 * tol["letter"]
+        ax.axhspan(25 - band, 25 + band, color="k", alpha=0.1, zorder=0,
+                   label=f"25% +- {band:g} points")
+        ax.legend(loc="upper right", fontsize=7)
+    ax.set(ylabel="% of items", title=f"Correct letter ({n} items)")
     fig.tight_layout()
     out["letters.png"] = _png(fig)
     plt.close(fig)
@@ -375,7 +402,7 @@ def _plots(r: dict[str, Any]) -> dict[str, bytes]:
            [100 * x for x in r["key_depth"]["deciles"]], color="#6a9f58")
     ax.axhline(10, color="k", ls="--", lw=1)
     ax.set(xlabel="key sentence start, % of sentences", ylabel="% of items",
-           title="Key-sentence depth")
+           title=f"Key-sentence depth ({n} items)")
     ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     out["key_depth.png"] = _png(fig)
@@ -383,26 +410,40 @@ def _plots(r: dict[str, Any]) -> dict[str, bytes]:
     fig, ax = plt.subplots(figsize=(5, 3.2))
     types = r["counts"]["type"]
     ax.bar(list(types), list(types.values()), color="#c47f3e")
-    ax.set(ylabel="items", title="Transcript type")
+    ax.set(ylabel="items", title=f"Transcript type ({n} items)")
     fig.tight_layout()
     out["types.png"] = _png(fig)
     plt.close(fig)
     if r["duration"]:
         h = r["duration"]["histogram"]
-        target, tol = r["duration"]["window"]
+        target, window = r["duration"]["window"]
         fig, ax = plt.subplots(figsize=(5, 3.2))
-        ax.bar(h["edges_s"][:-1], h["counts"], width=5, align="edge", color="#8172b2")
-        ax.axvspan(target - tol, target + tol, color="k", alpha=0.08)
-        ax.set(xlabel="duration, s", ylabel="items", title="Durations (window shaded)")
+        ax.axvspan(target - window, target + window, color="#f0c000", alpha=0.3, zorder=0,
+                   label=f"window {target - window:g}-{target + window:g} s")
+        ax.bar(h["edges_s"][:-1], h["counts"], width=5, align="edge", color="#8172b2",
+               alpha=0.85, zorder=2)
+        lo = min(h["edges_s"][0], target - window) - 5
+        hi = max(h["edges_s"][-1], target + window) + 5
+        ax.set_xlim(lo, hi)  # the whole window in view, even when every item sits in part of it
+        ax.legend(loc="upper right", fontsize=7)
+        ax.set(xlabel="duration, s", ylabel="items",
+               title=f"Durations ({r['duration']['n']} items, "
+                     f"{_pct(r['duration']['inside_window'])} in the window)")
         fig.tight_layout()
         out["durations.png"] = _png(fig)
         plt.close(fig)
     if r["rejections"] and r["rejections"]["by_reason"]:
-        reasons = r["rejections"]["share_by_reason"]
+        rj = r["rejections"]
+        reasons = rj["by_reason"]
+        names = list(reasons)[::-1]
         fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.barh(list(reasons)[::-1], [100 * v for v in list(reasons.values())[::-1]],
-                color="#b55d60")
-        ax.set(xlabel="% of generated attempts", title="Rejections by check")
+        ax.barh(names, [100 * rj["share_by_reason"][k] for k in names], color="#b55d60")
+        for y, k in enumerate(names):
+            ax.annotate(f"{reasons[k]}/{rj['attempts']}", (100 * rj["share_by_reason"][k], y),
+                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+        ax.set(xlabel=f"% of {rj['attempts']} generated attempts",
+               title=f"Rejections by check ({rj['rejected']} of {rj['attempts']} attempts)")
+        ax.margins(x=0.2)
         fig.tight_layout()
         out["rejections.png"] = _png(fig)
         plt.close(fig)
@@ -415,7 +456,48 @@ def write_report(result: dict, out_dir: Path) -> list[Path]:
     paths = [out_dir / "audit.json", out_dir / "audit.md"]
     atomic_write_json(paths[0], result)
     atomic_write_text(paths[1], _markdown(result))
-    for name, data in _plots(result).items():
+    plots = _plots(result)
+    for name in PLOTS - set(plots):  # a plot this result has none of: not last run's
+        (out_dir / name).unlink(missing_ok=True)
+    for name, data in plots.items():
         atomic_write_bytes(out_dir / name, data)
         paths.append(out_dir / name)
     return paths
+
+
+def source_digest(data_file: Path) -> str:
+    """What `audit.json` records of the file it audited, so a stale report is recognised."""
+    return file_hash(data_file)
+
+
+def audit_file(data: Path, audio: Path | None, th: AuditConfig,
+               reference_file: Path | None = None) -> dict[str, Any]:
+    """The audit of one data.jsonl (ours or any SPIRAL-format file), with our run's
+    rejections and planned size when they lie beside it."""
+    records = load_records(data)
+    result = audit_records(records, audio, th, load_rejections(data),
+                           load_planned(data, len(records)))
+    result["source_sha256"] = source_digest(data)
+    result["audit_version"] = AUDIT_VERSION
+    if reference_file is not None:
+        result["reference"] = reference(load_records(reference_file), reference_file.name)
+    return result
+
+
+def run_report(run_dir: Path, th: AuditConfig) -> Path:
+    """The folder of a current audit report of the run's export: the one `spiral audit`
+    wrote (`export/audit/`, or `<run>/audit/`) when it audited this very file with this
+    version of the audit, else a fresh one written to `export/audit/`."""
+    data = Path(run_dir) / "export" / "data.jsonl"
+    digest = source_digest(data)
+    for folder in (data.parent / "audit", Path(run_dir) / "audit"):
+        try:
+            found = json.loads((folder / "audit.json").read_text(encoding="utf-8"))
+            if (found.get("source_sha256"), found.get("audit_version")) == (digest,
+                                                                           AUDIT_VERSION):
+                return folder
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+    wavs = data.parent / "wavs"
+    write_report(audit_file(data, wavs if wavs.is_dir() else None, th), data.parent / "audit")
+    return data.parent / "audit"

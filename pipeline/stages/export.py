@@ -9,7 +9,6 @@ one; it is skipped when the records it would write are unchanged.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.core import difficulty
 from pipeline.core.records import Item, to_spiral
-from pipeline.core.store import atomic_write_text, content_hash, replace_dir
+from pipeline.core.store import atomic_write_text, content_hash, link_or_copy, replace_dir
 from pipeline.engine.stage import Context
 from pipeline.tts.licences import audio_licence_section
 
@@ -41,13 +40,6 @@ def provenance(item: Item, ctx: Context) -> dict:
         "planned_decile": item.spec.key_decile,
         "rate_scale": item.audio.rate_scale if item.audio else None,
     }
-
-
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
 
 
 def _hf_rows(records: list[dict], audio_dir: Path) -> Iterator[dict]:
@@ -122,8 +114,8 @@ def run(items: list[Item], ctx: Context) -> Path:
         for rec in records:
             wav = rec["audio_data"]["combined"]["audio_files"][0]
             key_wav = rec["audio_data"]["key_sentences"]["audio_file"]
-            _link(audio_dir / wav, tmp / "wavs" / wav)
-            _link(audio_dir / "key" / key_wav, tmp / "key_wavs" / key_wav)
+            link_or_copy(audio_dir / wav, tmp / "wavs" / wav)
+            link_or_copy(audio_dir / "key" / key_wav, tmp / "key_wavs" / key_wav)
             lines.append(json.dumps(rec, ensure_ascii=False))
         atomic_write_text(tmp / "data.jsonl", "".join(line + "\n" for line in lines))
         if hard is not None:

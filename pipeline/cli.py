@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline import cli_publish
+from pipeline import cli_eval, cli_publish
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
 from pipeline.core.resources import ResourceError
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve-offline-llm", help="serve the offline writer as an OpenAI-compatible API on "
                                   "127.0.0.1, with injectable faults (tests and demos)"))
     cli_publish.add_parsers(sub)
+    cli_eval.add_parser(sub)
     base = sub.add_parser("baseline", help="SpeechPrune table and difficulty tags of a built run")
     _common(base)
     base.add_argument("--adapter", choices=("cascade", "qwen2-audio"),
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli_publish.main(args)
     if args.command == "audit":
         return audit_main(args)
+    if args.command == "eval":
+        return cli_eval.main(args)
     overrides = list(args.set)
     for flag, key in (("run", "run"), ("n", "n_items"), ("seed", "seed")):
         value = getattr(args, flag)

@@ -43,11 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
                                   "127.0.0.1, with injectable faults (tests and demos)"))
     cli_publish.add_parsers(sub)
     cli_eval.add_parser(sub)
-    base = sub.add_parser("baseline", help="SpeechPrune table and difficulty tags of a built run")
+    base = sub.add_parser("baseline", help="SpeechPrune table of a built run (no difficulty "
+                                           "tags: see spiral eval --tag)")
     _common(base)
     base.add_argument("--adapter", choices=("cascade", "qwen2-audio"),
                       help="answering model (default: baseline.adapter)")
-    base.add_argument("--model-path", help="local Qwen2-Audio folder (qwen2-audio adapter)")
+    base.add_argument("--model-path", help="local Qwen2-Audio folder, required by the "
+                                           "qwen2-audio adapter (tests: tiny-random)")
     base.add_argument("--device", help="torch device for qwen2-audio, e.g. cuda")
     audit = sub.add_parser("audit", help="audit a SPIRAL-format data.jsonl (exit 1: a "
                                          "threshold failed)")
@@ -101,8 +103,7 @@ def _baseline(args: argparse.Namespace, overrides: list[str]) -> int:
         print(f"spiral: error: {exc}", file=sys.stderr)
         return 2
     print(markdown(report))
-    print(f"written to {cfg.run_dir / 'baseline'}/: baseline.json baseline.md baseline.png "
-          f"difficulty.jsonl")
+    print(f"written to {cfg.run_dir / 'baseline'}/: baseline.json baseline.md baseline.png")
     return 0
 
 

@@ -38,7 +38,8 @@ class CardInputs:
     subsets: list[Subset]
     features: Any  # datasets.Features
     items: list[ItemInfo]
-    tagged: bool  # the baseline's difficulty file existed
+    tagged: bool  # the run's difficulty file existed
+    hard_by: dict[str, Any] | None = None  # difficulty.definer: {"model", "proxy"}
     unknown_tags: list[str] = field(default_factory=list)  # tagged ids not in the export
     audit_md: str | None = None
     plots: list[str] = field(default_factory=list)  # file names under plots/
@@ -204,14 +205,28 @@ def _generation(inp: CardInputs) -> str:
 
 def _difficulty(inp: CardInputs) -> str:
     if not inp.tagged:
-        return ("No baseline had tagged this run when it was published, so there is no "
-                "`hard` config, no `data_h.jsonl`, and the `difficulty` column is empty.")
+        return ("No model had tagged this run (`spiral eval --tag`) when it was published, so "
+                "there is no `hard` config, no `data_h.jsonl`, and the `difficulty` column is "
+                "empty.")
+    by = inp.hard_by or {"model": None, "proxy": True}
+    who = f"`{by['model']}`" if by["model"] else "a model the tag file does not name"
     hard = next((s for s in inp.subsets if s.name == "hard"), None)
-    n = hard.num_examples if hard else 0
-    text = (f"The `hard` config holds the {n} items the baseline answered wrongly "
-            "(SPIRAL's hard subset was the items unpruned Qwen2-Audio, hearing only the first "
-            "30 s, gets wrong). Each row's `difficulty` column has the baseline's tags "
-            "(`hard`, `too_easy`, and the rest as JSON in `details`).")
+    if hard is None and by["proxy"]:
+        text = (f"Difficulty tags from {who} are in each row's `difficulty` column, but they "
+                "were defined by an offline proxy (or name no model), so they are not "
+                "published as a `hard` config or `data_h.jsonl`.")
+    else:
+        n = hard.num_examples if hard else 0
+        text = (f"The `hard` config holds the {n} items that {who} answered wrongly with the "
+                "choices in their original order (`spiral eval --tag`); SPIRAL's hard subset "
+                "was the items unpruned Qwen2-Audio, hearing only the first 30 s, gets wrong.")
+        if by["proxy"]:
+            text += (" This subset is defined by an offline proxy (ASR words of the first "
+                     "30 s matched against the choices), not by a speech model: it mostly marks "
+                     "items whose answer is said after the first 30 s.")
+    text += (" Each row's `difficulty` column has the tags (`hard`, `too_easy`: a text-only "
+             "pass right in at least 3 of 4 rotations of the choices; the rest as JSON in "
+             "`details`).")
     if inp.unknown_tags:
         text += (f" {len(inp.unknown_tags)} tagged ids are not in this export and were "
                  "ignored.")
@@ -231,7 +246,7 @@ FIELDS = """| field | what |
 | `duration`, `sample_rate` | seconds, Hz |
 | `key_detail` | `kind`, `answer` as said, `depth` (decile where the key sentence starts) |
 | `checks` | each validation check: `name`, `ok`, `reason` |
-| `difficulty` | baseline tags (`hard`, `too_easy`, `details` JSON), null when untagged |
+| `difficulty` | difficulty tags (`hard`, `too_easy`, `details` JSON), null when untagged |
 | `provenance` | JSON: pipeline version, run and item seeds, seed history, backends |
 
 `audio_data.combined.prompts_used` has one field per speaker id seen in the run, null where
@@ -251,7 +266,7 @@ def build_card(inp: CardInputs) -> str:
     if inp.spiral_files:
         spiral = ("\n\nFor evaluation code written for the original SPIRAL release, `spiral/` "
                   "holds the same items in its format: `data.jsonl`"
-                  + (", `data_h.jsonl` (hard subset)" if inp.tagged else "")
+                  + (", `data_h.jsonl` (hard subset)" if hard else "")
                   + ", `wavs/` and `key_wavs/` (24 kHz wav, named as the records say; the "
                   "records' `audio_folder` and `audio_dir` are relative to `spiral/`).")
     sections = [

@@ -30,11 +30,12 @@ def copy_run(small_run: RunResult, dest: Path) -> Path:
     return run_dir
 
 
-def tag(run_dir: Path, hard: tuple[str, ...] = HARD) -> None:
+def tag(run_dir: Path, hard: tuple[str, ...] = HARD, model: str = "openai:audio-model",
+        proxy: bool = False) -> None:
     ids = [json.loads(line)["metadata"]["id"]
            for line in (run_dir / "export" / "data.jsonl").read_text().splitlines()]
-    lines = [json.dumps({"id": i, "hard": i in hard, "too_easy": False, "accuracy": 0.25})
-             for i in ids]
+    lines = [json.dumps({"id": i, "hard": i in hard, "too_easy": False, "accuracy": 0.25,
+                         "model": model, "proxy": proxy}) for i in ids]
     (run_dir / "baseline").mkdir(exist_ok=True)
     (run_dir / "baseline" / "difficulty.jsonl").write_text("\n".join(lines) + "\n")
 
@@ -151,7 +152,7 @@ def test_card_yaml_parses_and_names_the_files_that_exist(published: Path) -> Non
     for ref in images:
         assert (published / ref.split(")")[0]).is_file()
     for must in ("2412.12009", "## Audit", "espeak-ng", "seed", "offline writer",
-                 "`hard` config holds the 2 items"):
+                 "`hard` config holds the 2 items that `openai:audio-model` answered"):
         assert must in body, must
     gen = yaml.safe_load((published / "generation" / "spiral.yaml").read_text())
     assert gen["seed"] == 7 and gen["n_items"] == 6 and gen["output_root"] == "data/runs"
@@ -170,6 +171,9 @@ def test_spiral_files_beside_the_parquet(published: Path) -> None:
 def test_export_writes_the_hard_subset_once_tagged(small_run: RunResult, tmp_path: Path) -> None:
     run_dir = copy_run(small_run, tmp_path)
     cfg = make_config(tmp_path, "run=pub", "n_items=6", "seed=7")
+    tag(run_dir, model="cascade (offline proxy)", proxy=True)
+    run_pipeline(cfg, quiet=True)
+    assert not (run_dir / "export" / "data_h.jsonl").exists()  # a proxy's tags: not asked for
     tag(run_dir)
     result = run_pipeline(cfg, quiet=True)
     assert result.ctx.stats["synthesize"]["computed"] == 0  # only the export is redone

@@ -294,11 +294,11 @@ def run_baseline(cfg: Config, adapter: Adapter | None = None, quiet: bool = Fals
     """Answer every exported item under every condition; write the reports."""
     b = cfg.baseline
     run_dir = cfg.run_dir
+    ident = adapter_identity(cfg)  # first: a missing --model-path needs no export to report
     records = load_export(run_dir)
     if not records:
         raise BaselineError(f"{run_dir / 'export' / 'data.jsonl'} has no items")
     conds = conditions(b.prune_rates, b.seeds)
-    ident = adapter_identity(cfg)
     cache = StageCache(run_dir / "baseline", f"results-{ident['adapter']}")
     settings = {"k1": b.k1, "frame": b.frame_tokens, "conditions": [c.key for c in conds]}
     results: list[ItemResult] = []

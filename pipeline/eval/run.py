@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +143,10 @@ class _Passes:
 
 def run_eval(cfg: Config, data: str, spec: ModelSpec, config: str = "default",
              limit: int | None = None, tag: bool = False, quiet: bool = False,
-             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+             backend: Any = None) -> dict[str, Any]:
     """Evaluate `spec` on `data`; write predictions, report, plots, the models table, and
-    with `tag` the run's difficulty tags. Returns the report."""
+    with `tag` the run's difficulty tags. Returns the report. `backend` replaces the one
+    `spec` names (tests)."""
     try:
         src = load_source(data, config, Path(cfg.output_root), limit)
     except SourceError as exc:
@@ -156,6 +156,7 @@ def run_eval(cfg: Config, data: str, spec: ModelSpec, config: str = "default",
                         "name as --data, --config default and no --limit")
     out = src.eval_root / spec.model_id
     passes = _Passes(src, spec, cfg, out)
+    passes.backend = backend
     todo = [(it, audio) for audio in ((True, False) if tag else (True,))
             for it in src.items if passes.cached(it, audio) is None]
     if todo:
@@ -163,7 +164,7 @@ def run_eval(cfg: Config, data: str, spec: ModelSpec, config: str = "default",
 
         with tqdm(total=len(todo), desc=f"eval {spec.model_id}", file=sys.stderr,
                   disable=quiet) as bar:
-            if spec.backend == "openai":
+            if hasattr(passes.get_backend(), "aanswer"):
                 passes.run_async(todo, bar)
             else:
                 passes.run_sync(todo, bar)

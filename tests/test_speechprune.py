@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 
 from pipeline.baseline import speechprune as sp
+from pipeline.orchestration.runner import RunResult
 
 
 def _tokens(audio: torch.Tensor, text: torch.Tensor, d: int | None = None) -> sp.AudioTokens:
@@ -148,3 +150,40 @@ def test_phase1_frame_score_is_the_sum_of_its_tokens_relevance() -> None:
     assert budgets == [0, 4, 1]
     assert sp.phase1(tok, k1=5, frame=4).tolist() == [4, 5, 6, 7, 8]
     assert sp.phase1(tok, k1=4, frame=4).tolist() == [4, 5, 6, 7]
+
+
+def test_speechprune_keeps_an_answer_planted_after_30_s_that_original_drops(
+        small_run: RunResult) -> None:
+    """Each item's key sentence is planted 35 s into 60 s of another item's words (0.4 s a
+    word, the cascade's all-MiniLM tokens): Original, the first 30 s, never hears the answer;
+    SpeechPrune at PR 0.2 hears it in most items, and then the reader answers right."""
+    from pipeline.asr.whisper import Word
+    from pipeline.baseline import cascade as cc
+
+    recs = [json.loads(line) for line in
+            (small_run.ctx.run_dir / "export" / "data.jsonl").read_text().splitlines()]
+    adapter = cc.CascadeAdapter(small_run.ctx.run_dir.parent / "plant-test")
+    heard = {"original": 0, "speechprune": 0}
+    for i, rec in enumerate(recs):
+        filler = " ".join(s for t in recs[(i + 1) % len(recs)]["transcript"]
+                          for s in t["text"]).split()
+        said = [*filler[:88], *rec["original_key_sentence"].split(), *filler[88:]][:150]
+        words = [Word(w, 0.4 * j, 0.4 * (j + 1)) for j, w in enumerate(said)]
+        assert words[88].start == pytest.approx(35.2)  # the key starts after 30 s
+        normed = [" ".join(cc.norm_words(w.text)) for w in words]
+        tw = cc.token_words(words, 60.0)
+        q = rec["test_question"]
+        choices = [c[3:] for c in q["choices"]]
+        tokens = sp.AudioTokens(adapter.embed([cc.SILENCE, *normed])[torch.tensor(tw) + 1],
+                                adapter.embed(cc.norm_words(" ".join([q["question"], *choices]))),
+                                adapter.w_q, adapter.w_k, adapter.n_heads, adapter.n_heads)
+        item = cc.CascadeItem(normed, tw, q["question"], choices,
+                              cc.prior(q["question"], choices))
+        answer = " ".join(cc.norm_words(rec["key_detail"]["answer"]))
+        for method in heard:
+            keep = sp.make_selector(method, 0.2)(tokens)
+            if answer in " ".join(w for _, w in cc.heard_words(item, keep)):
+                heard[method] += 1
+                assert adapter.answer(tokens, item, keep) == q["correct_answer"][0]
+    assert heard["original"] == 0
+    assert heard["speechprune"] >= 2 * len(recs) / 3, heard

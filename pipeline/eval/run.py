@@ -79,7 +79,9 @@ class _Passes:
 
     def get_backend(self) -> Any:
         if self.backend is None:
-            self.backend = make_backend(self.spec, self.cfg, self.src.eval_root)
+            # a run's ASR words are shared with `spiral baseline` (<run>/baseline/asr-*)
+            self.backend = make_backend(self.spec, self.cfg,
+                                        self.src.run_dir or self.src.eval_root)
         return self.backend
 
     def key(self, item: EvalItem, audio: bool) -> str:

@@ -17,6 +17,7 @@ from pipeline.orchestration.runner import RunResult
 from pipeline.stages import validate
 from tests.conftest import make_config
 
+
 def _copy_export(small_run: RunResult, tmp: Path, keep: int | None = None) -> None:
     """The shared run's export under `tmp/small`, so the shared run stays read-only."""
     src = small_run.ctx.run_dir / "export"

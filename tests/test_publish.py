@@ -242,3 +242,20 @@ def test_publish_config_is_checked(override: str, key: str, tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match=rf"'{key}' must be"):
         make_config(tmp_path, override)
+
+
+def test_card_names_the_model_behind_hard_and_flags_a_proxy() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.publishing.publish import Subset
+
+    hard = Subset("hard", ["a", "b"], "x", num_examples=2)
+    named = SimpleNamespace(tagged=True, subsets=[hard], unknown_tags=[],
+                            hard_by={"model": "openai:audio-model", "proxy": False})
+    text = card._difficulty(named)
+    assert "2 items that `openai:audio-model` answered wrongly" in text
+    assert "offline proxy" not in text
+    asked = SimpleNamespace(**{**vars(named), "hard_by": {"model": "cascade", "proxy": True}})
+    assert "defined by an offline proxy" in card._difficulty(asked)
+    withheld = SimpleNamespace(**{**vars(asked), "subsets": []})
+    assert "not published as a `hard` config" in card._difficulty(withheld)

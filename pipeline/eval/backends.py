@@ -148,11 +148,20 @@ class CascadeBackend:
         self.adapter = CascadeAdapter(cache_root, spec.name or "packaged:tiny.en")
 
     def answer(self, item: EvalItem, orders: list[list[str]], audio: bool) -> Answers:
+        # The question's tokens are a bag of word embeddings, so what a selector keeps does
+        # not depend on the choices' order: prepare and select once, read four times.
+        if len(set(orders[0])) < len(orders[0]):  # twin choices: each order on its own
+            return Answers([r for shown in orders
+                            for r in self.answer(item, [shown], audio).replies])
+        tokens, state = self.adapter.prepare(rotated_rec(item, orders[0]), item.wav)
+        keep = _selector(self.spec, item.id)(tokens) if audio else None
+        sims = state.sims or []
         out = []
         for shown in orders:
-            tokens, state = self.adapter.prepare(rotated_rec(item, shown), item.wav)
-            keep = _selector(self.spec, item.id)(tokens) if audio else None
-            out.append(self.adapter.answer(tokens, state, keep))
+            idx = [orders[0].index(c) for c in shown]
+            view = dataclasses.replace(state, choices=[state.choices[i] for i in idx],
+                                       sims=[sims[i] for i in idx] if sims else None)
+            out.append(self.adapter.answer(tokens, view, keep))
         return Answers(out)
 
 

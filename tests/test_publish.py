@@ -106,7 +106,8 @@ def test_parquet_loads_offline_and_decodes_audio_with_no_other_file(
         assert json.loads(row["provenance"]) == rec["provenance"]
         assert {c.pop("name"): c for c in row["checks"]} == rec["checks"]
         assert row["difficulty"]["hard"] is (rec["metadata"]["id"] in HARD)
-        assert json.loads(row["difficulty"]["details"]) == {"accuracy": 0.25}
+        assert json.loads(row["difficulty"]["details"]) == {
+            "accuracy": 0.25, "model": "openai:audio-model", "proxy": False}
         wav = published / "spiral" / "wavs" / rec["audio_data"]["combined"]["audio_files"][0]
         expected, sr = sf.read(wav, dtype="int16")
         decoded = row["audio"].get_all_samples()

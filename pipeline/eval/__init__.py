@@ -1,1 +1,1 @@
-"""`spiral eval`: any model, any SPIRAL-format benchmark, circular scoring, honest difficulty tags."""
+"""`spiral eval`: any model on any SPIRAL-format benchmark, circular scoring, difficulty tags."""

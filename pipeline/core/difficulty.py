@@ -32,7 +32,7 @@ def path(run_dir: str | Path) -> Path:
 
 
 def load(run_dir: str | Path) -> dict[str, dict[str, Any]] | None:
-    """Tags by item id, or None when the baseline has not tagged this run."""
+    """Tags by item id, or None when no model has tagged this run."""
     src = path(run_dir)
     if not src.exists():
         return None
@@ -80,7 +80,7 @@ def too_easy_check(item: Item, tags: dict[str, dict[str, Any]] | None) -> Check:
     answered right. An item with no tag yet passes (tagging runs after a first export)."""
     tag = (tags or {}).get(item.id)
     if tag is None:
-        return Check("not_too_easy", True, "no baseline tag yet")
+        return Check("not_too_easy", True, "no difficulty tag yet")
     if tag.get("too_easy"):
         return Check("not_too_easy", False,
                      f"answered right with no audio by "

@@ -1,6 +1,6 @@
 """Write the local export: SPIRAL-format `data.jsonl`, `wavs/`, `key_wavs/`, and a `datasets`
 dataset saved to disk whose audio columns decode with no other file; `data_h.jsonl` (the hard
-subset, records identical to their `data.jsonl` twins) once the baseline has tagged the run.
+subset, records identical to their `data.jsonl` twins) once a named model has tagged the run.
 
 The export is built in a temporary folder and swapped in, so a reader never sees half of
 one; it is skipped when the records it would write are unchanged.

@@ -212,18 +212,18 @@ def _difficulty(inp: CardInputs) -> str:
     who = f"`{by['model']}`" if by["model"] else "a model the tag file does not name"
     hard = next((s for s in inp.subsets if s.name == "hard"), None)
     if hard is None and by["proxy"]:
-        text = (f"Difficulty tags from {who} are in each row's `difficulty` column, but they "
-                "were defined by an offline proxy (or name no model), so they are not "
-                "published as a `hard` config or `data_h.jsonl`.")
+        text = (f"The difficulty tags come from {who}, an offline proxy (or no named model), "
+                "so they are not published as a `hard` config or `data_h.jsonl` "
+                "(`publish.hard_from_proxy` would).")
     else:
         n = hard.num_examples if hard else 0
         text = (f"The `hard` config holds the {n} items that {who} answered wrongly with the "
                 "choices in their original order (`spiral eval --tag`); SPIRAL's hard subset "
                 "was the items unpruned Qwen2-Audio, hearing only the first 30 s, gets wrong.")
         if by["proxy"]:
-            text += (" This subset is defined by an offline proxy (ASR words of the first "
-                     "30 s matched against the choices), not by a speech model: it mostly marks "
-                     "items whose answer is said after the first 30 s.")
+            text += (" This subset is defined by an offline proxy (ASR words matched against "
+                     "the choices), not by a speech model: with the first 30 s it mostly marks "
+                     "items whose answer is said after them.")
     text += (" Each row's `difficulty` column has the tags (`hard`, `too_easy`: a text-only "
              "pass right in at least 3 of 4 rotations of the choices; the rest as JSON in "
              "`details`).")

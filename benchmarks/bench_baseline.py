@@ -133,7 +133,7 @@ def main() -> int:
     report = json.loads((run_dir / "baseline" / "baseline.json").read_text())
 
     qcfg = load_config(ROOT / "spiral.yaml", [
-        f"run={opts.run}", "baseline.adapter=qwen2-audio"])
+        f"run={opts.run}", "baseline.adapter=qwen2-audio", "baseline.model_path=tiny-random"])
     qcfg.output_root = str(ROOT / qcfg.output_root)
     qwen_items = load_export(run_dir)[:opts.qwen_items]
     adapter = Qwen2AudioAdapter()
@@ -154,8 +154,7 @@ def main() -> int:
         "run": opts.run, "items": report["n_items"], "build_s": round(build_s, 1),
         "cascade": {"asr_s_per_item_uncached": asr_seconds(run_dir, 3),
                     "baseline_cold_s": round(cold_s, 1), "baseline_cached_s": round(cached_s, 1),
-                    "timing_per_item": report["timing"], "rows": report["rows"],
-                    "difficulty": report["difficulty"]},
+                    "timing_per_item": report["timing"], "rows": report["rows"]},
         "qwen_tiny": {"items": qreport["n_items"], "computed": qreport["computed"],
                       "s_per_item": qwen_total / max(1, qreport["n_items"]),
                       "timing_per_item": qreport["timing"],

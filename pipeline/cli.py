@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from pipeline import __version__, cli_publish
+from pipeline import __version__, cli_eval, cli_publish
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
 from pipeline.core.resources import ResourceError
@@ -63,11 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
                            "(tests and demos)"))
     cli_publish.add_parsers(sub)
     review_command.add_parser(sub)
-    base = add("baseline", "SpeechPrune table and difficulty tags of a built run")
+    cli_eval.add_parser(sub)
+    base = add("baseline", "SpeechPrune table of a built run (no difficulty tags: see "
+                           "spiral eval --tag)")
     _common(base, sizes=False)
     base.add_argument("--adapter", choices=("cascade", "qwen2-audio"),
                       help="answering model (default: baseline.adapter)")
-    base.add_argument("--model-path", help="local Qwen2-Audio folder (qwen2-audio adapter)")
+    base.add_argument("--model-path", help="local Qwen2-Audio folder, required by the "
+                                           "qwen2-audio adapter (tests: tiny-random)")
     base.add_argument("--device", help="torch device for qwen2-audio, e.g. cuda")
     audit = add("audit", "audit a SPIRAL-format data.jsonl (exit 1: a threshold failed)")
     audit.add_argument("file", help="data.jsonl (ours or the public SPIRAL release)")
@@ -123,8 +126,7 @@ def _baseline(args: argparse.Namespace, overrides: list[str]) -> int:
         print(f"spiral: error: {exc}", file=sys.stderr)
         return 2
     print(markdown(report))
-    print(f"written to {cfg.run_dir / 'baseline'}/: baseline.json baseline.md baseline.png "
-          f"difficulty.jsonl")
+    print(f"written to {cfg.run_dir / 'baseline'}/: baseline.json baseline.md baseline.png")
     return 0
 
 
@@ -171,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         return audit_main(args)
     if args.command == "review":
         return review_command.main(args)
+    if args.command == "eval":
+        return cli_eval.main(args)
     overrides = list(args.set) + ([f"run={args.run}"] if args.run else [])
     if args.command == "baseline":
         return _baseline(args, overrides)

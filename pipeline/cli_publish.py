@@ -37,7 +37,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--failed", action="store_true",
                            help="only items validation left out (export/failures.jsonl)")
             p.add_argument("--hard", action="store_true",
-                           help="only items the baseline tagged hard")
+                           help="only items tagged hard (spiral eval --tag)")
             p.add_argument("--seed", type=int, help="new seed: S itself for one item, "
                            "derived from (S, id) for several; default: derived from history")
 

@@ -30,11 +30,12 @@ def copy_run(small_run: RunResult, dest: Path) -> Path:
     return run_dir
 
 
-def tag(run_dir: Path, hard: tuple[str, ...] = HARD) -> None:
+def tag(run_dir: Path, hard: tuple[str, ...] = HARD, model: str = "openai:audio-model",
+        proxy: bool = False) -> None:
     ids = [json.loads(line)["metadata"]["id"]
            for line in (run_dir / "export" / "data.jsonl").read_text().splitlines()]
-    lines = [json.dumps({"id": i, "hard": i in hard, "too_easy": False, "accuracy": 0.25})
-             for i in ids]
+    lines = [json.dumps({"id": i, "hard": i in hard, "too_easy": False, "accuracy": 0.25,
+                         "model": model, "proxy": proxy}) for i in ids]
     (run_dir / "baseline").mkdir(exist_ok=True)
     (run_dir / "baseline" / "difficulty.jsonl").write_text("\n".join(lines) + "\n")
 
@@ -107,7 +108,8 @@ def test_parquet_loads_offline_and_decodes_audio_with_no_other_file(
         assert json.loads(row["provenance"]) == rec["provenance"]
         assert {c.pop("name"): c for c in row["checks"]} == rec["checks"]
         assert row["difficulty"]["hard"] is (rec["metadata"]["id"] in HARD)
-        assert json.loads(row["difficulty"]["details"]) == {"accuracy": 0.25}
+        assert json.loads(row["difficulty"]["details"]) == {
+            "accuracy": 0.25, "model": "openai:audio-model", "proxy": False}
         wav = published / "spiral" / "wavs" / rec["audio_data"]["combined"]["audio_files"][0]
         expected, sr = sf.read(wav, dtype="int16")
         decoded = row["audio"].get_all_samples()
@@ -153,7 +155,7 @@ def test_card_yaml_parses_and_names_the_files_that_exist(published: Path) -> Non
     for ref in images:
         assert (published / ref.split(")")[0]).is_file()
     for must in ("2412.12009", "## Audit", "espeak-ng", "seed", "offline writer",
-                 "`hard` config holds the 2 items"):
+                 "`hard` config holds the 2 items that `openai:audio-model` answered"):
         assert must in body, must
     gen = yaml.safe_load((published / "generation" / "spiral.yaml").read_text())
     assert gen["seed"] == 7 and gen["n_items"] == 6 and gen["output_root"] == "data/runs"
@@ -172,6 +174,9 @@ def test_spiral_files_beside_the_parquet(published: Path) -> None:
 def test_export_writes_the_hard_subset_once_tagged(small_run: RunResult, tmp_path: Path) -> None:
     run_dir = copy_run(small_run, tmp_path)
     cfg = make_config(tmp_path, "run=pub", "n_items=6", "seed=7")
+    tag(run_dir, model="cascade (offline proxy)", proxy=True)
+    run_pipeline(cfg, quiet=True)
+    assert not (run_dir / "export" / "data_h.jsonl").exists()  # a proxy's tags: not asked for
     tag(run_dir)
     result = run_pipeline(cfg, quiet=True)
     assert result.ctx.stats["synthesize"]["computed"] == 0  # only the export is redone
@@ -243,3 +248,20 @@ def test_publish_config_is_checked(override: str, key: str, tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match=rf"'{key}' must be"):
         make_config(tmp_path, override)
+
+
+def test_card_names_the_model_behind_hard_and_flags_a_proxy() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.publishing.publish import Subset
+
+    hard = Subset("hard", ["a", "b"], "x", num_examples=2)
+    named = SimpleNamespace(tagged=True, subsets=[hard], unknown_tags=[],
+                            hard_by={"model": "openai:audio-model", "proxy": False})
+    text = card._difficulty(named)
+    assert "2 items that `openai:audio-model` answered wrongly" in text
+    assert "offline proxy" not in text
+    asked = SimpleNamespace(**{**vars(named), "hard_by": {"model": "cascade", "proxy": True}})
+    assert "defined by an offline proxy" in card._difficulty(asked)
+    withheld = SimpleNamespace(**{**vars(asked), "subsets": []})
+    assert "not published as a `hard` config" in card._difficulty(withheld)

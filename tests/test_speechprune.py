@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 
 from pipeline.baseline import speechprune as sp
+from pipeline.orchestration.runner import RunResult
 
 
 def _tokens(audio: torch.Tensor, text: torch.Tensor, d: int | None = None) -> sp.AudioTokens:
@@ -114,3 +116,74 @@ def test_bad_prune_rate_and_method() -> None:
         sp.kept_budget(1.0)
     with pytest.raises(ValueError, match="unknown selector"):
         sp.make_selector("magic")
+
+
+def test_phase2_binarizes_the_weights_too() -> None:
+    """Q' = sign(S) sign(W_Q): scaling W (or giving its entries any magnitudes) changes nothing.
+    Without sign() on the weights, 3 * I would sharpen the softmax and these values move."""
+    audio = torch.tensor([[3.0, 0.5], [2.0, -7.0], [-1.0, -0.1]])
+    three = 3 * torch.eye(2)
+    score = sp.attention_received(audio, three, three)
+    assert score.tolist() == pytest.approx([0.3257, 0.3486, 0.3257], abs=1e-3)
+    torch.manual_seed(0)
+    pattern = torch.sign(torch.randn(8, 8))
+    mags_q, mags_k = torch.rand(8, 8) * 10 + 0.1, torch.rand(8, 8) * 10 + 0.1
+    x = torch.randn(12, 8)
+    assert torch.allclose(sp.attention_received(x, pattern * mags_q, pattern * mags_k),
+                          sp.attention_received(x, pattern, pattern), atol=1e-6)
+
+
+def test_phase1_frame_score_is_the_sum_of_its_tokens_relevance() -> None:
+    """Two 4-token frames of relevance 0 and 0.5: summed scores (0, 2) give softmax
+    (.119, .881), K1 = 4 -> floors (0, 3), the one left to the best frame: frame 1 whole.
+    A mean score (0, .5) would give (.378, .622) -> floors (1, 2): a token of frame 0."""
+    half = [0.5, math.sqrt(0.75)]  # cosine 0.5 with the text token
+    audio = torch.tensor([[0.0, 1.0]] * 4 + [half] * 4)
+    tok = _tokens(audio, torch.tensor([[1.0, 0.0]]))
+    assert sp.phase1(tok, k1=4, frame=4).tolist() == [4, 5, 6, 7]
+    # a short last frame is not favoured by its size: 1 relevant token (sum 1) against a full
+    # frame of 4 at 0.5 (sum 2); a mean would rank the short frame first.
+    audio = torch.tensor([[0.0, 1.0]] * 4 + [half] * 4 + [[1.0, 0.0]])
+    tok = _tokens(audio, torch.tensor([[1.0, 0.0]]))
+    scores = torch.tensor([0.0, 2.0, 1.0], dtype=torch.float64)
+    budgets = sp.frame_budgets(scores, torch.tensor([4, 4, 1]), 5).tolist()
+    assert budgets == [0, 4, 1]
+    assert sp.phase1(tok, k1=5, frame=4).tolist() == [4, 5, 6, 7, 8]
+    assert sp.phase1(tok, k1=4, frame=4).tolist() == [4, 5, 6, 7]
+
+
+def test_speechprune_keeps_an_answer_planted_after_30_s_that_original_drops(
+        small_run: RunResult) -> None:
+    """Each item's key sentence is planted 35 s into 60 s of another item's words (0.4 s a
+    word, the cascade's all-MiniLM tokens): Original, the first 30 s, never hears the answer;
+    SpeechPrune at PR 0.2 hears it in most items, and then the reader answers right."""
+    from pipeline.asr.whisper import Word
+    from pipeline.baseline import cascade as cc
+
+    recs = [json.loads(line) for line in
+            (small_run.ctx.run_dir / "export" / "data.jsonl").read_text().splitlines()]
+    adapter = cc.CascadeAdapter(small_run.ctx.run_dir.parent / "plant-test")
+    heard = {"original": 0, "speechprune": 0}
+    for i, rec in enumerate(recs):
+        filler = " ".join(s for t in recs[(i + 1) % len(recs)]["transcript"]
+                          for s in t["text"]).split()
+        said = [*filler[:88], *rec["original_key_sentence"].split(), *filler[88:]][:150]
+        words = [Word(w, 0.4 * j, 0.4 * (j + 1)) for j, w in enumerate(said)]
+        assert words[88].start == pytest.approx(35.2)  # the key starts after 30 s
+        normed = [" ".join(cc.norm_words(w.text)) for w in words]
+        tw = cc.token_words(words, 60.0)
+        q = rec["test_question"]
+        choices = [c[3:] for c in q["choices"]]
+        tokens = sp.AudioTokens(adapter.embed([cc.SILENCE, *normed])[torch.tensor(tw) + 1],
+                                adapter.embed(cc.norm_words(" ".join([q["question"], *choices]))),
+                                adapter.w_q, adapter.w_k, adapter.n_heads, adapter.n_heads)
+        item = cc.CascadeItem(normed, tw, q["question"], choices,
+                              cc.prior(q["question"], choices))
+        answer = " ".join(cc.norm_words(rec["key_detail"]["answer"]))
+        for method in heard:
+            keep = sp.make_selector(method, 0.2)(tokens)
+            if answer in " ".join(w for _, w in cc.heard_words(item, keep)):
+                heard[method] += 1
+                assert adapter.answer(tokens, item, keep) == q["correct_answer"][0]
+    assert heard["original"] == 0
+    assert heard["speechprune"] >= 2 * len(recs) / 3, heard

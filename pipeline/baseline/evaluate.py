@@ -1,18 +1,20 @@
-"""`spiral baseline`: the SpeechPrune paper's table on one run's export, and difficulty tags.
+"""`spiral baseline`: the SpeechPrune paper's table on one run's export.
 
 Every item of `export/data.jsonl` is answered under each condition (blind, Original, and RAP,
 RAC, SpeechPrune at each prune rate, the random ones over several seeds) by one adapter
 (`cascade` offline, or `qwen2-audio`). Per-item results are cached under
 `baseline/results-<adapter>/`, so a killed run resumes and a rerun with nothing changed only
 rewrites the reports. Outputs, all written atomically, under `<run>/baseline/`:
-`baseline.json`, `baseline.md`, `baseline.png` and `difficulty.jsonl` (one object per item:
-`hard` when Original fails, as SPIRAL-H; `too_easy` when the blind reader is right).
+`baseline.json`, `baseline.md`, `baseline.png`.
+
+The baseline defines no difficulty: the cascade's accuracy mostly says whether the answer is
+said inside the heard span, a position label. `spiral eval --tag` writes the tags from a named
+model, with rotations (`pipeline.eval`).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import statistics
 import sys
 import time
@@ -35,7 +37,9 @@ from pipeline.core.store import (
     read_jsonl,
 )
 
-__all__ = ["BaselineError", "run_baseline"]
+__all__ = ["TINY_RANDOM", "BaselineError", "run_baseline"]
+
+TINY_RANDOM = "tiny-random"  # baseline.model_path naming the random test model explicitly
 
 
 class BaselineError(RuntimeError):
@@ -185,20 +189,6 @@ def timing_summary(results: list[ItemResult]) -> dict[str, float]:
     return {k: statistics.fmean(r.timing[k] for r in results if k in r.timing) for k in keys}
 
 
-def difficulty(results: list[ItemResult], prune_rates: list[float], adapter: str) -> list[dict]:
-    return [{
-        "id": r.id,
-        "hard": not r.correct["original"],
-        "too_easy": r.correct["blind"],
-        "original_correct": r.correct["original"],
-        "blind_correct": r.correct["blind"],
-        "speechprune_correct": {f"{pr:g}": r.correct[Condition("speechprune", pr).key]
-                                for pr in prune_rates},
-        "type": r.type,
-        "adapter": adapter,
-    } for r in results]
-
-
 def _cell(row: dict, key: str = "all") -> str:
     val = f"{row['accuracy'][key]:.1f}" if key in row["accuracy"] else "-"
     if row.get("std") and key in row["std"]:
@@ -230,11 +220,9 @@ def markdown(report: dict) -> str:
         pr = "-" if r["pr"] is None else f"{r['pr']:g}"
         lines.append(f"| {LABELS[r['method']]} | {pr} | "
                      + " | ".join(_cell(r, t) for t in TYPES) + " |")
-    d = report["difficulty"]
     t = report["timing"]
-    lines += ["", f"Difficulty tags: {d['hard']} hard (Original wrong), {d['too_easy']} too easy "
-                  f"(blind right) of {report['n_items']}.", "",
-              f"Time per item: {t.get('total_s', 0):.2f} s (prepare {t.get('prepare_s', 0):.2f} s,"
+    lines += ["", f"Time per item: {t.get('total_s', 0):.2f} s "
+                  f"(prepare {t.get('prepare_s', 0):.2f} s,"
               f" {t.get('answer_s', 0) * 1000:.1f} ms per answer, SpeechPrune selection "
               f"{t.get('select_speechprune_s', 0) * 1000:.1f} ms).", ""]
     return "\n".join(lines)
@@ -280,7 +268,15 @@ def make_adapter(cfg: Config) -> Adapter:
         return CascadeAdapter(cfg.run_dir, b.asr_model)
     from pipeline.baseline.qwen2_audio import Qwen2AudioAdapter
 
-    return Qwen2AudioAdapter(b.model_path, b.device)
+    _require_model_path(cfg)
+    return Qwen2AudioAdapter(None if b.model_path == TINY_RANDOM else b.model_path, b.device)
+
+
+def _require_model_path(cfg: Config) -> None:
+    if not cfg.baseline.model_path:
+        raise BaselineError("--adapter qwen2-audio needs --model-path (a local "
+                            "Qwen2-Audio-7B-Instruct folder; tests: --model-path "
+                            f"{TINY_RANDOM} for the random model)")
 
 
 def adapter_identity(cfg: Config) -> dict[str, Any]:
@@ -288,20 +284,20 @@ def adapter_identity(cfg: Config) -> dict[str, Any]:
     b = cfg.baseline
     if b.adapter == "cascade":
         return {"adapter": "cascade", "asr_model": b.asr_model}
-    return {"adapter": "qwen2-audio", "model": b.model_path or "tiny-random-seed0",
-            "device": b.device}
+    _require_model_path(cfg)
+    return {"adapter": "qwen2-audio", "model": b.model_path, "device": b.device}
 
 
 def run_baseline(cfg: Config, adapter: Adapter | None = None, quiet: bool = False,
                  log: Callable[[str], None] | None = None) -> dict:
-    """Answer every exported item under every condition; write the reports and the tags."""
+    """Answer every exported item under every condition; write the reports."""
     b = cfg.baseline
     run_dir = cfg.run_dir
+    ident = adapter_identity(cfg)  # first: a missing --model-path needs no export to report
     records = load_export(run_dir)
     if not records:
         raise BaselineError(f"{run_dir / 'export' / 'data.jsonl'} has no items")
     conds = conditions(b.prune_rates, b.seeds)
-    ident = adapter_identity(cfg)
     cache = StageCache(run_dir / "baseline", f"results-{ident['adapter']}")
     settings = {"k1": b.k1, "frame": b.frame_tokens, "conditions": [c.key for c in conds]}
     results: list[ItemResult] = []
@@ -322,19 +318,14 @@ def run_baseline(cfg: Config, adapter: Adapter | None = None, quiet: bool = Fals
         else:
             res = ItemResult(**cached)
         results.append(res)
-    tags = difficulty(results, b.prune_rates, ident["adapter"])
     report = {
         "run": cfg.run, "adapter": ident["adapter"], "adapter_settings": ident,
         "n_items": len(results), "k1": b.k1, "frame_tokens": b.frame_tokens,
         "prune_rates": list(b.prune_rates), "seeds": b.seeds,
         "rows": table(results, b.prune_rates, b.seeds), "paper": PAPER,
-        "difficulty": {"hard": sum(t["hard"] for t in tags),
-                       "too_easy": sum(t["too_easy"] for t in tags)},
         "timing": timing_summary(results), "computed": computed,
     }
     out = run_dir / "baseline"
-    atomic_write_text(out / "difficulty.jsonl",
-                      "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tags))
     atomic_write_json(out / "baseline.json", report)
     atomic_write_text(out / "baseline.md", markdown(report))
     atomic_write_bytes(out / "baseline.png", plot(report))

@@ -98,6 +98,7 @@ class PublishConfig:
     row_group_mb: int = 32  # audio bytes per parquet row group: bounds publish memory
     audio_format: str = "flac"  # flac (lossless, about half the bytes) | wav (as exported)
     spiral_files: bool = True  # also ship spiral/: data.jsonl, data_h.jsonl, wavs/, key_wavs/
+    hard_from_proxy: bool = False  # publish tags from the offline proxy as the hard subset
     license: str = "cc-by-4.0"  # the card's licence when no audio licence overrides it
     pretty_name: str = "SPIRAL-style long-context spoken QA (synthetic)"
 
@@ -105,14 +106,14 @@ class PublishConfig:
 @dataclass
 class BaselineConfig:
     adapter: str = "cascade"  # cascade (offline CPU proxy) | qwen2-audio
-    model_path: str | None = None  # local Qwen2-Audio folder; null: tiny random model
+    model_path: str | None = None  # local Qwen2-Audio folder (qwen2-audio needs it); tiny-random
     device: str = "cpu"
     asr_model: str = "packaged:tiny.en"  # the cascade's faster-whisper model
     prune_rates: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8])
     seeds: int = 3  # seeds of the random selectors (RAP, RAC)
     k1: int = 750  # phase-1 budget: 30 s of 25 tokens per second
     frame_tokens: int = 25  # phase-1 frame: one second
-    reject_too_easy: bool = False  # validation fails items the blind baseline answers
+    reject_too_easy: bool = False  # validation fails items tagged too_easy (spiral eval --tag)
 
 
 @dataclass

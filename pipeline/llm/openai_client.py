@@ -148,21 +148,27 @@ class LLMSession:
                     stage: str, usage: Usage, used: list[Path]) -> dict[str, Any]:
         """One reply for these messages: from the cache, else from the server."""
         req = self._request(prompt, messages)
-        key = content_hash("llm-call/1", self.llm.base_url, prompt.digest, req)
+        try:
+            return await self._cached(req, content_hash("llm-call/1", self.llm.base_url,
+                                                        prompt.digest, req),
+                                      stage, usage, used)
+        except _SchemaUnsupported:
+            self._json_schema = False  # json_object plus our own validation from now on
+            return await self._call(prompt, messages, stage, usage, used)
+
+    async def _cached(self, req: dict[str, Any], key: str, stage: str, usage: Usage,
+                      used: list[Path]) -> dict[str, Any]:
+        """The reply to `req` from the cache under `key`, else from the server (then cached);
+        tokens and cost go to `usage` and to the stage's account."""
         path = self.cache_dir / key[:2] / f"{key}.json"
-        used.append(path)
         try:
             reply = read_json(path)
             fresh = False
         except (FileNotFoundError, json.JSONDecodeError):
-            try:
-                reply = await self._send(req)
-            except _SchemaUnsupported:
-                self._json_schema = False  # json_object plus our own validation from now on
-                used.pop()
-                return await self._call(prompt, messages, stage, usage, used)
+            reply = await self._send(req)
             await asyncio.to_thread(atomic_write_json, path, reply)  # keep the loop free
             fresh = True
+        used.append(path)
         got = Usage(prompt_tokens=reply["prompt_tokens"],
                     completion_tokens=reply["completion_tokens"],
                     calls=int(fresh), cached=int(not fresh))
@@ -175,8 +181,22 @@ class LLMSession:
             self.stages.setdefault(stage, Usage()).cached += 1
         return reply
 
+    async def chat(self, messages: list[dict[str, Any]], stage: str, max_tokens: int,
+                   temperature: float = 0.0) -> tuple[str, Usage]:
+        """The plain-text reply to `messages` (whose content may be a list of parts, e.g.
+        `input_audio`), with no prompt file and no JSON: `spiral eval`'s requests. Cached,
+        budgeted and retried like every other call."""
+        req: dict[str, Any] = {"model": self.llm.model, "messages": messages,
+                               "temperature": temperature, "max_tokens": max_tokens}
+        if self.llm.seed is not None:
+            req["seed"] = self.llm.seed
+        usage = Usage()
+        reply = await self._cached(req, content_hash("llm-chat/1", self.llm.base_url, req),
+                                   stage, usage, [])
+        return reply["content"], usage
+
     async def _send(self, req: dict[str, Any]) -> dict[str, Any]:
-        chars = sum(len(m["content"]) for m in req["messages"])
+        chars = sum(_chars(m["content"]) for m in req["messages"])
         worst = self.cost(chars // CHARS_PER_TOKEN + 1, self.llm.max_tokens)
         budget = self.llm.max_cost_usd
         if budget is not None and self.spent_usd + self._reserved_usd + worst > budget:
@@ -275,6 +295,21 @@ class LLMSession:
             messages = [*messages, {"role": "assistant", "content": content},
                         {"role": "user", "content": f"That reply was rejected: {error}. "
                          "Reply again with the complete JSON, fixing this."}]
+
+
+def _chars(content: str | list[dict[str, Any]]) -> int:
+    """Prompt size in characters for the budget estimate; an audio part counts as the text of
+    its tokens at 25 per second of 16-bit 16 kHz audio (base64: 4 characters per 3 bytes)."""
+    if isinstance(content, str):
+        return len(content)
+    total = 0
+    for part in content:
+        if part.get("type") == "text":
+            total += len(part.get("text", ""))
+        elif part.get("type") == "input_audio":
+            seconds = len(part["input_audio"].get("data", "")) * 3 / 4 / 32000
+            total += int(seconds * 25 * CHARS_PER_TOKEN)
+    return total
 
 
 class _SchemaUnsupported(Exception):

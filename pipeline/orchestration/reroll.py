@@ -75,7 +75,7 @@ def select(items: list[Item], run_dir: Path, sel: Selection) -> list[Item]:
         tags = difficulty.load(run_dir)
         if tags is None:
             raise RerollError(f"{difficulty.path(run_dir)}: no difficulty tags; run the "
-                              "baseline before --hard")
+                              "spiral eval --tag before --hard")
         hard = difficulty.hard_ids(tags)
         chosen = [it for it in chosen if it.id in hard]
     if sel.rejected:

@@ -39,7 +39,8 @@ class CardInputs:
     subsets: list[Subset]
     features: Any  # datasets.Features
     items: list[ItemInfo]
-    tagged: bool  # the baseline's difficulty file existed
+    tagged: bool  # the run's difficulty file existed
+    hard_by: dict[str, Any] | None = None  # difficulty.definer: {"model", "proxy"}
     unknown_tags: list[str] = field(default_factory=list)  # tagged ids not in the export
     audit: dict[str, Any] | None = None  # the audit's result (audit.json)
     audit_md: str | None = None
@@ -190,14 +191,28 @@ def _generation(inp: CardInputs) -> str:
 
 def _difficulty(inp: CardInputs) -> str:
     if not inp.tagged:
-        return ("No baseline had tagged this run when it was published, so there is no "
-                "`hard` config, no `data_h.jsonl`, and the `difficulty` column is empty.")
+        return ("No model had tagged this run (`spiral eval --tag`) when it was published, so "
+                "there is no `hard` config, no `data_h.jsonl`, and the `difficulty` column is "
+                "empty.")
+    by = inp.hard_by or {"model": None, "proxy": True}
+    who = f"`{by['model']}`" if by["model"] else "a model the tag file does not name"
     hard = next((s for s in inp.subsets if s.name == "hard"), None)
-    n = hard.num_examples if hard else 0
-    text = (f"The `hard` config holds the {n} items the baseline answered wrongly "
-            "(SPIRAL's hard subset was the items unpruned Qwen2-Audio, hearing only the first "
-            "30 s, gets wrong). Each row's `difficulty` column has the baseline's tags "
-            "(`hard`, `too_easy`, and the rest as JSON in `details`).")
+    if hard is None and by["proxy"]:
+        text = (f"The difficulty tags come from {who}, an offline proxy (or no named model), "
+                "so they are not published as a `hard` config or `data_h.jsonl` "
+                "(`publish.hard_from_proxy` would).")
+    else:
+        n = hard.num_examples if hard else 0
+        text = (f"The `hard` config holds the {n} items that {who} answered wrongly with the "
+                "choices in their original order (`spiral eval --tag`); SPIRAL's hard subset "
+                "was the items unpruned Qwen2-Audio, hearing only the first 30 s, gets wrong.")
+        if by["proxy"]:
+            text += (" This subset is defined by an offline proxy (ASR words matched against "
+                     "the choices), not by a speech model: with the first 30 s it mostly marks "
+                     "items whose answer is said after them.")
+    text += (" Each row's `difficulty` column has the tags (`hard`, `too_easy`: a text-only "
+             "pass right in at least 3 of 4 rotations of the choices; the rest as JSON in "
+             "`details`).")
     if inp.unknown_tags:
         text += (f" {len(inp.unknown_tags)} tagged ids are not in this export and were "
                  "ignored.")
@@ -218,7 +233,7 @@ FIELDS = """| field | what |
 | `duration`, `sample_rate` | seconds, Hz |
 | `key_detail` | `kind`, `answer` as said, `depth` (decile where the key sentence starts) |
 | `checks` | each validation check: `name`, `ok`, `reason` |
-| `difficulty` | baseline tags (`hard`, `too_easy`, `details` JSON), null when untagged |
+| `difficulty` | difficulty tags (`hard`, `too_easy`, `details` JSON), null when untagged |
 | `provenance` | JSON: pipeline version, run and item seeds, seed history, backends |
 
 `audio_data.combined.prompts_used` is a list of `{speaker, prompt}`, one per speaker of the
@@ -247,20 +262,16 @@ def _limitations(inp: CardInputs) -> str:
                 + ", and rebuilt from new seeds or left out.")
     else:
         gate = "The share of attempts the gates rejected was not recorded for this build."
-    settings = inp.baseline_adapter or {"adapter": cfg.baseline.adapter}
-    model = settings.get("model", "")
-    if settings.get("adapter") == "cascade":
-        who = ("`cascade` adapter, a CPU proxy (faster-whisper "
-               f"{settings.get('asr_model', '')} + a string-matching reader), not a speech "
-               "language model: hard for it need not be hard for one")
-    elif str(model).startswith("tiny-random"):
-        who = ("`qwen2-audio` adapter with a tiny randomly initialised model: its answers are "
-               "noise, so `hard` means nothing here")
+    by = inp.hard_by or {"model": None, "proxy": True}
+    if not inp.tagged:
+        hard = "No model had tagged this run (`spiral eval --tag`), so nothing is tagged hard."
+    elif by["proxy"]:
+        hard = (f"Difficulty tags came from `{by['model']}`, an offline proxy (ASR words "
+                "matched against the choices), not a speech language model: hard for it need "
+                "not be hard for one.")
     else:
-        who = (f"`qwen2-audio` adapter (Qwen2-Audio `{model}`, hearing the first 30 s, as "
-               "SPIRAL-H)")
-    hard = ("No baseline had run, so nothing is tagged hard." if not inp.tagged else
-            f"`hard` was defined by the baseline's {who}.")
+        hard = (f"`hard` was defined by `{by['model']}` (`spiral eval --tag`): the items it "
+                "answers wrongly with the choices in their original order.")
     return "\n".join([
         f"- **Synthetic speech.** All audio is {voices}; results need not transfer to "
         "recorded speech.",
@@ -340,7 +351,7 @@ def build_card(inp: CardInputs) -> str:
     if inp.spiral_files:
         spiral = ("\n\nFor evaluation code written for the original SPIRAL release, `spiral/` "
                   "holds the same items in its format: `data.jsonl`"
-                  + (", `data_h.jsonl` (hard subset)" if inp.tagged else "")
+                  + (", `data_h.jsonl` (hard subset)" if hard else "")
                   + ", `wavs/` and `key_wavs/` (24 kHz wav, named as the records say). As in "
                   "SPIRAL's records, `audio_folder` is `spiral/wavs` and `audio_dir` "
                   "`spiral/key_wavs`, relative to the folder that holds `spiral/` (this "

@@ -1,9 +1,9 @@
 """`spiral publish`: turn a run's export into a folder ready for the Hugging Face Hub.
 
 `data/runs/<run>/<publish.folder>/` gets parquet shards with the audio bytes embedded (so they
-decode with no other file), one config per subset (`default`, and `hard` once the baseline has
-tagged the run), the audit's plots, a dataset card, and under `spiral/` the SPIRAL-format files
-for evaluation code written for the original release.
+decode with no other file), one config per subset (`default`, and `hard` once a named model
+has tagged the run: `spiral eval --tag`), the audit's plots, a dataset card, and under
+`spiral/` the SPIRAL-format files for evaluation code written for the original release.
 
 Records are streamed from `export/data.jsonl` and written a row group at a time, so memory
 does not grow with the number of items. The folder is built under a temporary name and
@@ -264,13 +264,15 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
     state = source_state(run_dir)
     items = scan(export)
     tags = difficulty.load(run_dir)
-    hard = difficulty.hard_ids(tags)
+    hard = difficulty.publishable_hard(tags, cfg.publish.hard_from_proxy)
     known = {it.id for it in items}
     subsets = [Subset("default", [it.id for it in items],
                       "every item that passed validation")]
-    if tags is not None:
+    by = difficulty.definer(tags) if tags is not None else None
+    if hard is not None and by is not None:
         subsets.append(Subset("hard", [it.id for it in items if it.id in hard],
-                              "items the baseline answers wrongly (tagged hard)"))
+                              f"items {by['model'] or 'an unnamed model'} answers wrongly"
+                              + (" (an offline proxy)" if by["proxy"] else "")))
     feats = features(built_with.audio.sample_rate)
     max_bytes = cfg.publish.max_shard_mb * 1024 * 1024
     out = run_dir / cfg.publish.folder
@@ -294,7 +296,7 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
             atomic_write_text(spiral / "data.jsonl", "".join(
                 json.dumps(spiral_record(rec), ensure_ascii=False) + "\n"
                 for _, rec in _records(export / "data.jsonl")))
-            if tags is not None:
+            if hard is not None:
                 write_hard_subset(spiral / "data.jsonl", hard, spiral / "data_h.jsonl")
         write_generation(tmp / "generation", built_with, run_dir)
         plot_names = []
@@ -308,7 +310,8 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
         card = build_card(CardInputs(
             manifest=manifest, built_with=built_with, publish=cfg.publish,
             subsets=[s for s in subsets if s.num_examples], features=feats, items=items,
-            tagged=tags is not None, unknown_tags=sorted(set(tags or {}) - known),
+            tagged=tags is not None, hard_by=by,
+            unknown_tags=sorted(set(tags or {}) - known),
             audit=audit, audit_md=audit_md, plots=plot_names,
             spiral_files=cfg.publish.spiral_files, reseeds=_reseeds(run_dir),
             example=spiral_record(first), baseline_md=baseline_md,

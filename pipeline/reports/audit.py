@@ -27,7 +27,7 @@ from pipeline.core.store import (
     file_hash,
     read_jsonl,
 )
-from pipeline.writing.details import mentions
+from pipeline.text.compare import mentions
 
 DEFAULT_WINDOW = (90.0, 10.0)
 AUDIT_VERSION = 2  # bump when audit.json gains or changes figures: older reports are redone

@@ -1,6 +1,6 @@
 """Write the local export: SPIRAL-format `data.jsonl`, `wavs/`, `key_wavs/`, and a `datasets`
 dataset saved to disk whose audio columns decode with no other file; `data_h.jsonl` (the hard
-subset, records identical to their `data.jsonl` twins) once the baseline has tagged the run.
+subset, records identical to their `data.jsonl` twins) once a named model has tagged the run.
 
 The export is built in a temporary folder and swapped in, so a reader never sees half of
 one; it is skipped when the records it would write are unchanged.
@@ -96,7 +96,7 @@ def run(items: list[Item], ctx: Context) -> Path:
         records.append(to_spiral(item))
     failures = [{"id": it.id, **(it.failed or {})} for it in items if it.failed]
     tags = difficulty.load(run_dir)
-    hard = difficulty.hard_ids(tags) if tags is not None else None
+    hard = difficulty.publishable_hard(tags, ctx.cfg.publish.hard_from_proxy)
     used = {s.voice for it in passed for s in it.spec.speakers}
     licence = audio_licence_section(ctx.cfg, (v for k, v in ctx.voices.items() if k in used))
     # The hard list joins the key only once it exists, so untagged runs keep their exports.

@@ -7,13 +7,22 @@ what the offline writer would write, so a run through it builds the same items a
 offline backend. It logs one line per request (method, path, status, task; never a header)
 and can inject faults: latency, 429 with Retry-After, 500, hangs past the client's timeout,
 malformed and truncated JSON, an item whose calls always fail, and no json_schema support.
+
+It also answers `spiral eval`'s multiple-choice prompts, with the audio as an `input_audio`
+part (base64 wav) as OpenAI's audio models and vLLM accept it, through the offline cascade
+proxy hearing the first 30 s (`pipeline.baseline.cascade`, Original selector); a prompt with
+no audio gets the cascade's blind answer. Replies vary in form ("B", "(B)", "The answer is
+B.", "B. <text>", the choice's text) so the client's letter reading is exercised.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,10 +30,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.core.records import ItemSpec
+from pipeline.core.records import LETTERS, ItemSpec
 from pipeline.core.resources import load_key_templates, load_stem_templates, load_writer_bank
 from pipeline.core.seeds import rng_for
+from pipeline.core.store import atomic_write_bytes
 from pipeline.core.typed import from_dict
+from pipeline.eval.protocol import parse_prompt
 from pipeline.text.compare import mentions
 from pipeline.writing.details import make_detail, make_distractors, make_stem
 from pipeline.writing.offline import write_script
@@ -121,13 +132,82 @@ class OfflineWriterAnswers:
         raise BadRequest(f"unknown task {task!r}")
 
 
+REPLY_FORMS = ("{L}", "{L}. {T}", "The answer is {L}.", "({L})", "{T}")
+
+
+class CascadeAnswers:
+    """`spiral eval` prompts answered by the cascade proxy: the ASR words of the first 30 s
+    (cached under `cache_dir` by the audio's hash) read against the choices."""
+
+    def __init__(self, cache_dir: str | Path | None = None) -> None:
+        self.cache_dir = Path(cache_dir or tempfile.mkdtemp(prefix="spiral-offline-audio-"))
+        self._adapter: Any = None
+        self._lock = threading.Lock()  # one ASR at a time: the CPU is the limit anyway
+
+    def answer(self, text: str, audio: bytes | None) -> tuple[str, float]:
+        """(reply, audio seconds) for one prompt; BadRequest when it is not one of ours."""
+        from pipeline.baseline import speechprune as sp
+        from pipeline.baseline.cascade import CascadeAdapter, prior, read_answer
+
+        parsed = parse_prompt(text)
+        if parsed is None:
+            raise BadRequest("neither an item data block nor a SPIRAL multiple-choice prompt "
+                             "(question, A.-D. choices, instruction)")
+        question, choices = parsed
+        seconds = 0.0
+        with self._lock:
+            if audio is None:
+                letter = read_answer(question, choices, [], prior(question, choices))
+            else:
+                digest = hashlib.sha256(audio).hexdigest()[:24]
+                wav = self.cache_dir / "audio" / f"{digest}.wav"
+                if not wav.exists():
+                    atomic_write_bytes(wav, audio)
+                if self._adapter is None:
+                    self._adapter = CascadeAdapter(self.cache_dir)
+                rec = {"metadata": {"id": digest}, "test_question": {
+                    "question": question,
+                    "choices": [f"{x}. {c}" for x, c in zip(LETTERS, choices, strict=True)]}}
+                try:
+                    tokens, item = self._adapter.prepare(rec, wav)
+                except Exception as exc:  # noqa: BLE001 - unreadable audio is the client's
+                    raise BadRequest(f"input_audio is not a readable wav: {exc}") from None
+                seconds = tokens.n / sp.TOKENS_PER_SECOND
+                letter = self._adapter.answer(tokens, item, sp.make_selector("original")(tokens))
+        form = REPLY_FORMS[int(hashlib.sha256(text.encode()).hexdigest(), 16) % len(REPLY_FORMS)]
+        return form.format(L=letter, T=choices[LETTERS.index(letter)]), seconds
+
+
+def _parts(content: Any) -> tuple[str, bytes | None] | None:
+    """(text, audio bytes or None) of a message whose content is a list of parts."""
+    if not isinstance(content, list):
+        return None
+    text, audio = [], None
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            text.append(str(part.get("text", "")))
+        elif kind == "input_audio":
+            spec = part.get("input_audio") or {}
+            if spec.get("format", "wav") != "wav":
+                raise BadRequest(f"input_audio format {spec.get('format')!r}: only wav")
+            try:
+                audio = base64.b64decode(spec.get("data", ""), validate=True)
+            except ValueError:
+                raise BadRequest("input_audio data is not base64") from None
+        else:
+            raise BadRequest(f"unsupported content part type {kind!r}")
+    return "\n".join(text), audio
+
+
 class OfflineLLMServer:
     """The server, in a background thread: `start()` gives the base URL, `stop()` ends it."""
 
     def __init__(self, prompts_dir: str | Path = "prompts", port: int = 0,
                  faults: Faults | None = None, model: str = "offline",
-                 log: TextIO | None = None) -> None:
+                 log: TextIO | None = None, audio_cache: str | Path | None = None) -> None:
         self.answers = OfflineWriterAnswers(Path(prompts_dir))
+        self.cascade = CascadeAnswers(audio_cache)
         for bank in ("bank", "keys", "stems"):  # fail now on a bad prompts dir, answer fast
             self.answers._load(bank)
         self.faults = faults or Faults()
@@ -188,6 +268,8 @@ class OfflineLLMServer:
         if not isinstance(messages, list) or not messages:
             return _error(400, "'messages' must be a non-empty list") + ("", "")
         users = [m.get("content") or "" for m in messages if m.get("role") == "user"]
+        if users and (isinstance(users[0], list) or parse_prompt(users[0]) is not None):
+            return _eval_chat(self, body, users[0])
         match = DATA_BLOCK.search(users[0]) if users else None
         if match is None:
             return _error(400, "no item data block: this server answers the pipeline's "
@@ -236,11 +318,45 @@ class OfflineLLMServer:
         }, {}, task, item
 
 
+def _reply(body: dict[str, Any], model: str, n: int, content: str, prompt_tokens: int
+           ) -> dict[str, Any]:
+    completion_tokens = max(1, len(content) // 4)
+    return {"id": f"chatcmpl-offline-{n}", "object": "chat.completion",
+            "created": int(time.time()), "model": body.get("model", model),
+            "system_fingerprint": "offline-writer",
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
 def _error(status: int, message: str, param: str | None = None
            ) -> tuple[int, dict[str, Any], dict[str, str]]:
     kind = {400: "invalid_request_error", 404: "not_found_error", 429: "rate_limit_error"}
     return status, {"error": {"message": message, "type": kind.get(status, "server_error"),
                               "param": param, "code": None}}, {}
+
+
+def _eval_chat(server: OfflineLLMServer, body: dict[str, Any], content: Any
+               ) -> tuple[int, dict[str, Any], dict[str, str], str, str]:
+    """An eval prompt (text, maybe with input_audio) answered by the cascade. Faults apply
+    as to the writer's tasks: latency, 429, 500."""
+    if server.faults.latency_ms:
+        time.sleep(server.faults.latency_ms / 1000)
+    fault = server.faults.take(server._lock)
+    if fault == "rate_limit":
+        status, payload, _ = _error(429, "injected rate limit")
+        return status, payload, {"Retry-After": f"{server.faults.retry_after:g}"}, "eval", ""
+    if fault == "server_error":
+        return _error(500, "injected server error") + ("eval", "")
+    try:
+        text, audio = _parts(content) or (str(content), None)
+        reply, seconds = server.cascade.answer(text, audio)
+    except BadRequest as exc:
+        return _error(400, str(exc)) + ("eval", "")
+    # audio billed as 25 tokens per second (Qwen2-Audio's rate), text at 4 characters a token
+    tokens = len(text) // 4 + round(25 * seconds)
+    return 200, _reply(body, server.model, len(server.requests), reply, tokens), {}, "eval", ""
 
 
 def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:

@@ -1,0 +1,1 @@
+"""`spiral eval`: any model on any SPIRAL-format benchmark, circular scoring, difficulty tags."""

@@ -58,7 +58,7 @@ class Context:
 
     @cached_property
     def difficulty(self) -> dict[str, dict[str, Any]] | None:
-        """The baseline's tags for this run, read once (None before any baseline)."""
+        """The run's difficulty tags (spiral eval --tag), read once (None when untagged)."""
         from pipeline.core import difficulty
 
         return difficulty.load(self.run_dir)

@@ -12,7 +12,7 @@ HELP = "score a model on a SPIRAL-format benchmark (run, published folder, SPIRA
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help=HELP)
+    p = sub.add_parser("eval", help=HELP, description=HELP)
     p.add_argument("--data", required=True,
                    help="a run name, a published folder, a SPIRAL folder (data.jsonl + "
                         "spiral/wavs) or a Hub dataset id")

@@ -8,6 +8,7 @@ import sys
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
 from pipeline.core.resources import ResourceError
+from pipeline.core.reviews import ReviewError
 
 HELP = {
     "publish": "write the Hub-ready dataset folder (parquet + card) of a built run",
@@ -38,6 +39,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                            help="only items validation left out (export/failures.jsonl)")
             p.add_argument("--hard", action="store_true",
                            help="only items tagged hard (spiral eval --tag)")
+            p.add_argument("--rejected", action="store_true",
+                           help="only items a reviewer rejected (`spiral review`)")
             p.add_argument("--seed", type=int, help="new seed: S itself for one item, "
                            "derived from (S, id) for several; default: derived from history")
 
@@ -52,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config, overrides)
         return {"publish": _publish, "push": _push, "reroll": _reroll}[args.command](cfg, args)
-    except (ConfigError, ResourceError, DifficultyError, PublishError, PushError,
+    except (ConfigError, ResourceError, DifficultyError, ReviewError, PublishError, PushError,
             RerollError, AuditError) as exc:
         print(f"spiral {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -108,7 +111,8 @@ def _reroll(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-de
 
     _, built_with = run_config(cfg.run_dir)
     ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
-    sel = Selection(ids=ids, type=args.type, failed=args.failed, hard=args.hard)
+    sel = Selection(ids=ids, type=args.type, failed=args.failed, hard=args.hard,
+                    rejected=args.rejected)
     chosen, result = reroll(built_with, sel, seed=args.seed, quiet=args.quiet)
     if result is None:
         print("reroll: no item matches; nothing changed")

@@ -1,4 +1,9 @@
-"""The `spiral` command: `spiral run` builds everything; one subcommand per stage."""
+"""The `spiral` command: `spiral run` builds everything; one subcommand per stage.
+
+Exit codes: 0 done; 1 the run failed (a threshold, items that failed for infrastructure
+reasons, a full disk, a locked run folder); 2 bad input (config, files, arguments); 130
+interrupted. Every error is one line on stderr.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ import sys
 from pipeline import __version__, cli_eval, cli_publish
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
+from pipeline.core.errors import InfrastructureError
 from pipeline.core.resources import ResourceError
 from pipeline.orchestration import remember
-from pipeline.orchestration.runner import STAGES, run_pipeline, summary
+from pipeline.orchestration.lock import RunLock, RunLocked
+from pipeline.orchestration.runner import STAGES, resume_hint, run_pipeline, summary
 from pipeline.review import command as review_command
 
 STAGE_HELP = {
@@ -145,6 +152,10 @@ def audit_main(args: argparse.Namespace) -> int:
     except (ConfigError, AuditError) as exc:
         print(f"spiral audit: error: {exc}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as exc:  # bad input, not a failed threshold
+        print(f"spiral audit: error: {args.file} (or a file beside it) is not UTF-8 text: "
+              f"byte {exc.object[exc.start]:#04x} at offset {exc.start}", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else data.parent / "audit"
     write_report(result, out)
     for t in result["thresholds"]:
@@ -156,7 +167,31 @@ def audit_main(args: argparse.Namespace) -> int:
     return 0 if result["passed"] else 1
 
 
+def os_error_line(exc: OSError) -> str:
+    """One line for an I/O error: what failed, on which file, and what to do."""
+    import errno
+
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on the device{where}; free some space and rerun the same "
+                "command (finished work is kept)")
+    return f"{exc.strerror or type(exc).__name__}{where}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\nspiral: interrupted; rerun the same command to resume (finished work is "
+              "kept)", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a missing input file is bad input; anything else, the run's
+        print(f"spiral: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, FileNotFoundError | IsADirectoryError |
+                               NotADirectoryError) else 1
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve-offline-llm":
         from pipeline.testing.offline_server import Faults, serve
@@ -191,13 +226,20 @@ def main(argv: list[str] | None = None) -> int:
         cfg, notes = remember.resolve(args.config, args.run, args.n, args.seed, list(args.set))
         for line in notes:
             print(line, file=sys.stderr)
-        remember.save(cfg, list(args.set))
         until = "export" if args.command == "run" else args.command
-        result = run_pipeline(cfg, until=until, quiet=args.quiet)
+        with RunLock(cfg.run_dir):  # before anything is written to the run folder
+            remember.save(cfg, list(args.set))
+            result = run_pipeline(cfg, until=until, quiet=args.quiet)
     except (ConfigError, ResourceError, DifficultyError) as exc:
         print(f"spiral: error: {exc}", file=sys.stderr)
         return 2
+    except (InfrastructureError, RunLocked) as exc:
+        print(f"spiral: error: {exc}", file=sys.stderr)
+        return 1
     print(summary(result))
+    if hint := resume_hint(result):
+        print(f"spiral: {hint}", file=sys.stderr)
+        return 1
     return 0 if result.built or until in ("plan", "script", "plant", "question") else 1
 
 

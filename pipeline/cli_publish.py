@@ -7,8 +7,10 @@ import sys
 
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
+from pipeline.core.errors import InfrastructureError
 from pipeline.core.resources import ResourceError
 from pipeline.core.reviews import ReviewError
+from pipeline.orchestration.lock import RunLocked
 
 HELP = {
     "publish": "write the Hub-ready dataset folder (parquet + card) of a built run",
@@ -59,6 +61,27 @@ def main(args: argparse.Namespace) -> int:
             RerollError, AuditError) as exc:
         print(f"spiral {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except (InfrastructureError, RunLocked) as exc:
+        print(f"spiral {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if not _network_error(exc):
+            raise  # an OSError gets its one line from pipeline.cli.main
+        print(f"spiral {args.command}: error: cannot reach the Hugging Face Hub "
+              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+              "check the network and rerun", file=sys.stderr)
+        return 1
+
+
+def _network_error(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) comes from the HTTP stack: no network, DNS, TLS."""
+    while exc is not None:
+        module = type(exc).__module__.split(".")[0]
+        if module in ("httpx", "httpx2", "httpcore", "requests", "urllib3") or \
+                isinstance(exc, ConnectionError):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 def _publish(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]

@@ -48,8 +48,10 @@ def test_driver_caches_declared_outputs_and_retries_errors(tmp_path: Path) -> No
     out = run_stage(stage, items(5), ctx)
     assert [it.id for it in out] == [f"lecture_{i}" for i in range(5)]  # input order kept
     assert out[0].provenance == {"tag": 100}
-    assert out[2].failed == {"stage": "fake", "reason": "rejected: two", "retry": True}
+    assert out[2].failed == {"stage": "fake", "reason": "rejected: two", "retry": True,
+                             "kind": "content"}  # a StageFailure: the content's fault
     assert out[3].failed and out[3].failed["reason"] == "error: OSError: disk on fire"
+    assert out[3].failed["kind"] == "infrastructure"  # anything else: same seed next run
     assert ctx.stats["fake"] == {"cached": 0, "computed": 5, "failed": 2}
     # Only the fields a stage declares are stored; failures are not cached at all.
     record = (ctx.run_dir / "fake" / "lecture_0.json").read_text()

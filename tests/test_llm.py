@@ -262,22 +262,7 @@ def test_concurrency_bounds_requests_in_flight_across_items(tmp_path: Path) -> N
     assert peak == 3
 
 
-def test_an_unreachable_server_fails_items_with_the_reason(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cfg = make_config(tmp_path, "n_items=2", "llm.backend=openai", "llm.model=offline",
-                      f"llm.base_url=http://127.0.0.1:{port}/v1", "llm.max_retries=1",
-                      "llm.backoff_s=0.01")
-    result = run_pipeline(cfg, until="script", quiet=True)
-    assert len(result.failed) == 2
-    assert all("connection error after 2 tries" in (it.failed or {})["reason"]
-               for it in result.failed)
-
-
-def test_a_broken_prompt_file_stops_the_stage_naming_the_file(
+def test_a_broken_prompt_file_stops_the_run_before_any_call_naming_the_file(
         tmp_path: Path, server: OfflineLLMServer) -> None:
     from pipeline.core.resources import ResourceError
 
@@ -289,7 +274,8 @@ def test_a_broken_prompt_file_stops_the_stage_naming_the_file(
     cfg = llm_config(tmp_path, server, "n_items=1", f"prompts_dir={prompts}")
     with pytest.raises(ResourceError, match="llm_plant.yaml: 'schema' is not a valid"):
         run_pipeline(cfg, until="question", quiet=True)
-    assert (tmp_path / "demo" / "script").exists()  # what was built before is kept
+    # Found by the preflight: not one call made, nothing built for the script stage.
+    assert not chat(server) and not (tmp_path / "demo" / "script").exists()
 
 
 def test_validation_judge_runs_on_the_llm_endpoint(tmp_path: Path,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyloudnorm
+import pytest
 import soundfile as sf
 
 from pipeline.orchestration.runner import RunResult, run_pipeline
@@ -105,29 +106,20 @@ def test_rerun_does_no_work_and_question_edit_skips_tts(tmp_path: Path) -> None:
                for r in records(cfg.run_dir / "export"))
 
 
-def test_a_failing_item_is_reported_and_the_rest_go_on(tmp_path: Path) -> None:
+def test_a_bank_missing_a_stem_stops_the_run_before_any_item(tmp_path: Path) -> None:
+    # A stem missing from the bank used to fail every item of that kind at the question
+    # stage (and re-seed it); it is a bad file, found by the preflight before any work.
+    from pipeline.core.resources import ResourceError
+
     prompts = tmp_path / "prompts"
     shutil.copytree(ROOT / "prompts", prompts)
     stems = prompts / "offline_questions.yaml"
     stems.write_text("\n".join(line for line in stems.read_text().splitlines()
                                if not line.startswith("time_")) + "\n")
-    cfg = make_config(tmp_path, "run=fail", "n_items=8", f"prompts_dir={prompts}")
-    result = run_pipeline(cfg, quiet=True)
-    failed = {it.id: it.failed for it in result.failed}
-    # Every "time" item fails at the question stage, with the reason; any other failure is
-    # a validation gate's verdict (the rest go on either way).
-    timed = {it.id for it in result.items if it.spec.detail_kind == "time"}
-    assert timed and timed <= set(failed)
-    for item_id, f in failed.items():
-        assert f is not None
-        if item_id in timed:
-            assert f["stage"] == "question" and f["reason"].startswith("no_stem_template")
-        else:
-            assert f["stage"] == "validate"
-    exported = records(cfg.run_dir / "export")
-    assert len(exported) == 8 - len(failed)
-    logged = (cfg.run_dir / "export" / "failures.jsonl").read_text()
-    assert all(i in logged for i in failed)
+    cfg = make_config(tmp_path, "run=fail", "n_items=2", f"prompts_dir={prompts}")
+    with pytest.raises(ResourceError, match=f"{stems}: field 'time_1' must be present"):
+        run_pipeline(cfg, quiet=True)
+    assert not (cfg.run_dir / "script").exists()
 
 
 def test_same_seed_gives_the_same_bytes(small_run: RunResult, tmp_path: Path) -> None:

@@ -60,6 +60,8 @@ class TTSConfig:
     # Rendered sentences, keyed by text, voice and backend settings: shareable between
     # output roots. Default: <output_root>/_cache/tts.
     cache_dir: str | None = None
+    # Folders besides the voice bank's own where reference wavs may live (nowhere else).
+    reference_dirs: list[str] = field(default_factory=list)
 
 
 @dataclass

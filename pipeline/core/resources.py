@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import string
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
@@ -136,7 +137,13 @@ def espeak_inventory() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(langs), frozenset(variants)
 
 
-def load_voices(path: str | Path, check_espeak: bool = True) -> list[Voice]:
+VOICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def load_voices(path: str | Path, check_espeak: bool = True,
+                reference_dirs: tuple[str | Path, ...] | list[str] = ()) -> list[Voice]:
+    """The bank at `path`. Voice ids are simple names (they become file names) and reference
+    wavs must lie under the bank's folder or one of `reference_dirs` (tts.reference_dirs)."""
     data = _load_yaml(path)
     _require(isinstance(data, dict) and isinstance(data.get("voices"), list), path, "voices",
              "a list of voices")
@@ -147,6 +154,8 @@ def load_voices(path: str | Path, check_espeak: bool = True) -> list[Voice]:
         where = f"voices[{i}]"
         _require(isinstance(v, dict) and isinstance(v.get("id"), str), path, f"{where}.id",
                  "a string")
+        _require(VOICE_ID.fullmatch(v["id"]) is not None, path, f"{where}.id",
+                 f"a simple name (letters, digits, '_' and '-', at most 64), not {v['id']!r}")
         where = f"voices[{i}] ({v['id']})"
         _require(v["id"] not in seen, path, f"{where}.id", "unique")
         seen.add(v["id"])
@@ -165,7 +174,7 @@ def load_voices(path: str | Path, check_espeak: bool = True) -> list[Voice]:
             _require(es["variant"] in variants, path, f"{where}.espeak.variant",
                      f"a variant espeak-ng lists (`espeak-ng --voices=variant`), "
                      f"not {es['variant']!r}")
-        speaker, refs = _coqui_fields(v.get("coqui"), path, where)
+        speaker, refs = _coqui_fields(v.get("coqui"), path, where, reference_dirs)
         voices.append(Voice(v["id"], v["gender"], str(v.get("accent", es["voice"])), es["voice"],
                             es["variant"], int(es.get("pitch", 50)), int(es.get("rate", 160)),
                             speaker, refs))
@@ -175,9 +184,12 @@ def load_voices(path: str | Path, check_espeak: bool = True) -> list[Voice]:
     return voices
 
 
-def _coqui_fields(data: Any, path: str | Path, where: str
+def _coqui_fields(data: Any, path: str | Path, where: str,
+                  reference_dirs: tuple[str | Path, ...] | list[str] = ()
                   ) -> tuple[str | None, tuple[Reference, ...]]:
-    """A voice's optional `coqui:` block: a speaker id and/or reference wavs that exist."""
+    """A voice's optional `coqui:` block: a speaker id and/or reference wavs that exist,
+    each under the bank's folder or an allowed one (symlinks resolved first)."""
+    allowed = [Path(path).parent.resolve(), *(Path(d).resolve() for d in reference_dirs)]
     if data is None:
         return None, ()
     _require(isinstance(data, dict) and set(data) <= {"speaker", "references"}, path,
@@ -194,10 +206,34 @@ def _coqui_fields(data: Any, path: str | Path, where: str
                                              for k in ("wav", "source", "licence")),
                  path, rw, "a mapping with 'wav', 'source' and 'licence' strings")
         wav = (Path(path).parent / r["wav"]).resolve()
+        if not any(wav.is_relative_to(d) for d in allowed):
+            raise ResourceError(
+                f"{path}: field '{rw}.wav': {r['wav']!r} is outside the voice bank's folder "
+                f"{allowed[0]}; put reference wavs there or list their folder in "
+                "tts.reference_dirs")
+        if wav.suffix.lower() != ".wav":
+            raise ResourceError(f"{path}: field '{rw}.wav': {r['wav']!r} is not a .wav file")
         if not wav.is_file():
             raise ResourceError(f"{path}: field '{rw}.wav': file not found: {wav}")
         refs.append(Reference(str(wav), r["source"], r["licence"]))
     return (None if speaker is None else str(speaker)), tuple(refs)
+
+
+# The context slots a key template may use (writing.details.make_detail fills them) and
+# what its question stem may use besides them.
+KEY_SLOTS = {"value", "org", "person", "place", "count", "term", "subtopic_lc"}
+STEM_EXTRA_SLOTS = {"unit", "template"}
+
+
+def format_slots(template: str, path: str | Path, field: str) -> set[str]:
+    """The `{name}` slots of a str.format template; a broken one names file and field."""
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise ResourceError(f"{path}: field '{field}' is a broken template: {exc}") from None
+    _require(all(n.isidentifier() for n in names), path, field,
+             f"a template whose slots are plain names (got {sorted(names)})")
+    return names
 
 
 def load_key_templates(path: str | Path) -> dict[str, list[dict[str, str]]]:
@@ -211,8 +247,27 @@ def load_key_templates(path: str | Path) -> dict[str, list[dict[str, str]]]:
             _require(isinstance(e, dict) and isinstance(e.get("id"), str)
                      and "{value}" in str(e.get("key", "")), path, f"{kind}[{i}]",
                      "a mapping with 'id' and a 'key' template containing {value}")
+            slots = format_slots(str(e["key"]), path, f"{kind}[{i}].key")
+            _require(slots <= KEY_SLOTS, path, f"{kind}[{i}].key",
+                     f"a template using only the slots {sorted(KEY_SLOTS)} "
+                     f"(got {sorted(slots)})")
         out[kind] = entries
     return out
+
+
+def check_stems(keys: dict[str, list[dict[str, str]]], stems: dict[str, str],
+                path: str | Path) -> None:
+    """Every key template has a stem in `path`, and the stem uses only slots its key
+    template fills (so the question stage cannot fail on the bank)."""
+    for entries in keys.values():
+        for e in entries:
+            _require(e["id"] in stems, path, e["id"],
+                     "present: every key template in the key bank needs a question stem")
+            have = format_slots(str(e["key"]), "key bank", e["id"]) - {"value"}
+            used = format_slots(stems[e["id"]], path, e["id"])
+            _require(used <= have | STEM_EXTRA_SLOTS, path, e["id"],
+                     f"a stem using only the slots its key template fills "
+                     f"{sorted(have | STEM_EXTRA_SLOTS)} (got {sorted(used)})")
 
 
 def load_stem_templates(path: str | Path) -> dict[str, str]:

@@ -9,11 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from pipeline.core.errors import notice
 
 
 def stable_json(obj: Any) -> str:
@@ -48,7 +52,9 @@ DIR_MODE = 0o777 & ~UMASK
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The writer's pid in the name: a shared cache's cleanup can tell a dead writer's debris.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600 whatever the umask
         with os.fdopen(fd, "wb") as fh:
@@ -56,8 +62,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a full disk names the file it could not write
         raise
 
 
@@ -73,34 +81,98 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def remove_stale_temps(root: str | Path) -> int:
-    """Delete temporary files a killed run left behind; they are never read."""
+_TMP_PID = re.compile(r"\.(\d+)\.[^.]+\.tmp$")
+ORPHAN_AGE_S = 3600.0  # a temp file with no pid in its name, this old, is nobody's
+
+
+def _writer_alive(tmp: Path) -> bool:
+    match = _TMP_PID.search(tmp.name)
+    if match is None:
+        try:
+            return time.time() - tmp.stat().st_mtime < ORPHAN_AGE_S
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        pass
+    return True
+
+
+def remove_stale_temps(root: str | Path, shared: bool = False) -> int:
+    """Delete temporary files a killed run left behind; they are never read.
+
+    `shared`: `root` is written by other runs too (`_cache/`), so only the temp files of
+    writers that are no longer running go.
+    """
     count = 0
     for tmp in Path(root).rglob(".*.tmp"):
+        if shared and _writer_alive(tmp):
+            continue
         tmp.unlink(missing_ok=True)
         count += 1
     return count
 
 
 class StageCache:
-    """One JSON file per (stage, item): `{"key": <hash of inputs>, "record": {...}}`."""
+    """One JSON file per (stage, item): `{"key": <hash of inputs>, "record": {...},
+    "sha256": <hash of the record>, "files": {<path under the run folder>: <sha256>}}`.
+
+    Nothing is reused unverified: a record that is unreadable or fails its checksum, or
+    whose files are missing or changed since it was written, is recomputed, and said so.
+    """
 
     def __init__(self, run_dir: str | Path, stage: str) -> None:
-        self.dir = Path(run_dir) / stage
+        self.run_dir = Path(run_dir)
+        self.dir = self.run_dir / stage
 
     def path(self, item_id: str) -> Path:
         return self.dir / f"{item_id}.json"
 
-    def get(self, item_id: str, key: str) -> dict | None:
+    def _entry(self, item_id: str) -> dict | None:
         path = self.path(item_id)
         try:
             data = read_json(path)
-        except (FileNotFoundError, json.JSONDecodeError):
+        except FileNotFoundError:
             return None
-        return data["record"] if data.get("key") == key else None
+        except ValueError:  # not JSON, or not UTF-8
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("record"), dict):
+            notice(f"{path}: not a readable stage record; recomputing the item")
+            return None
+        if data.get("sha256") != content_hash(data["record"]):
+            notice(f"{path}: stage record fails its checksum; recomputing the item")
+            return None
+        return data
 
-    def put(self, item_id: str, key: str, record: dict) -> None:
-        atomic_write_json(self.path(item_id), {"key": key, "record": record})
+    def get(self, item_id: str, key: str) -> dict | None:
+        data = self._entry(item_id)
+        if data is None or data.get("key") != key:
+            return None
+        for rel, sha in (data.get("files") or {}).items():
+            path = self.run_dir / rel
+            if not path.is_file():
+                notice(f"{path}: missing; recomputing {item_id} at {self.dir.name}")
+                return None
+            if file_hash(path) != sha:
+                notice(f"{path}: changed since {self.dir.name} wrote it (checksum mismatch); "
+                       f"recomputing {item_id}")
+                return None
+        return data["record"]
+
+    def files(self, item_id: str) -> dict[str, str]:
+        """The checksums of the files this item's record stands for, by run-folder path."""
+        data = self._entry(item_id)
+        return dict(data.get("files") or {}) if data else {}
+
+    def put(self, item_id: str, key: str, record: dict, files: Iterable[str] = ()) -> None:
+        entry: dict[str, Any] = {"key": key, "record": record, "sha256": content_hash(record)}
+        sums = {str(rel): file_hash(self.run_dir / rel) for rel in files}
+        if sums:
+            entry["files"] = sums
+        atomic_write_json(self.path(item_id), entry)
 
 
 def link_or_copy(src: str | Path, dst: str | Path) -> None:

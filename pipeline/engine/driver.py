@@ -69,7 +69,8 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
     for j, new in ctx.progress(results, stage.name, len(todo)):
         i, key = todo[j]
         if not (new.failed or {}).get("retry"):  # a verdict (validation) is a result too
-            cache.put(new.id, key, {f: new.to_dict()[f] for f in stage.outputs})
+            files = stage.files(new, ctx) if stage.files is not None and not new.failed else []
+            cache.put(new.id, key, {f: new.to_dict()[f] for f in stage.outputs}, files)
         out[i] = new
     # Added up over every call of the stage in a run (regeneration calls it again).
     st = ctx.stats.setdefault(stage.name, {"cached": 0, "computed": 0, "failed": 0})

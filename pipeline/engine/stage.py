@@ -9,6 +9,7 @@ these types and nothing here knows them.
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pipeline.core.config import Config
-from pipeline.core.errors import StageFailure
+from pipeline.core.errors import CONTENT, INFRASTRUCTURE, InfrastructureError, StageFailure
 from pipeline.core.records import Item
 from pipeline.core.resources import Subtopic, Voice, load_topics, load_voices
 from pipeline.core.store import file_hash
@@ -66,7 +67,8 @@ class Context:
     @cached_property
     def voices(self) -> dict[str, Voice]:
         return {v.id: v for v in load_voices(self.cfg.voices,
-                                             check_espeak=self.cfg.tts.backend == "espeak")}
+                                             check_espeak=self.cfg.tts.backend == "espeak",
+                                             reference_dirs=self.cfg.tts.reference_dirs)}
 
     def file_digest(self, path: str | Path) -> str:
         key = str(path)
@@ -119,20 +121,36 @@ class Stage:
     setup: Callable[[list[Item], Context], None] | None = None
     # A stage that holds a model (TTS) keeps it in long-lived workers under Ray.
     holds_model: bool = False
+    # The files (relative to the run folder) an item's record stands for: checksummed when
+    # the record is written and verified before it is reused.
+    files: Callable[[Item, Context], list[str]] | None = None
 
     def __post_init__(self) -> None:
         if (self.apply is None) == (self.apply_async is None):
             raise TypeError(f"stage {self.name}: give exactly one of apply and apply_async")
 
 
+# A full or read-only disk fails every item alike: the run stops with one line instead.
+FATAL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 def failure(stage: Stage, item: Item, exc: Exception) -> Item:
-    """The item marked failed by an exception: not cached, so the next run retries it."""
+    """The item marked failed by an exception: not cached, so the next run retries it.
+
+    A `StageFailure` is about the content (regeneration may give the item a new seed);
+    anything else is infrastructure (the item keeps its seed; the next run retries it).
+    """
+    if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS:
+        raise exc
     if isinstance(exc, StageFailure):
-        reason = str(exc)
+        reason, kind = str(exc), CONTENT
+    elif isinstance(exc, InfrastructureError):
+        reason, kind = str(exc), INFRASTRUCTURE
     else:  # one bad item must not sink the run
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        reason = f"error: {detail}"
-    return replace(item, failed={"stage": stage.name, "reason": reason, "retry": True})
+        reason, kind = f"error: {detail}", INFRASTRUCTURE
+    return replace(item, failed={"stage": stage.name, "reason": reason, "retry": True,
+                                 "kind": kind})
 
 
 def apply_one(stage: Stage, item: Item, ctx: Context) -> Item:

@@ -25,6 +25,7 @@ from typing import Any
 import openai
 
 from pipeline.core.config import Config, ConfigError
+from pipeline.core.errors import InfrastructureError, notice
 from pipeline.core.store import atomic_write_json, content_hash, read_json
 from pipeline.llm.prompts import PromptFile, load_prompt, schema_error
 
@@ -32,10 +33,17 @@ Check = Callable[[Any], str]  # returns '' when the reply obeys the task's conte
 PLACEHOLDER_KEY = "no-key"  # local servers (vLLM, Ollama, llama.cpp) accept any key
 CHARS_PER_TOKEN = 4  # prompt-size estimate for the budget, before the server counts
 RETRY_STATUS = (408, 409, 429)  # and every 5xx: the server may answer next time
+REACH_TIMEOUT_S = 5.0  # the one check that the endpoint is up, before any call
 
 
 class LLMTaskError(Exception):
     """A task could not get a valid reply; the message is the reason, scrubbed of secrets."""
+
+
+class LLMUnavailable(LLMTaskError):
+    """No usable reply for reasons that are not the content: the endpoint kept failing
+    (5xx, timeouts, connection errors after every retry), its replies were not JSON, or the
+    budget stopped new calls. The item keeps its seed; the next run asks again."""
 
 
 @dataclass
@@ -112,6 +120,38 @@ class LLMSession:
                 timeout=self.llm.timeout_s)
         return self._clients[loop]
 
+    def reach(self) -> None:
+        """Reach the endpoint once (`GET /models`, a short timeout, no retries) and raise
+        `InfrastructureError` in one line when it cannot be had, so a server that is down
+        stops the run in seconds instead of failing every item after its retries."""
+        timeout = min(self.llm.timeout_s, REACH_TIMEOUT_S)
+        client = openai.OpenAI(api_key=self._key, base_url=self.llm.base_url, max_retries=0,
+                               timeout=timeout)
+        url = str(client.base_url).rstrip("/")
+        try:
+            client.models.list()
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise InfrastructureError(self.scrub(
+                f"llm: {url} refused the API key (http {exc.status_code}): check "
+                "OPENAI_API_KEY")) from None
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500:
+                raise InfrastructureError(self.scrub(
+                    f"llm: {url}/models answered http {exc.status_code}: the server is not "
+                    "ready; rerun when it is")) from None
+            # 404 and the like: a server without /models answered, so it is up
+        except openai.APITimeoutError:
+            raise InfrastructureError(
+                f"llm: {url} did not answer within {timeout:g} s; is the server up "
+                "(llm.base_url)?") from None
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise InfrastructureError(self.scrub(
+                f"llm: cannot connect to {url} ({type(cause).__name__}); start the server "
+                "or fix llm.base_url")) from None
+        finally:
+            client.close()
+
     async def aclose(self) -> None:
         """Close this loop's client (call before the loop ends)."""
         client = self._clients.pop(id(asyncio.get_running_loop()), None)
@@ -151,24 +191,25 @@ class LLMSession:
         try:
             return await self._cached(req, content_hash("llm-call/1", self.llm.base_url,
                                                         prompt.digest, req),
-                                      stage, usage, used)
+                                      stage, usage, used, keep=_is_json)
         except _SchemaUnsupported:
             self._json_schema = False  # json_object plus our own validation from now on
             return await self._call(prompt, messages, stage, usage, used)
 
     async def _cached(self, req: dict[str, Any], key: str, stage: str, usage: Usage,
-                      used: list[Path]) -> dict[str, Any]:
+                      used: list[Path], keep: Callable[[dict[str, Any]], bool] = lambda r: True
+                      ) -> dict[str, Any]:
         """The reply to `req` from the cache under `key`, else from the server (then cached);
         tokens and cost go to `usage` and to the stage's account."""
         path = self.cache_dir / key[:2] / f"{key}.json"
-        try:
-            reply = read_json(path)
-            fresh = False
-        except (FileNotFoundError, json.JSONDecodeError):
+        reply = _cached_reply(path)
+        fresh = reply is None
+        if reply is None:
             reply = await self._send(req)
-            await asyncio.to_thread(atomic_write_json, path, reply)  # keep the loop free
-            fresh = True
-        used.append(path)
+            if keep(reply):  # a garbled reply is a transport fault: never replayed
+                await asyncio.to_thread(atomic_write_json, path, reply)  # keep the loop free
+        if keep(reply):
+            used.append(path)
         got = Usage(prompt_tokens=reply["prompt_tokens"],
                     completion_tokens=reply["completion_tokens"],
                     calls=int(fresh), cached=int(not fresh))
@@ -200,7 +241,7 @@ class LLMSession:
         worst = self.cost(chars // CHARS_PER_TOKEN + 1, self.llm.max_tokens)
         budget = self.llm.max_cost_usd
         if budget is not None and self.spent_usd + self._reserved_usd + worst > budget:
-            raise LLMTaskError(
+            raise LLMUnavailable(
                 f"budget: llm.max_cost_usd={budget:g} would be exceeded (spent "
                 f"{self.spent_usd:.4f}, in flight {self._reserved_usd:.4f}, this call up to "
                 f"{worst:.4f}); no new calls")
@@ -224,14 +265,14 @@ class LLMSession:
                         llm.response_format == "auto" and "response_format" in str(exc):
                     raise _SchemaUnsupported from None
                 if code not in RETRY_STATUS and code < 500:  # 400, 401, 403, 404, 422: final
-                    raise LLMTaskError(self.scrub(f"http {code}: {exc.message}")) from None
+                    raise LLMUnavailable(self.scrub(f"http {code}: {exc.message}")) from None
                 reason, detail, wait = f"http {code}", exc.message, _retry_after(exc)
             except openai.APIConnectionError as exc:  # timeouts included
                 reason = ("timeout" if isinstance(exc, openai.APITimeoutError)
                           else "connection error")
                 detail = str(exc)
             if attempt == llm.max_retries:
-                raise LLMTaskError(self.scrub(
+                raise LLMUnavailable(self.scrub(
                     f"{reason} after {attempt + 1} tries ({detail})")) from None
             if wait is None:
                 wait = min(llm.backoff_max_s, llm.backoff_s * 2 ** attempt)
@@ -258,11 +299,11 @@ class LLMSession:
         messages = prompt.render(variables)
         usage = Usage()
         used: list[Path] = []  # cache entries this task replayed or wrote
-        repairs = regenerations = 0
+        repairs = regenerations = resends = 0
         while True:
             reply = await self._call(prompt, messages, stage, usage, used)
             content = reply["content"]
-            rule_broken = False
+            rule_broken = garbled = False
             if reply["finish_reason"] == "length":
                 error = (f"the reply was cut off at max_tokens={self.llm.max_tokens}; "
                          "reply with shorter, complete JSON")
@@ -271,6 +312,7 @@ class LLMSession:
                     data = json.loads(content)
                 except json.JSONDecodeError as exc:
                     data, error = None, f"the reply is not valid JSON ({exc.msg} at char {exc.pos})"
+                    garbled = True
                 else:
                     error = schema_error(prompt.schema, data)
                     if not error and check is not None:
@@ -278,6 +320,15 @@ class LLMSession:
                         rule_broken = bool(error)
             if not error:
                 return data, usage
+            if garbled:
+                # Not JSON at all: the same request is sent again, as after a 500. A re-ask
+                # would be a new conversation, and the item's words would depend on the fault.
+                usage.reasks.append(f"{name}: {error} (sent again)")
+                resends += 1
+                if resends > self.llm.max_repairs:
+                    raise LLMUnavailable(self.scrub(
+                        f"{name}: no JSON reply in {resends} tries; last: {error}"))
+                continue
             usage.reasks.append(f"{name}: {error}")
             if rule_broken:
                 regenerations += 1
@@ -310,6 +361,34 @@ def _chars(content: str | list[dict[str, Any]]) -> int:
             seconds = len(part["input_audio"].get("data", "")) * 3 / 4 / 32000
             total += int(seconds * 25 * CHARS_PER_TOKEN)
     return total
+
+
+def _is_json(reply: dict[str, Any]) -> bool:
+    """Whether a reply is worth keeping: JSON, or cut off at max_tokens (which is re-asked)."""
+    if reply["finish_reason"] == "length":
+        return True
+    try:
+        json.loads(reply["content"])
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _cached_reply(path: Path) -> dict[str, Any] | None:
+    """The reply cached at `path`, or None when there is none or it is unreadable (a corrupt
+    entry is said and then asked again)."""
+    try:
+        reply = read_json(path)
+    except FileNotFoundError:
+        return None
+    except ValueError:  # not JSON, or not UTF-8
+        reply = None
+    if isinstance(reply, dict) and isinstance(reply.get("content"), str) and \
+            isinstance(reply.get("finish_reason"), str) and \
+            all(isinstance(reply.get(k), int) for k in ("prompt_tokens", "completion_tokens")):
+        return reply
+    notice(f"{path}: corrupt LLM cache entry; asking again")
+    return None
 
 
 class _SchemaUnsupported(Exception):

@@ -31,6 +31,20 @@ class PromptFile:
     user: str
     schema: dict[str, Any]
     digest: str  # sha256 of the file's bytes
+    path: str = ""  # where it was read, for messages
+
+    def check_slots(self, variables: set[str]) -> None:
+        """Fail now, naming the file, if the 'user' template is broken or uses a slot the
+        caller never gives (`$data` is always given)."""
+        where = self.path or f"{self.name}.yaml"
+        template = Template(self.user)
+        if not template.is_valid():
+            raise ResourceError(f"{where}: 'user' template is broken (a '$' that starts no "
+                                f"$name slot; write $$ for a dollar sign)")
+        unknown = sorted(set(template.get_identifiers()) - variables - {"data"})
+        if unknown:
+            raise ResourceError(f"{where}: 'user' template uses unknown slots {unknown}; "
+                                f"known: {sorted(variables | {'data'})}")
 
     def render(self, variables: dict[str, Any]) -> list[dict[str, str]]:
         """System and user messages; `$data` is every variable as one JSON block."""
@@ -41,8 +55,8 @@ class PromptFile:
         try:
             user = Template(self.user).substitute(values)
         except (KeyError, ValueError) as exc:
-            raise ResourceError(f"prompts/{self.name}.yaml: 'user' template needs {exc}, "
-                                f"given {sorted(values)}") from None
+            raise ResourceError(f"{self.path or self.name + '.yaml'}: 'user' template needs "
+                                f"{exc}, given {sorted(values)}") from None
         return [{"role": "system", "content": self.system.strip()},
                 {"role": "user", "content": user.strip()}]
 
@@ -67,7 +81,7 @@ def load_prompt(prompts_dir: str | Path, name: str) -> PromptFile:
             from None
     return PromptFile(name=name, task=data["task"], version=str(data["version"]),
                       system=data["system"], user=data["user"], schema=data["schema"],
-                      digest=file_hash(path))
+                      digest=file_hash(path), path=str(path))
 
 
 def schema_error(schema: dict[str, Any], data: Any) -> str:

@@ -1,5 +1,9 @@
 """Rebuild rejected items from derived seeds, a bounded number of times, logging every reason.
 
+Only content failures are rebuilt: an item that failed for infrastructure reasons (the LLM
+endpoint kept failing, a timeout, an I/O error) keeps its seed and is retried by the next run,
+so a transient fault never changes the dataset.
+
 A rejected item gets a new seed through `reseed.next_seed` (the one mechanism: it records the
 seed in `reseeds.json` and keeps the rest of the spec, so letter, depth, type and
 speakers, and with them the run's balance, are unchanged) and goes through the per-item
@@ -19,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pipeline.core.errors import CONTENT, failure_kind
 from pipeline.core.records import Item
 from pipeline.core.store import atomic_write_json, atomic_write_text, read_json, read_jsonl
 from pipeline.engine.stage import Context
@@ -62,10 +67,12 @@ def load_log(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def record(items: Sequence[Item], run_dir: Path) -> int:
-    """Add the failed items' lines not yet logged; return how many were new."""
+    """Add the rejected items' lines not yet logged; return how many were new. Only content
+    failures are facts about an (item, seed); an infrastructure failure is not logged."""
     lines = load_log(run_dir)
     seen = {(r["id"], r["seed"]) for r in lines}
-    new = [rejection(it) for it in items if it.failed and (it.id, it.spec.seed) not in seen]
+    new = [rejection(it) for it in items
+           if failure_kind(it.failed) == CONTENT and (it.id, it.spec.seed) not in seen]
     if new:
         lines = sorted(lines + new, key=lambda r: (r["index"], r["attempt"], r["seed"]))
         atomic_write_text(Path(run_dir) / FILE, "".join(
@@ -87,7 +94,8 @@ def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) ->
         record(items, run_dir)
         history = reseed.load(run_dir)
         todo = [i for i, it in enumerate(items)
-                if it.failed and len(history.get(it.id, [])) - starts.get(it.id, 0) < limit]
+                if failure_kind(it.failed) == CONTENT
+                and len(history.get(it.id, [])) - starts.get(it.id, 0) < limit]
         if not todo:
             break
         fresh = []

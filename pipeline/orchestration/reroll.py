@@ -17,6 +17,7 @@ from pipeline.core.seeds import derive_seed
 from pipeline.core.store import read_jsonl
 from pipeline.engine.stage import Context
 from pipeline.orchestration import regenerate, reseed
+from pipeline.orchestration.lock import RunLock
 from pipeline.orchestration.runner import RunResult, run_pipeline
 from pipeline.stages import plan
 
@@ -97,7 +98,14 @@ def new_seed(item: Item, base: int | None, several: bool) -> int | None:
 
 def reroll(cfg: Config, sel: Selection, seed: int | None = None,
            quiet: bool = False) -> tuple[list[Item], RunResult | None]:
-    """Re-seed the selected items of the run `cfg` was built with, then rebuild the run."""
+    """Re-seed the selected items of the run `cfg` was built with, then rebuild the run,
+    holding the run folder's lock throughout."""
+    with RunLock(cfg.run_dir):
+        return _reroll(cfg, sel, seed, quiet)
+
+
+def _reroll(cfg: Config, sel: Selection, seed: int | None, quiet: bool
+            ) -> tuple[list[Item], RunResult | None]:
     ctx = Context(cfg, quiet=quiet)
     voices = list(ctx.voices.values())
     items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices)

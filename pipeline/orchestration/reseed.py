@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.core.records import Item, ItemSpec
-from pipeline.core.resources import Voice, draw_speakers
+from pipeline.core.resources import ResourceError, Voice, draw_speakers
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.core.store import atomic_write_json, read_json
 
@@ -24,7 +24,17 @@ _lock = threading.Lock()
 
 def load(run_dir: str | Path) -> dict[str, list[int]]:
     path = Path(run_dir) / FILE
-    return read_json(path) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:  # the seeds items ended on: not a cache, so it cannot be recomputed
+        data = read_json(path)
+    except ValueError as exc:
+        raise ResourceError(f"{path}: not readable JSON ({exc}); restore it from a backup "
+                            "or delete it to rebuild every item from its planned seed") \
+            from None
+    if not isinstance(data, dict):
+        raise ResourceError(f"{path}: expected a mapping of item id to seeds")
+    return data
 
 
 def apply(items: list[Item], run_dir: str | Path, voices: list[Voice]) -> list[Item]:
@@ -53,5 +63,6 @@ def next_seed(item: Item, run_dir: str | Path, seed: int | None = None) -> int:
         seeds = history.setdefault(item.id, [])
         new = seed if seed is not None else derive_seed(item.spec.seed, "reseed", len(seeds) + 1)
         seeds.append(new)
-        atomic_write_json(Path(run_dir) / FILE, history)
+        # Sorted: the file must not depend on the order items were regenerated in.
+        atomic_write_json(Path(run_dir) / FILE, dict(sorted(history.items())))
     return new

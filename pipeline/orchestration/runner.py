@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -11,10 +12,13 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.core.config import Config
+from pipeline.core.errors import is_infrastructure, notice
 from pipeline.core.records import Item
 from pipeline.core.store import atomic_write_json, atomic_write_text, remove_stale_temps
 from pipeline.engine.stage import Context
 from pipeline.orchestration import regenerate, reseed
+from pipeline.orchestration.lock import RunLock
+from pipeline.orchestration.preflight import run_preflight
 from pipeline.stages import export, plan, plant, question, script, synthesize, validate
 
 STAGES = ("plan", "script", "plant", "question", "synthesize", "validate", "export")
@@ -36,6 +40,11 @@ class RunResult:
     @property
     def failed(self) -> list[Item]:
         return [it for it in self.items if it.failed]
+
+    @property
+    def unfinished(self) -> list[Item]:
+        """Items that failed for infrastructure reasons: the next run retries them."""
+        return [it for it in self.items if is_infrastructure(it.failed)]
 
 
 def _versions() -> dict[str, str]:
@@ -80,22 +89,50 @@ def write_plan(items: list[Item], run_dir: Path) -> None:
     atomic_write_text(run_dir / "plan.jsonl", "".join(lines))
 
 
+def clean_leftovers(ctx: Context) -> None:
+    """Remove what killed runs left: temp files in the run folder and, of writers no longer
+    running, in the shared `_cache/`; half-built export folders."""
+    run_dir = ctx.run_dir
+    count = remove_stale_temps(run_dir)
+    for shared in {ctx.cache_root, ctx.cfg.tts_cache}:
+        if shared.is_dir():
+            count += remove_stale_temps(shared, shared=True)
+    for pattern in (".export-*", ".export-old"):
+        for folder in run_dir.glob(pattern):
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                count += 1
+    if count:
+        notice(f"removed {count} temporary file(s) or folder(s) left by an interrupted run")
+
+
 def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> RunResult:
+    """Run the stages up to `until`, holding the run folder's lock (`RunLocked` if another
+    process holds it). Items that failed for infrastructure reasons keep their seeds and no
+    export is written while any remain: `RunResult.unfinished` lists them."""
     if until not in STAGES:
         raise ValueError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(cfg.run_dir):
+        return _run_locked(cfg, until, quiet)
+
+
+def _run_locked(cfg: Config, until: str, quiet: bool) -> RunResult:
     t0 = time.perf_counter()
     ctx = Context(cfg, quiet=quiet)
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(cfg.run_dir)
+    clean_leftovers(ctx)
     voices = list(ctx.voices.values())
     items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices)
+    todo = STAGES[1:STAGES.index(until) + 1]
+    run_preflight(ctx, items, list(todo))
     write_plan(items, cfg.run_dir)
     done = ["plan"]
-    todo = STAGES[1:STAGES.index(until) + 1]
     try:
         for k, name in enumerate(todo, 1):
             ctx.phase = f"[{k}/{len(todo)}] "  # where the run is overall, on every bar
             if name == "export":
+                if any(is_infrastructure(it.failed) for it in items):
+                    break  # an export is of a finished run only; the old one stays
                 export.run(items, ctx)
             else:
                 items = PER_ITEM[name].run(items, ctx)
@@ -113,6 +150,18 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
     ctx.writer.write_report(cfg.run_dir, items)  # once, over every item and regeneration
     atomic_write_json(cfg.run_dir / "manifest.json", manifest(ctx, items))
     return RunResult(items, ctx, time.perf_counter() - t0, done)
+
+
+def resume_hint(result: RunResult) -> str:
+    """What to do about items that failed for infrastructure reasons ('' when none)."""
+    unfinished = result.unfinished
+    if not unfinished:
+        return ""
+    skipped = "; the export was not written" if "validate" in result.stages and \
+        "export" not in result.stages else ""
+    return (f"{len(unfinished)} item(s) failed for infrastructure reasons, not their content"
+            f"{skipped}. Fix the cause and rerun the same command: they are retried with "
+            "the same seeds, and finished work is kept.")
 
 
 def summary(result: RunResult) -> str:

@@ -34,7 +34,8 @@ def _backend_fields(v: Voice) -> str:
 
 def voices_report(cfg: Config, out_dir: str | Path | None, sample: bool = True) -> str:
     """A table of the bank; with `sample`, one wav per voice in `out_dir` and its rate."""
-    voices = load_voices(cfg.voices, check_espeak=cfg.tts.backend == "espeak")
+    voices = load_voices(cfg.voices, check_espeak=cfg.tts.backend == "espeak",
+                         reference_dirs=cfg.tts.reference_dirs)
     root = cfg.cache_root
     tts = get_backend(cfg.tts, root) if sample else None
     if tts is not None:

@@ -3,7 +3,10 @@ dataset saved to disk whose audio columns decode with no other file; `data_h.jso
 subset, records identical to their `data.jsonl` twins) once a named model has tagged the run.
 
 The export is built in a temporary folder and swapped in, so a reader never sees half of
-one; it is skipped when the records it would write are unchanged.
+one; it is skipped when the records it would write are unchanged and every file it holds
+still has the checksum it was written with (`.export-files.json`): a deleted or altered
+export file is restored. Wavs are linked or copied only from `audio/` files that match the
+checksums in their synthesize records.
 """
 
 from __future__ import annotations
@@ -16,12 +19,23 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.core import difficulty
+from pipeline.core.errors import InfrastructureError, notice
 from pipeline.core.records import Item, to_spiral
-from pipeline.core.store import atomic_write_text, content_hash, link_or_copy, replace_dir
+from pipeline.core.store import (
+    StageCache,
+    atomic_write_json,
+    atomic_write_text,
+    content_hash,
+    file_hash,
+    link_or_copy,
+    read_json,
+    replace_dir,
+)
 from pipeline.engine.stage import Context
 from pipeline.tts.licences import audio_licence_section
 
 EXPORT_VERSION = "1"
+FILES = ".export-files.json"  # {path in the export: sha256} of every file but the stamps
 
 
 def provenance(item: Item, ctx: Context) -> dict:
@@ -40,6 +54,38 @@ def provenance(item: Item, ctx: Context) -> dict:
         "planned_decile": item.spec.key_decile,
         "rate_scale": item.audio.rate_scale if item.audio else None,
     }
+
+
+def _link(src: Path, dst: Path, sha: str | None) -> None:
+    """Link (or copy) `src` to `dst` after checking it against its record's checksum."""
+    link_or_copy(src, dst)
+    if sha is None or file_hash(dst) != sha:
+        raise InfrastructureError(
+            f"{src}: does not match the checksum of its synthesize record; rerun to "
+            "render it again")
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): file_hash(p)
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != FILES
+            and p.name != ".export-key"}
+
+
+def _intact(export: Path) -> bool:
+    """Whether every file the export was written with is there, unchanged (and no more)."""
+    try:
+        want = read_json(export / FILES)
+    except (FileNotFoundError, ValueError):
+        notice(f"{export / FILES}: missing or unreadable; rebuilding the export")
+        return False
+    have = _checksums(export)
+    if have == want:
+        return True
+    changed = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+    notice(f"{export}: {len(changed)} file(s) missing or changed since the export was "
+           f"written ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); "
+           "rebuilding the export")
+    return False
 
 
 def _hf_rows(records: list[dict], audio_dir: Path) -> Iterator[dict]:
@@ -103,7 +149,7 @@ def run(items: list[Item], ctx: Context) -> Path:
     key = content_hash(EXPORT_VERSION, records, failures, licence,
                        *([sorted(hard)] if hard is not None else []))
     stamp = export / ".export-key"
-    if stamp.exists() and stamp.read_text() == key:
+    if stamp.exists() and stamp.read_text() == key and _intact(export):
         ctx.stats["export"] = {"cached": len(records), "computed": 0, "failed": len(failures)}
         return export
     tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".export-"))
@@ -111,11 +157,14 @@ def run(items: list[Item], ctx: Context) -> Path:
         (tmp / "wavs").mkdir()
         (tmp / "key_wavs").mkdir()
         lines = []
-        for rec in records:
+        synthesized = StageCache(run_dir, "synthesize")
+        for item, rec in zip(passed, records, strict=True):
             wav = rec["audio_data"]["combined"]["audio_files"][0]
             key_wav = rec["audio_data"]["key_sentences"]["audio_file"]
-            link_or_copy(audio_dir / wav, tmp / "wavs" / wav)
-            link_or_copy(audio_dir / "key" / key_wav, tmp / "key_wavs" / key_wav)
+            sums = synthesized.files(item.id)
+            _link(audio_dir / wav, tmp / "wavs" / wav, sums.get(f"audio/{wav}"))
+            _link(audio_dir / "key" / key_wav, tmp / "key_wavs" / key_wav,
+                  sums.get(f"audio/key/{key_wav}"))
             lines.append(json.dumps(rec, ensure_ascii=False))
         atomic_write_text(tmp / "data.jsonl", "".join(line + "\n" for line in lines))
         if hard is not None:
@@ -125,6 +174,7 @@ def run(items: list[Item], ctx: Context) -> Path:
                           "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in failures))
         if records:
             save_hf(records, audio_dir, tmp / "hf", ctx.cfg.audio.sample_rate)
+        atomic_write_json(tmp / FILES, _checksums(tmp))
         atomic_write_text(tmp / ".export-key", key)
         replace_dir(tmp, export)
     finally:

@@ -109,9 +109,15 @@ def _files_exist(item: Item, ctx: Context) -> bool:
         audio_dir / "key" / item.audio.key_wav).exists()
 
 
+def audio_files(item: Item, ctx: Context) -> list[str]:
+    """The item's wavs, relative to the run folder (checksummed with its record)."""
+    assert item.audio is not None
+    return [f"audio/{item.audio.wav}", f"audio/key/{item.audio.key_wav}"]
+
+
 STAGE = Stage("synthesize", "1", ("audio",), _inputs, _apply,
               workers=lambda ctx: ctx.cfg.tts.workers, still_valid=_files_exist,
-              holds_model=True)
+              holds_model=True, files=audio_files)
 
 
 def check_voices(items: list[Item], ctx: Context) -> None:

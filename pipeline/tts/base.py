@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import Protocol
 import numpy as np
 import soundfile as sf
 
+from pipeline.core.errors import notice
 from pipeline.core.resources import Voice
-from pipeline.core.store import atomic_write_bytes, content_hash
+from pipeline.core.store import atomic_write_bytes, atomic_write_text, content_hash
 
 
 class TTSBackend(Protocol):
@@ -40,21 +42,45 @@ def trim_silence(audio: np.ndarray, threshold: float = 1e-3, margin: int = 80) -
 
 
 class SentenceCache:
-    """Rendered sentences keyed by text, voice and backend parameters, shared by runs."""
+    """Rendered sentences keyed by text, voice and backend parameters, shared by runs.
+
+    Each `<key>.wav` has a `<key>.sha256` beside it, written after it: a wav that fails its
+    checksum (or has none: its writer was killed in between) is rendered again.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
+    def _cached(self, path: Path, sample_rate: int) -> np.ndarray | None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            want = path.with_suffix(".sha256").read_text(encoding="ascii").strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+        if hashlib.sha256(data).hexdigest() != want:
+            notice(f"{path}: sentence-cache wav fails its checksum; rendering it again")
+            return None
+        audio, sr = sf.read(io.BytesIO(data), dtype="float32")
+        return audio if sr == sample_rate else None
+
+    def path(self, backend: TTSBackend, text: str, voice: Voice, rate_scale: float,
+             sample_rate: int) -> Path:
+        key = content_hash(backend.name, backend.params(voice, rate_scale), sample_rate, text)
+        return self.root / key[:2] / f"{key}.wav"
+
     def render(self, backend: TTSBackend, text: str, voice: Voice, rate_scale: float,
                sample_rate: int) -> np.ndarray:
-        key = content_hash(backend.name, backend.params(voice, rate_scale), sample_rate, text)
-        path = self.root / key[:2] / f"{key}.wav"
-        if path.exists():
-            data, sr = sf.read(path, dtype="float32")
-            if sr == sample_rate:
-                return data
+        path = self.path(backend, text, voice, rate_scale, sample_rate)
+        cached = self._cached(path, sample_rate)
+        if cached is not None:
+            return cached
         audio = backend.synthesize(text, voice, rate_scale, sample_rate)
         buf = io.BytesIO()
         sf.write(buf, audio, sample_rate, subtype="FLOAT", format="WAV")
-        atomic_write_bytes(path, buf.getvalue())
+        data = buf.getvalue()
+        atomic_write_bytes(path, data)
+        atomic_write_text(path.with_suffix(".sha256"), hashlib.sha256(data).hexdigest() + "\n")
         return audio

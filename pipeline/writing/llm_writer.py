@@ -13,18 +13,29 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import Config
-from pipeline.core.errors import StageFailure
+from pipeline.core.errors import InfrastructureError, StageFailure
 from pipeline.core.records import LETTERS, Item, KeyDetail, Question, Turn
 from pipeline.core.seeds import rng_for
 from pipeline.core.store import atomic_write_json, file_hash, read_json
-from pipeline.llm.openai_client import Check, LLMSession, LLMTaskError, Usage
+from pipeline.llm.openai_client import Check, LLMSession, LLMTaskError, LLMUnavailable, Usage
 from pipeline.text.compare import mentions
 from pipeline.writing import rules
 from pipeline.writing.details import make_distractors
 from pipeline.writing.offline import insert_key, key_position
-from pipeline.writing.writer import Writer
+from pipeline.writing.writer import STAGES, Writer
 
 LLM_STAGES = ("script", "plant", "question")
+# The variables each prompt's 'user' template may use (besides $data), checked at preflight.
+_SPEC = {"spec"}
+VARIABLES = {
+    "llm_script": _SPEC | {"subtopic", "main_topic", "terms", "speakers", "words_lo", "words_hi",
+                           "words_min", "words_max", "disfluency_rate", "disfluency_pct"},
+    "llm_plant": _SPEC | {"subtopic", "transcript_type", "kind", "kind_format", "before",
+                          "after", "transcript"},
+    "llm_question": _SPEC | {"sentence", "answer", "kind", "kind_format", "slots"},
+    "llm_distractors": _SPEC | {"sentence", "answer", "kind", "kind_format", "slots",
+                                "question", "transcript"},
+}
 
 
 class LLMWriter(Writer):
@@ -40,6 +51,7 @@ class LLMWriter(Writer):
         self.session = LLMSession(cfg)
         self.concurrency = cfg.llm.concurrency
         self._digests: dict[str, str] = {}
+        self._reached = False
 
     def prompt_names(self, stage: str, item: Item) -> list[str]:
         if stage == "script":
@@ -65,10 +77,27 @@ class LLMWriter(Writer):
         }
 
     def prepare(self, stage: str, items: list[Item]) -> None:
-        """Load the stage's prompts before any call, so a broken prompt file stops the run
-        with one message instead of failing every item."""
+        """Load and check the stage's prompts, then (once per run) reach the endpoint, before
+        any call: a broken prompt or a server that is down stops the run with one message
+        instead of failing every item."""
+        self._check_prompts(stage, items)
+        if items:
+            self.reach()
+
+    def reach(self) -> None:
+        if not self._reached:
+            self.session.reach()
+            self._reached = True
+
+    def preflight(self, items: list[Item], stages: tuple[str, ...] = STAGES) -> None:
+        for stage in stages:
+            self._check_prompts(stage, items)
+
+    def _check_prompts(self, stage: str, items: list[Item]) -> None:
         for name in sorted({n for it in items for n in self.prompt_names(stage, it)}):
-            self.session.prompt(name)
+            self.session.prompt(name).check_slots(VARIABLES[name.rsplit("_", 1)[0]
+                                                            if name.startswith("llm_script_")
+                                                            else name])
 
     async def close(self) -> None:
         await self.session.aclose()
@@ -83,7 +112,9 @@ class LLMWriter(Writer):
                    usage: Usage) -> Any:
         try:
             data, got = await self.session.complete(name, variables, stage, check)
-        except LLMTaskError as exc:
+        except LLMUnavailable as exc:  # the endpoint, not the item: same seed next run
+            raise InfrastructureError(f"llm: {exc}") from None
+        except LLMTaskError as exc:  # the model could not meet the rules for this item
             raise StageFailure(f"llm: {exc}") from None
         usage.add(got)
         return data

@@ -15,7 +15,12 @@ from typing import Any
 from pipeline.core.config import Config
 from pipeline.core.errors import StageFailure
 from pipeline.core.records import Item, KeyDetail, Question, Turn
-from pipeline.core.resources import load_key_templates, load_stem_templates, load_writer_bank
+from pipeline.core.resources import (
+    check_stems,
+    load_key_templates,
+    load_stem_templates,
+    load_writer_bank,
+)
 from pipeline.core.seeds import rng_for
 from pipeline.core.store import file_hash
 from pipeline.writing.budget import KEY_WORDS
@@ -38,6 +43,15 @@ class Writer(ABC):
 
     def prepare(self, stage: str, items: list[Item]) -> None:  # noqa: B027 - optional hook
         """Load what `stage` needs before any item, so a bad file stops the run at once."""
+
+    def reach(self) -> None:  # noqa: B027 - optional hook
+        """Check once that the service behind the writer answers (no-op offline)."""
+
+    def preflight(self, items: list[Item], stages: tuple[str, ...] = STAGES) -> None:
+        """Parse and check every file `stages` will read for `items`, before the run does
+        any work (no network: an endpoint is reached by `prepare`, when there is work)."""
+        for stage in stages:
+            self.prepare(stage, items)
 
     @abstractmethod
     async def script(self, item: Item, words: int) -> list[Turn]:
@@ -91,6 +105,8 @@ class OfflineWriter(Writer):
 
     def prepare(self, stage: str, items: list[Item]) -> None:  # noqa: B027 - optional hook
         self._bank(stage)
+        if stage == "question":  # every key template needs its stem, with slots it can fill
+            check_stems(self._bank("plant"), self._bank("question"), self.paths["question"])
 
     async def script(self, item: Item, words: int) -> list[Turn]:
         rng = rng_for(item.spec.seed, "script")

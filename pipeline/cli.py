@@ -16,6 +16,7 @@ STAGE_HELP = {
     "script": "write transcripts (runs the stages before it as needed)",
     "plant": "plant the key sentence",
     "question": "write the four-choice questions",
+    "precheck": "check each key sentence as the gates will, re-drawing it until it passes",
     "synthesize": "render audio",
     "validate": "check every item",
     "export": "write data.jsonl, wavs/, key_wavs/ and the datasets folder",

@@ -127,6 +127,7 @@ class ValidateConfig:
     judge_orders: int = 4  # blind presentations (cyclic rotations of the choices)
     judge_alpha: float = 0.05  # blind judge right this improbably often by chance: a leak
     max_regenerations: int = 4  # new seeds per rejected item before it is left out
+    max_key_draws: int = 8  # pre-check: key sentences drawn per item before it is rejected
 
 
 @dataclass

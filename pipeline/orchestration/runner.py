@@ -14,11 +14,11 @@ from pipeline.core.config import Config
 from pipeline.core.records import Item
 from pipeline.core.store import atomic_write_json, atomic_write_text, remove_stale_temps
 from pipeline.engine.stage import Context
-from pipeline.orchestration import regenerate, reseed
+from pipeline.orchestration import precheck, regenerate, reseed
 from pipeline.stages import export, plan, plant, question, script, synthesize, validate
 
-STAGES = ("plan", "script", "plant", "question", "synthesize", "validate", "export")
-PER_ITEM = {"script": script, "plant": plant, "question": question,
+STAGES = ("plan", "script", "plant", "question", "precheck", "synthesize", "validate", "export")
+PER_ITEM = {"script": script, "plant": plant, "question": question, "precheck": precheck,
             "synthesize": synthesize, "validate": validate}
 
 

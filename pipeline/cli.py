@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(voices)
     voices.add_argument("--out", help="folder for the samples (default: <run>/voices/)")
     voices.add_argument("--no-sample", action="store_true", help="only list the bank")
+    voices.add_argument("--measure", action="store_true",
+                        help="measure what each voice gets across with the validation ASR; "
+                             "writes <bank>.measured.json next to the bank")
     return parser
 
 
@@ -166,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         return _baseline(args, overrides)
     try:
         cfg = load_config(args.config, overrides)
+        if args.command == "voices" and args.measure:
+            from pipeline.reports.measure import measure
+
+            print(measure(cfg, progress=not args.quiet))
+            return 0
         if args.command == "voices":
             from pipeline.reports.voices import voices_report
 

@@ -47,7 +47,7 @@ def features(speaker_ids: list[str], sample_rate: int) -> Any:
     })
 
 
-def _audio_paths(export: Path, rec: dict) -> tuple[Path, Path]:
+def audio_paths(export: Path, rec: dict) -> tuple[Path, Path]:
     audio = rec["audio_data"]
     return (export / "wavs" / audio["combined"]["audio_files"][0],
             export / "key_wavs" / audio["key_sentences"]["audio_file"])
@@ -82,7 +82,7 @@ def row(rec: dict, export: Path, speaker_ids: list[str], tags: dict[str, Any] | 
         "hard": tag.get("hard"), "too_easy": tag.get("too_easy"),
         "details": json.dumps({k: v for k, v in tag.items()
                                if k not in ("id", "hard", "too_easy")}, sort_keys=True)}
-    wav, key_wav = _audio_paths(export, rec)
+    wav, key_wav = audio_paths(export, rec)
     out["audio"] = encode_audio(wav, audio_format)
     out["key_audio"] = encode_audio(key_wav, audio_format)
     return out

@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spiral: error: {exc}", file=sys.stderr)
         return 2
     print(summary(result))
-    return 0 if result.built or until in ("plan", "script", "plant", "question") else 1
+    if until in ("plan", "script", "plant", "question"):
+        return 0
+    return 1 if result.failed or not result.built else 0  # every requested item, or say so
 
 
 if __name__ == "__main__":

@@ -324,6 +324,7 @@ def _validate(cfg: Config, source: str) -> None:
          f"one of {ANSWER_MATCH}"),
         (cfg.validate.judge_orders >= 1, "validate.judge_orders", "an int >= 1"),
         (cfg.validate.max_regenerations >= 0, "validate.max_regenerations", "an int >= 0"),
+        (cfg.validate.max_key_draws >= 1, "validate.max_key_draws", "an int >= 1"),
         (0 <= cfg.validate.max_wer, "validate.max_wer", "a float >= 0"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),

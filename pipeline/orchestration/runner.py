@@ -139,4 +139,7 @@ def summary(result: RunResult) -> str:
     for it in failed:
         assert it.failed
         lines.append(f"FAILED {it.id} at {it.failed['stage']}: {it.failed['reason']}")
+    if failed:
+        lines.append(f"NOT BUILT: {len(failed)} of {len(result.items)} requested items, after "
+                     f"up to {cfg.validate.max_regenerations} regenerations each")
     return "\n".join(lines)

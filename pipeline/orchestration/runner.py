@@ -129,6 +129,9 @@ def summary(result: RunResult) -> str:
         ("in duration window", f"{inside}/{len(window)}" if window else "-"),
         ("wall time", f"{result.wall_seconds:.1f} s"),
     ]
+    draws = [it.provenance["key_draw"] + 1 for it in built if "key_draw" in it.provenance]
+    if draws:
+        rows.append(("key draws", f"{sum(draws)} for {len(draws)} items (pre-check)"))
     for name, st in result.ctx.stats.items():
         rows.append((f"  {name}", f"{st['computed']} computed, {st['cached']} cached, "
                                   f"{st['failed']} failed"))

@@ -57,7 +57,7 @@ def test_precheck_redraws_a_key_its_voice_does_not_get_across(tmp_path: Path) ->
     cfg = make_config(tmp_path, "run=pc", "n_items=1", "seed=3")
     item = run_pipeline(cfg, until="question", quiet=True).items[0]
     assert item.key is not None
-    words = [w.strip(".,") for w in item.key.sentence.split() if w[:1].isupper()]
+    words = item.key.answer.split()
     bank = _bank(tmp_path, {v.voice: words for v in item.spec.speakers})
     ctx = Context(make_config(tmp_path, "run=pc", "n_items=1", "seed=3", f"voices={bank}"))
     checks = precheck.draw_checks(item, ctx)  # stops at the free check: nothing rendered

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.core import memory
 from pipeline.core.config import Config
 from pipeline.core.records import Item
 from pipeline.core.store import atomic_write_json, atomic_write_text, remove_stale_temps
@@ -84,6 +85,7 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
     if until not in STAGES:
         raise ValueError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
     t0 = time.perf_counter()
+    memory.limit_arenas()
     ctx = Context(cfg, quiet=quiet)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cfg.run_dir)
@@ -102,6 +104,7 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
                     items = regenerate.regenerate(items, ctx, stages)
                     write_plan(items, cfg.run_dir)  # with the seeds items ended on
             done.append(name)
+            memory.trim()
     finally:
         if cfg.executor == "ray":
             from pipeline.engine.ray_executor import shutdown

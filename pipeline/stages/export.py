@@ -24,7 +24,7 @@ from pipeline.engine.stage import Context
 from pipeline.tts.licences import audio_licence_section
 
 EXPORT_VERSION = "2"  # 2: hf/ streamed with the published rows' schema
-HF_BATCH_BYTES = 32 * 1024 * 1024  # audio bytes per Arrow batch (bounds memory)
+HF_BATCH_BYTES = 16 * 1024 * 1024  # audio bytes per Arrow batch (bounds memory)
 
 
 def provenance(item: Item, ctx: Context) -> dict:

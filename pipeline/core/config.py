@@ -181,8 +181,8 @@ TTS_BACKENDS = ("espeak", "coqui")
 TTS_DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
 AUDIO_FORMATS = ("flac", "wav")
-RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question", "synthesize",
-                    "validate", "baseline", "audit", "llm")
+RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question", "precheck",
+                    "synthesize", "validate", "baseline", "audit", "llm")
 BASELINE_ADAPTERS = ("cascade", "qwen2-audio")
 JUDGE_BACKENDS = ("offline", "llm")
 ANSWER_MATCH = ("exact", "names_fuzzy")

@@ -12,7 +12,7 @@ SEED    ?=
 N       ?=
 IDS     ?=
 
-.PHONY: setup setup-coqui data test test-slow lint bench bench-llm bench-validate bench-tts audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
+.PHONY: setup setup-coqui data test test-slow lint bench bench-spiral bench-llm bench-validate bench-tts audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -77,6 +77,12 @@ bench: setup
 	$(BIN)/python benchmarks/bench_run.py
 	$(BIN)/python benchmarks/bench_ray.py
 	$(BIN)/python benchmarks/bench_llm.py
+	$(BIN)/python benchmarks/bench_spiral.py
+
+# SPIRAL size (1,012 items, about an hour on 2 cores); REF=path measures another checkout
+# (e.g. a worktree of main) side by side: `make bench-spiral ARGS='--n 100' REF=../main`.
+bench-spiral: setup
+	$(BIN)/python benchmarks/bench_spiral.py $(if $(REF),--ref $(REF)) $(ARGS)
 
 bench-llm: setup
 	$(BIN)/python benchmarks/bench_llm.py

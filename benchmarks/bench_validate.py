@@ -32,12 +32,14 @@ def load_items(run_dir: Path) -> list[Item]:
     """Items as the validate stage sees them, rebuilt from the per-stage caches."""
     items = []
     for path in sorted((run_dir / "synthesize").glob("*.json")):
-        merged: dict = {}
-        for stage in ("plant", "question", "synthesize"):
-            merged.update(read_json(run_dir / stage / path.name)["record"])
         spec = next(json.loads(x) for x in (run_dir / "plan.jsonl").read_text().splitlines()
                     if json.loads(x)["id"] == path.stem)
-        items.append(Item.from_dict({**merged, "spec": spec}))
+        merged: dict = {"spec": spec}
+        # The pre-check may have drawn the key (and the key speaker's voice) again.
+        for stage in ("plant", "question", "precheck", "synthesize"):
+            if (run_dir / stage / path.name).exists():
+                merged.update(read_json(run_dir / stage / path.name)["record"])
+        items.append(Item.from_dict(merged))
     return items
 
 

@@ -26,6 +26,7 @@ STAGE_HELP = {
     "script": "write transcripts (runs the stages before it as needed)",
     "plant": "plant the key sentence",
     "question": "write the four-choice questions",
+    "precheck": "check each key sentence as the gates will, re-drawing it until it passes",
     "synthesize": "render audio",
     "validate": "check every item",
     "export": "write data.jsonl, wavs/, key_wavs/ and the datasets folder",
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(voices, sizes=False)
     voices.add_argument("--out", help="folder for the samples (default: <run>/voices/)")
     voices.add_argument("--no-sample", action="store_true", help="only list the bank")
+    voices.add_argument("--measure", action="store_true",
+                        help="measure what each voice gets across with the validation ASR; "
+                             "writes <bank>.measured.json next to the bank")
     return parser
 
 
@@ -214,6 +218,11 @@ def _main(argv: list[str] | None = None) -> int:
     if args.command == "baseline":
         return _baseline(args, overrides)
     try:
+        if args.command == "voices" and args.measure:
+            from pipeline.reports.measure import measure
+
+            print(measure(load_config(args.config, overrides), progress=not args.quiet))
+            return 0
         if args.command == "voices":
             from pipeline.reports.voices import voices_report
 
@@ -240,7 +249,9 @@ def _main(argv: list[str] | None = None) -> int:
     if hint := resume_hint(result):
         print(f"spiral: {hint}", file=sys.stderr)
         return 1
-    return 0 if result.built or until in ("plan", "script", "plant", "question") else 1
+    if until in ("plan", "script", "plant", "question"):
+        return 0
+    return 1 if result.failed or not result.built else 0  # every requested item, or say so
 
 
 if __name__ == "__main__":

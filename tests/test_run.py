@@ -140,7 +140,7 @@ def test_sigkill_during_synthesis_then_resume_loses_nothing(small_run: RunResult
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     synth = tmp_path / "small" / "synthesize"
-    deadline = time.time() + 120
+    deadline = time.time() + 300  # the pre-check's ASR comes first
     while time.time() < deadline and len(list(synth.glob("*.json"))) < 2:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)

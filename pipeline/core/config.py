@@ -133,6 +133,7 @@ class ValidateConfig:
     judge_orders: int = 4  # blind presentations (cyclic rotations of the choices)
     judge_alpha: float = 0.05  # blind judge right this improbably often by chance: a leak
     max_regenerations: int = 4  # new seeds per rejected item before it is left out
+    max_key_draws: int = 8  # pre-check: key sentences drawn per item before it is rejected
 
 
 @dataclass
@@ -195,8 +196,8 @@ TTS_BACKENDS = ("espeak", "coqui")
 TTS_DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
 AUDIO_FORMATS = ("flac", "wav")
-RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question", "synthesize",
-                    "validate", "baseline", "audit", "llm")
+RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question", "precheck",
+                    "synthesize", "validate", "baseline", "audit", "llm")
 BASELINE_ADAPTERS = ("cascade", "qwen2-audio")
 JUDGE_BACKENDS = ("offline", "llm")
 ANSWER_MATCH = ("exact", "names_fuzzy")
@@ -280,6 +281,7 @@ def _validate(cfg: Config, source: str) -> None:
          f"one of {ANSWER_MATCH}"),
         (cfg.validate.judge_orders >= 1, "validate.judge_orders", "an int >= 1"),
         (cfg.validate.max_regenerations >= 0, "validate.max_regenerations", "an int >= 0"),
+        (cfg.validate.max_key_draws >= 1, "validate.max_key_draws", "an int >= 1"),
         (0 <= cfg.validate.max_wer, "validate.max_wer", "a float >= 0"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),

@@ -202,16 +202,10 @@ class QwenBackend:
 
 
 def _resample(samples: Any, sr: int) -> Any:
-    import numpy as np
 
-    if sr == SR:
-        return samples.astype(np.float32)
-    from math import gcd
+    from pipeline.core.audio import resample
 
-    from scipy.signal import resample_poly
-
-    g = gcd(sr, SR)
-    return resample_poly(samples, SR // g, sr // g).astype(np.float32)
+    return resample(samples, sr, SR)
 
 
 def wav16k(path: Path) -> bytes:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from pipeline.core.config import Config, ConfigError
 from pipeline.core.errors import InfrastructureError, notice
@@ -103,6 +104,7 @@ class LLMSession:
         self._json_schema = self.llm.response_format != "json_object"
         self._prompts: dict[str, PromptFile] = {}
         self._clients: dict[int, openai.AsyncOpenAI] = {}
+        self._tls: Any = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -112,12 +114,18 @@ class LLMSession:
         return self._prompts[name]
 
     def _client(self) -> openai.AsyncOpenAI:
-        """One SDK client per event loop: its connection pool belongs to that loop."""
+        """One SDK client per event loop: its connection pool belongs to that loop. The TLS
+        context (reading the CA bundle costs a fifth of a second) is made once per session."""
         loop = id(asyncio.get_running_loop())
         if loop not in self._clients:
+            if self._tls is None:  # the SDK's own default context, made once
+                import httpx2
+
+                self._tls = httpx2.create_ssl_context()
             self._clients[loop] = openai.AsyncOpenAI(
                 api_key=self._key, base_url=self.llm.base_url, max_retries=0,
-                timeout=self.llm.timeout_s)
+                timeout=self.llm.timeout_s,
+                http_client=openai.DefaultAsyncHttpxClient(verify=self._tls))
         return self._clients[loop]
 
     def reach(self) -> None:
@@ -257,7 +265,10 @@ class LLMSession:
         for attempt in range(llm.max_retries + 1):
             wait: float | None = None
             try:
-                resp = await client.chat.completions.create(**req)
+                # The request is already plain JSON: posting it as is skips the SDK's walk of
+                # every message through its typed-dict transforms (~25 ms of CPU per call on
+                # the event loop, which serialised the calls at high concurrency).
+                resp = await client.post("/chat/completions", body=req, cast_to=ChatCompletion)
                 break
             except openai.APIStatusError as exc:
                 code = exc.status_code

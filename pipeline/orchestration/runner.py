@@ -11,18 +11,19 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.core import memory
 from pipeline.core.config import Config
 from pipeline.core.errors import is_infrastructure, notice
 from pipeline.core.records import Item
 from pipeline.core.store import atomic_write_json, atomic_write_text, remove_stale_temps
 from pipeline.engine.stage import Context
-from pipeline.orchestration import regenerate, reseed
+from pipeline.orchestration import precheck, regenerate, reseed
 from pipeline.orchestration.lock import RunLock
 from pipeline.orchestration.preflight import run_preflight
 from pipeline.stages import export, plan, plant, question, script, synthesize, validate
 
-STAGES = ("plan", "script", "plant", "question", "synthesize", "validate", "export")
-PER_ITEM = {"script": script, "plant": plant, "question": question,
+STAGES = ("plan", "script", "plant", "question", "precheck", "synthesize", "validate", "export")
+PER_ITEM = {"script": script, "plant": plant, "question": question, "precheck": precheck,
             "synthesize": synthesize, "validate": validate}
 
 
@@ -119,6 +120,7 @@ def run_pipeline(cfg: Config, until: str = "export", quiet: bool = False) -> Run
 
 def _run_locked(cfg: Config, until: str, quiet: bool) -> RunResult:
     t0 = time.perf_counter()
+    memory.limit_arenas()
     ctx = Context(cfg, quiet=quiet)
     clean_leftovers(ctx)
     voices = list(ctx.voices.values())
@@ -141,6 +143,7 @@ def _run_locked(cfg: Config, until: str, quiet: bool) -> RunResult:
                     items = regenerate.regenerate(items, ctx, stages)
                     write_plan(items, cfg.run_dir)  # with the seeds items ended on
             done.append(name)
+            memory.trim()
         ctx.phase = ""
     finally:
         if cfg.executor == "ray":
@@ -196,6 +199,9 @@ def summary(result: RunResult) -> str:
         ("wall time", f"{result.wall_seconds:.1f} s"),
         ("per stage", "attempts this run (regenerations included)"),
     ]
+    draws = [it.provenance["key_draw"] + 1 for it in built if "key_draw" in it.provenance]
+    if draws:
+        rows.append(("key draws", f"{sum(draws)} for {len(draws)} items (pre-check)"))
     for name, st in result.ctx.stats.items():
         bad = "rejected" if name == "validate" else "failed"
         text = f"{st['computed']} computed, {st['cached']} cached, {st['failed']} {bad}"
@@ -211,6 +217,8 @@ def summary(result: RunResult) -> str:
         assert it.failed
         lines.append(f"FAILED {it.id} at {it.failed['stage']}: {it.failed['reason']}")
     if failed:
+        lines.append(f"NOT BUILT: {len(failed)} of {len(result.items)} requested items, after "
+                     f"up to {cfg.validate.max_regenerations} regenerations each")
         lines.append(f"next: see {cfg.run_dir / 'rejections.jsonl'} for every reason; "
                      f"spiral reroll --run {cfg.run} --failed retries the {len(failed)} item(s) "
                      "left out from new seeds")

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.core import difficulty
+from pipeline.core.spiral_rows import SPIRAL_DIR  # noqa: F401 - the published layout
 from pipeline.core.store import content_hash, file_hash
 
 SPLIT = "test"  # a benchmark: every item is for evaluation
-SPIRAL_DIR = "spiral"  # the SPIRAL-format files, named as SPIRAL's records name them
+
 STAMP = ".published.json"  # what a publish was built from; hidden, so never uploaded
 
 

@@ -12,7 +12,6 @@ swapped in: a failed or killed publish leaves the previous one whole.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 from pipeline.core import difficulty
 from pipeline.core.config import Config, config_from_dict
 from pipeline.core.records import LETTERS
+from pipeline.core.spiral_rows import RowStream, audio_paths, features, row, spiral_record
 from pipeline.core.store import (
     atomic_write_json,
     atomic_write_text,
@@ -45,51 +45,11 @@ from pipeline.publishing.model import (
 )
 from pipeline.stages.export import write_hard_subset
 
-SKIP_FIELDS = ("checks", "provenance", "audio", "key_audio", "difficulty")
 __all__ = ["ItemInfo", "Published", "PublishError", "Subset", "publish"]
-
-
-def features(sample_rate: int) -> Any:
-    """Every SPIRAL field with its nesting, plus ours. `prompts_used` (a mapping whose keys
-    vary by item) becomes a list of {speaker, prompt}; `answer_label` is the correct choice's
-    index 0-3 (A-D), beside SPIRAL's `correct_answer` text."""
-    from datasets import Audio, ClassLabel, Features, List, Value
-
-    s, i, f, b = Value("string"), Value("int32"), Value("float64"), Value("bool")
-    return Features({
-        "transcript": List({"speaker": s, "text": List(s)}),
-        "original_key_sentence": s,
-        "test_question": {"question": s, "choices": List(s), "correct_answer": s},
-        "metadata": {"main_topic": s, "subtopic": s, "transcript_type": s, "id": s},
-        "audio_data": {
-            "key_sentences": {"speaker": s, "text": s, "audio_file": s, "indices": List(i),
-                              "audio_dir": s},
-            "combined": {"audio_files": List(s), "audio_folder": s,
-                         "prompts_used": List({"speaker": s, "prompt": s}),
-                         "sentences": List(s)},
-        },
-        "answer_label": ClassLabel(names=list(LETTERS)),
-        "timestamps": {"sentences": List(List(f)), "key_sentence": List(f)},
-        "voices": List({"id": s, "voice": s, "gender": s}),
-        "duration": f,
-        "sample_rate": i,
-        "key_detail": {"kind": s, "answer": s, "depth": i},
-        "checks": List({"name": s, "ok": b, "reason": s, "value": f}),
-        "difficulty": {"hard": b, "too_easy": b, "details": s},
-        "provenance": s,
-        "audio": Audio(sampling_rate=sample_rate),
-        "key_audio": Audio(sampling_rate=sample_rate),
-    })
 
 
 def _records(data_jsonl: Path) -> Iterator[tuple[int, dict]]:
     return read_jsonl(data_jsonl, PublishError)
-
-
-def _audio_paths(export: Path, rec: dict) -> tuple[Path, Path]:
-    audio = rec["audio_data"]
-    return (export / "wavs" / audio["combined"]["audio_files"][0],
-            export / "key_wavs" / audio["key_sentences"]["audio_file"])
 
 
 def scan(export: Path) -> list[ItemInfo]:
@@ -100,7 +60,7 @@ def scan(export: Path) -> list[ItemInfo]:
     for n, rec in _records(data):
         try:
             item_id = rec["metadata"]["id"]
-            wav, key_wav = _audio_paths(export, rec)
+            wav, key_wav = audio_paths(export, rec)
             info = ItemInfo(item_id, rec["metadata"]["transcript_type"],
                             rec["test_question"]["correct_answer"][:1], float(rec["duration"]),
                             0)
@@ -135,57 +95,10 @@ def plan_shards(items: list[ItemInfo], max_bytes: int) -> list[list[str]]:
     return shards
 
 
-def encode_audio(path: Path, fmt: str) -> dict[str, Any]:
-    """The file's bytes as the Audio feature stores them: the wav itself, or lossless FLAC."""
-    if fmt == "wav":
-        return {"bytes": path.read_bytes(), "path": path.name}
-    import soundfile as sf
-
-    samples, sr = sf.read(path, dtype="int16")
-    buf = io.BytesIO()
-    sf.write(buf, samples, sr, format="FLAC", subtype="PCM_16")
-    return {"bytes": buf.getvalue(), "path": path.with_suffix(".flac").name}
-
-
-def spiral_record(rec: dict) -> dict:
-    """The record as the published folder holds it: audio paths as SPIRAL's records say them,
-    `spiral/wavs` and `spiral/key_wavs`, relative to the folder that holds `spiral/`."""
-    out = {**rec, "audio_data": json.loads(json.dumps(rec["audio_data"]))}
-    out["audio_data"]["combined"]["audio_folder"] = f"{SPIRAL_DIR}/wavs"
-    out["audio_data"]["key_sentences"]["audio_dir"] = f"{SPIRAL_DIR}/key_wavs"
-    return out
-
-
-def row(rec: dict, export: Path, tags: dict[str, Any] | None,
-        audio_format: str) -> dict[str, Any]:
-    """One parquet row: the record's fields typed as `features` says, audio embedded."""
-    wav, key_wav = _audio_paths(export, rec)
-    rec = spiral_record(rec)
-    out = {k: v for k, v in rec.items() if k not in SKIP_FIELDS}
-    used = rec["audio_data"]["combined"]["prompts_used"]
-    out["audio_data"]["combined"]["prompts_used"] = [
-        {"speaker": k, "prompt": v} for k, v in used.items()]
-    out["answer_label"] = LETTERS.index(rec["test_question"]["correct_answer"][:1])
-    out["checks"] = [{"name": n, "ok": c["ok"], "reason": c.get("reason", ""),
-                      "value": c.get("value")}
-                     for n, c in rec.get("checks", {}).items()]
-    out["provenance"] = json.dumps(rec.get("provenance", {}), sort_keys=True,
-                                   ensure_ascii=False)
-    tag = (tags or {}).get(rec["metadata"]["id"])
-    out["difficulty"] = None if tag is None else {
-        "hard": tag.get("hard"), "too_easy": tag.get("too_easy"),
-        "details": json.dumps({k: v for k, v in tag.items()
-                               if k not in ("id", "hard", "too_easy")}, sort_keys=True)}
-    out["audio"] = encode_audio(wav, audio_format)
-    out["key_audio"] = encode_audio(key_wav, audio_format)
-    return out
-
-
 def write_subset(subset: Subset, shards: list[list[str]], export: Path, folder: Path,
                  feats: Any, tags: dict[str, Any] | None,
                  cfg: Config) -> None:
     """Stream the subset's records into its shards, one row group of items at a time."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = feats.arrow_schema
@@ -195,26 +108,18 @@ def write_subset(subset: Subset, shards: list[list[str]], export: Path, folder: 
                      for k in range(total)]
     writer: Any = None
     current = -1
-    batch: list[dict] = []
-    batch_bytes = 0
-    limit = cfg.publish.row_group_mb * 1024 * 1024
 
-    def flush() -> None:
-        nonlocal batch_bytes
-        batch_bytes = 0
-        if batch:
-            table = pa.Table.from_pylist(batch, schema=schema)
-            writer.write_table(table, row_group_size=len(batch))
-            subset.num_bytes += table.nbytes
-            batch.clear()
+    def sink(table: Any) -> None:
+        writer.write_table(table, row_group_size=len(table))
 
+    stream = RowStream(schema, sink, cfg.publish.row_group_mb * 1024 * 1024)
     try:
         for _, rec in _records(export / "data.jsonl"):
             k = shard_of.get(rec["metadata"]["id"])
             if k is None:
                 continue
             if k != current:
-                flush()
+                stream.flush()
                 if writer is not None:
                     writer.close()
                 path = folder / subset.shards[k]
@@ -223,16 +128,14 @@ def write_subset(subset: Subset, shards: list[list[str]], export: Path, folder: 
                 # columns are a rounding error beside the audio.
                 writer = pq.ParquetWriter(path, schema, use_dictionary=False)
                 current = k
-            batch.append(row(rec, export, tags, cfg.publish.audio_format))
-            batch_bytes += len(batch[-1]["audio"]["bytes"]) + len(batch[-1]["key_audio"]["bytes"])
+            stream.add(row(rec, export, tags, cfg.publish.audio_format, published=True))
             subset.num_examples += 1
             subset.hours += float(rec["duration"]) / 3600
-            if batch_bytes >= limit:
-                flush()
-        flush()
+        stream.flush()
     finally:
         if writer is not None:
             writer.close()
+    subset.num_bytes += stream.num_bytes
     subset.download_size = sum((folder / p).stat().st_size for p in subset.shards)
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pipeline import __version__
 from pipeline.core import difficulty
 from pipeline.core.errors import InfrastructureError, notice
 from pipeline.core.records import Item, to_spiral
+from pipeline.core.spiral_rows import RowStream, features, row
 from pipeline.core.store import (
     StageCache,
     atomic_write_json,
@@ -34,7 +35,8 @@ from pipeline.core.store import (
 from pipeline.engine.stage import Context
 from pipeline.tts.licences import audio_licence_section
 
-EXPORT_VERSION = "1"
+EXPORT_VERSION = "2"  # 2: hf/ streamed with the published rows' schema
+HF_BATCH_BYTES = 16 * 1024 * 1024  # audio bytes per Arrow batch (bounds memory)
 FILES = ".export-files.json"  # {path in the export: sha256} of every file but the stamps
 
 
@@ -88,36 +90,34 @@ def _intact(export: Path) -> bool:
     return False
 
 
-def _hf_rows(records: list[dict], audio_dir: Path) -> Iterator[dict]:
-    for rec in records:
-        combined = rec["audio_data"]["combined"]["audio_files"][0]
-        key = rec["audio_data"]["key_sentences"]["audio_file"]
-        yield {
-            **{k: v for k, v in rec.items() if k not in ("checks", "provenance")},
-            "checks": [{"name": n, **c} for n, c in rec["checks"].items()],
-            "provenance": json.dumps(rec["provenance"], sort_keys=True),
-            "audio": {"path": combined, "bytes": (audio_dir / combined).read_bytes()},
-            "key_audio": {"path": key, "bytes": (audio_dir / "key" / key).read_bytes()},
-        }
-
-
-def save_hf(records: list[dict], audio_dir: Path, out: Path, sample_rate: int) -> None:
-    """A `datasets` dataset on disk, audio embedded as bytes, written batch by batch."""
+def save_hf(records: list[dict], export: Path, out: Path, sample_rate: int,
+            tags: dict[str, Any] | None, fingerprint: str) -> None:
+    """A `datasets` folder (`load_from_disk`), audio embedded, streamed to one Arrow file a
+    batch of rows at a time: the rows and schema are the published parquet's
+    (core/spiral_rows.py), so memory stays flat whatever the number of items."""
     import datasets
+    from datasets.arrow_writer import ArrowWriter
+    from datasets.utils.py_utils import asdict as hf_asdict
 
-    datasets.disable_progress_bars()
-    # Declare the features up front: casting the audio columns afterwards would copy the
-    # whole table into memory.
-    first = next(_hf_rows(records[:1], audio_dir))
-    sample = {k: [v] for k, v in first.items() if k not in ("audio", "key_audio")}
-    features = datasets.Dataset.from_dict(sample).features
-    features["audio"] = datasets.Audio(sampling_rate=sample_rate)
-    features["key_audio"] = datasets.Audio(sampling_rate=sample_rate)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".hf-cache-") as cache:
-        ds = datasets.Dataset.from_generator(
-            _hf_rows, gen_kwargs={"records": records, "audio_dir": audio_dir},
-            features=features, cache_dir=cache, keep_in_memory=False, writer_batch_size=8)
-        ds.save_to_disk(str(out))
+    feats = features(sample_rate)
+    out.mkdir(parents=True)
+    name = "data-00000-of-00001.arrow"
+    writer = ArrowWriter(features=feats, path=str(out / name))
+    try:
+        stream = RowStream(feats.arrow_schema, writer.write_table, HF_BATCH_BYTES)
+        for rec in records:
+            stream.add(row(rec, export, tags, "wav"))
+        stream.flush()
+        writer.finalize()
+    finally:
+        writer.close()
+    state = {"_data_files": [{"filename": name}], "_fingerprint": fingerprint[:16],
+             "_format_columns": None, "_format_kwargs": {}, "_format_type": None,
+             "_output_all_columns": False, "_split": None}
+    atomic_write_text(out / "state.json", json.dumps(state, indent=2, sort_keys=True))
+    info = hf_asdict(datasets.DatasetInfo(features=feats))
+    atomic_write_text(out / "dataset_info.json",
+                      json.dumps({k: info[k] for k in sorted(info)}, indent=2))
 
 
 def write_hard_subset(data_jsonl: Path, hard: set[str], out: Path) -> int:
@@ -173,7 +173,7 @@ def run(items: list[Item], ctx: Context) -> Path:
         atomic_write_text(tmp / "failures.jsonl",
                           "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in failures))
         if records:
-            save_hf(records, audio_dir, tmp / "hf", ctx.cfg.audio.sample_rate)
+            save_hf(records, tmp, tmp / "hf", ctx.cfg.audio.sample_rate, tags, key)
         atomic_write_json(tmp / FILES, _checksums(tmp))
         atomic_write_text(tmp / ".export-key", key)
         replace_dir(tmp, export)

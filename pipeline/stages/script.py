@@ -6,23 +6,33 @@ The length is aimed at `audio.target_seconds` from the voices' measured speaking
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 
 from pipeline.core.records import Item
+from pipeline.core.resources import Voice
 from pipeline.engine.driver import run_stage
 from pipeline.engine.stage import Context, Stage
 from pipeline.tts.backends import get_backend
 from pipeline.tts.base import SentenceCache
 from pipeline.tts.speaking_rate import words_per_second
+from pipeline.validation import heard
 from pipeline.writing.budget import word_target
+
+
+def voice_rate(voice: Voice, ctx: Context) -> float:
+    """The voice's words per second: from `spiral voices --measure` when it was measured
+    with these very backend settings, else measured now (once per process)."""
+    tts = get_backend(ctx.cfg.tts, ctx.cache_root)
+    known = heard.load(ctx.cfg.voices).words_per_second.get(voice.id)
+    if known and known.get("params") == tts.params(voice, 1.0):
+        return float(known["value"])
+    return words_per_second(tts, voice, SentenceCache(ctx.cfg.tts_cache))
 
 
 def voice_rates(item: Item, ctx: Context) -> list[float]:
     """Measured words per second of each speaker's voice, rounded so cache keys are stable."""
-    tts = get_backend(ctx.cfg.tts, ctx.cache_root)
-    cache = SentenceCache(ctx.cfg.tts_cache)
-    return [round(words_per_second(tts, ctx.voices[s.voice], cache), 3)
-            for s in item.spec.speakers]
+    return [round(voice_rate(ctx.voices[s.voice], ctx), 3) for s in item.spec.speakers]
 
 
 def _rates(item: Item, ctx: Context) -> list[float] | None:
@@ -54,4 +64,8 @@ STAGE = Stage(
 
 
 def run(items: list[Item], ctx: Context) -> list[Item]:
+    if ctx.cfg.writer.aim_from_voices:  # measure the run's voices side by side, not in turn
+        used = sorted({s.voice for it in items if not it.failed for s in it.spec.speakers})
+        with ThreadPoolExecutor(max(1, ctx.cfg.tts.workers)) as pool:
+            list(pool.map(lambda v: voice_rate(ctx.voices[v], ctx), used))
     return run_stage(STAGE, items, ctx)

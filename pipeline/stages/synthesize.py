@@ -68,10 +68,10 @@ def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
                     a.loudness_lufs)
 
 
-def _apply(item: Item, ctx: Context) -> Item:
-    from pipeline.tts.assemble import wav_bytes
-
-    assert item.key is not None
+def render_item(item: Item, ctx: Context) -> tuple[np.ndarray, list[list[float]], float]:
+    """The item's final track, sentence times and rate scale: rendered, then re-rendered with
+    a scaled speaking rate until inside the duration window (a bounded number of times).
+    Deterministic, so the pre-check (stages/precheck.py) hears exactly what is written here."""
     a = ctx.cfg.audio
     tts = backend(ctx)
     scale = 1.0
@@ -87,15 +87,32 @@ def _apply(item: Item, ctx: Context) -> Item:
         scale = round(round(scale / RATE_SCALE_STEP) * RATE_SCALE_STEP, 3)
         scale = min(RATE_SCALE_BOUNDS[1], max(RATE_SCALE_BOUNDS[0], scale))
         samples, times = _render(item, ctx, tts, scale)
+    return samples, times, scale
+
+
+def key_samples(samples: np.ndarray, times: list[list[float]], index: int,
+                sample_rate: int) -> np.ndarray:
+    """The key sentence's excerpt of the track, as the key wav holds it."""
+    start, end = times[index]
+    return samples[round(start * sample_rate): round(end * sample_rate)]
+
+
+def _apply(item: Item, ctx: Context) -> Item:
+    from pipeline.tts.assemble import wav_bytes
+
+    assert item.key is not None
+    a = ctx.cfg.audio
+    tts = backend(ctx)
+    samples, times, scale = render_item(item, ctx)
     k = item.key.index
     start, end = times[k]
     sr = a.sample_rate
-    key_samples = samples[round(start * sr): round(end * sr)]
     speaker = item.sentence_speakers()[k]
     wav_name = f"{item.id}.wav"
     key_name = f"{item.id}_{speaker}_key.wav"
     audio_dir = ctx.run_dir / "audio"
-    atomic_write_bytes(audio_dir / "key" / key_name, wav_bytes(key_samples, sr))
+    atomic_write_bytes(audio_dir / "key" / key_name,
+                       wav_bytes(key_samples(samples, times, k, sr), sr))
     atomic_write_bytes(audio_dir / wav_name, wav_bytes(samples, sr))
     info = AudioInfo(wav=wav_name, key_wav=key_name, sample_rate=sr,
                      duration=round(len(samples) / sr, 4), sentence_times=times,

@@ -46,6 +46,7 @@ def _inputs(item: Item, ctx: Context) -> dict:
                      prompt=ctx.file_digest(ctx.prompt("judge.yaml")))
     gates = asdict(v)
     gates.pop("max_regenerations")  # how often to retry does not change a verdict
+    gates.pop("max_key_draws")
     out = {"item": data, "audio": asdict(ctx.cfg.audio), "validate": gates, "judge": judge}
     if ctx.cfg.baseline.reject_too_easy:
         out["difficulty"] = (ctx.difficulty or {}).get(item.id)
@@ -61,7 +62,8 @@ def gate_checks(item: Item, ctx: Context) -> list[Check]:
     q = item.question
     correct = LETTERS.index(q.letter)
     key_wav = ctx.run_dir / "audio" / "key" / item.audio.key_wav
-    checks += intelligibility_checks(item.key.sentence, q.choices[correct], key_wav, v)
+    checks += intelligibility_checks(item.key.sentence, q.choices[correct], key_wav, v,
+                                     ctx.cache_root / "asr")
     solver = solver_for(v.judge_backend, v.judge_margin, llm_ask(ctx))
     result = judge_question(solver, q.stem, q.choices, correct, item.key.sentence,
                             v.judge_orders)

@@ -103,5 +103,8 @@ def wer(reference: str, hypothesis: str) -> float:
 
 def mentions(text: str, phrase: str) -> bool:
     """Whether `phrase` is said in `text` as whole words (case-insensitive)."""
-    pattern = r"(?<![\w:])" + re.escape(phrase.lower()) + r"(?![\w:])"
-    return re.search(pattern, text.lower()) is not None
+    low, needle = text.lower(), phrase.lower()
+    if needle not in low:  # no regex (compiled afresh per phrase) unless the words are there
+        return False
+    pattern = r"(?<![\w:])" + re.escape(needle) + r"(?![\w:])"
+    return re.search(pattern, low) is not None

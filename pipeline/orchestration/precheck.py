@@ -1,0 +1,201 @@
+"""Check what the gates check before an item is built, and re-draw its key until it passes.
+
+Between the question and synthesis, each item's key sentence is checked the way validation
+will check it, cheapest first, and on a failure its key sentence and question are drawn
+again (a new wording, new fictional names and values) from a seed derived from the item's
+and the draw's number; from the second half of the draws on, the key speaker's voice is drawn
+again too (same gender, from the voices heard best). At most `validate.max_key_draws` draws
+reach the gates:
+
+1. heard: the answer names no entry (name, place, unit, month...) that the speaker's voice was
+   measured not to get across (`spiral voices --measure`; pipeline/validation/heard.py). A
+   draw turned away here costs nothing and does not count;
+2. the judge (informed and blind), on text only - a tenth of a second;
+3. structure and intelligibility: the item is rendered exactly as synthesis will render it
+   (every sentence goes to the shared sentence cache, so synthesis re-reads them) and the key
+   excerpt is transcribed. The transcript is cached per exact samples, so validation's ASR
+   of the written key wav is a cache hit, not a second pass.
+
+The gates and their thresholds are validation's own (stages/validate.py runs them all again
+on the written files); this stage only spends the cheap work first. An item whose every draw
+fails is reported at `precheck` with the last draw's reasons, and regenerated from a new seed
+like any rejected item. Same item, same draws: deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import asdict, replace
+
+import soundfile as sf
+
+from pipeline.core.records import LETTERS, AudioInfo, Check, Item, Turn
+from pipeline.core.seeds import derive_seed, rng_for
+from pipeline.engine.driver import run_stage
+from pipeline.engine.stage import Context, Stage, StageFailure
+from pipeline.stages import synthesize, validate
+from pipeline.validation import heard
+from pipeline.validation.intelligibility import heard_text, transcript_checks
+from pipeline.validation.judge import judge_checks, judge_question, solver_for
+from pipeline.validation.structural import structural_checks
+
+VERSION = "2"
+
+
+def unplant(item: Item) -> list[Turn]:
+    """The transcript as the script stage wrote it: the key sentence taken out again."""
+    assert item.key is not None and item.transcript is not None
+    turns = [Turn(t.speaker, list(t.text)) for t in item.transcript]
+    k = item.key.index
+    for turn in turns:
+        if k < len(turn.text):
+            del turn.text[k]
+            break
+        k -= len(turn.text)
+    return [t for t in turns if t.text]
+
+
+async def redraw(item: Item, base: list[Turn], draw: int, ctx: Context,
+                 voice: str | None = None) -> Item:
+    """Draw `draw` of the item's key sentence and question, through the run's writer; with
+    `voice`, the key sentence's speaker gets that voice."""
+    spec = item.spec
+    if voice is not None:
+        speaker = key_speaker(item)
+        spec = replace(spec, speakers=[replace(s, voice=voice) if s.id == speaker else s
+                                       for s in spec.speakers])
+    draft = Item(spec=replace(spec, seed=derive_seed(spec.seed, "key-draw", draw)),
+                 transcript=base)
+    turns, key = await ctx.writer.plant(draft)
+    draft = replace(draft, transcript=turns, key=key)
+    question = await ctx.writer.question(draft)
+    return replace(item, spec=spec, transcript=turns, key=key, question=question)
+
+
+def other_voice(item: Item, draw: int, ctx: Context) -> str | None:
+    """A voice of the key speaker's gender that no one else in the item has, drawn from the
+    half of them heard best (`spiral voices --measure`), or None when there is none."""
+    speaker = key_speaker(item)
+    gender = next(s.gender for s in item.spec.speakers if s.id == speaker)
+    taken = {s.voice for s in item.spec.speakers}
+    share = heard.load(ctx.cfg.voices).share
+    pool = sorted((v for v in ctx.voices.values() if v.gender == gender and v.id not in taken),
+                  key=lambda v: (-share.get(v.id, 1.0), v.id))
+    if not pool:
+        return None
+    best = pool[:max(1, (len(pool) + 1) // 2)]
+    return rng_for(item.spec.seed, "key-voice", draw).choice(best).id
+
+
+def key_speaker(item: Item) -> str:
+    assert item.key is not None
+    return item.sentence_speakers()[item.key.index]
+
+
+def key_voice(item: Item) -> str:
+    speaker = key_speaker(item)
+    return next(s.voice for s in item.spec.speakers if s.id == speaker)
+
+
+def draw_checks(item: Item, ctx: Context) -> list[Check]:
+    """Validation's gates on one draw, cheapest first, stopping at the first failing group."""
+    assert item.key is not None and item.question is not None
+    v = ctx.cfg.validate
+    voice = key_voice(item)
+    missed = heard.load(ctx.cfg.voices).unheard_in(voice, item.key.answer)
+    if missed:
+        return [Check("heard", False, f"voice {voice} was measured not to get {missed} "
+                                      f"across (spiral voices --measure)")]
+    q = item.question
+    correct = LETTERS.index(q.letter)
+    solver = solver_for(v.judge_backend, v.judge_margin, validate.llm_ask(ctx))
+    result = judge_question(solver, q.stem, q.choices, correct, item.key.sentence,
+                            v.judge_orders)
+    checks = judge_checks(result, correct, v.judge_alpha)
+    if not all(c.ok for c in checks):
+        return checks
+    from pipeline.tts.assemble import wav_bytes
+
+    sr = ctx.cfg.audio.sample_rate
+    samples, times, scale = synthesize.render_item(item, ctx)
+    k = item.key.index
+    audio = AudioInfo(wav=f"{item.id}.wav", key_wav=f"{item.id}_key.wav", sample_rate=sr,
+                      duration=round(len(samples) / sr, 4), sentence_times=times,
+                      key_times=times[k], rate_scale=scale, tts_backend=ctx.cfg.tts.backend)
+    checks = structural_checks(replace(item, audio=audio), ctx.cfg) + checks
+    # The gate reads the key wav back from disk: hear exactly those samples.
+    clip, clip_sr = sf.read(io.BytesIO(wav_bytes(synthesize.key_samples(samples, times, k, sr),
+                                                 sr)), dtype="float32")
+    text = heard_text(clip, clip_sr, v, ctx.cache_root / "asr")
+    return checks + transcript_checks(item.key.sentence, q.choices[correct], text, v)
+
+
+def _table_digest(ctx: Context) -> str:
+    path = heard.measured_path(ctx.cfg.voices)
+    return ctx.file_digest(path) if path.exists() else ""
+
+
+def _inputs(item: Item, ctx: Context) -> dict:
+    v = ctx.cfg.validate
+    gates = asdict(v)
+    gates.pop("max_regenerations")
+    return {"item": {"spec": asdict(item.spec),
+                     "transcript": [asdict(t) for t in item.transcript or []],
+                     "key": asdict(item.key) if item.key else None,
+                     "question": asdict(item.question) if item.question else None,
+                     "provenance": item.provenance},
+            "synthesize": synthesize.STAGE.inputs(item, ctx),
+            "validate": gates,
+            "heard": _table_digest(ctx),
+            "writer": {s: ctx.writer.inputs(s, item) for s in ("plant", "question")}}
+
+
+async def _apply(item: Item, ctx: Context) -> Item:
+    """Draws until one passes: at most `max_key_draws` that reach the gates (a draw the heard
+    filter turns away costs nothing and does not count, up to four times as many); from
+    the second half on, the key speaker's voice is drawn again too."""
+    limit = ctx.cfg.validate.max_key_draws
+    base = unplant(item)
+    reason = ""
+    checks: list[Check] = []
+    checked = 0
+    voice: str | None = None
+    for draw in range(4 * limit):
+        if checked >= limit:
+            break
+        if draw and checked >= limit // 2 and voice is None:
+            voice = other_voice(item, draw, ctx)
+        try:
+            cand = item if draw == 0 else await redraw(item, base, draw, ctx, voice)
+        except StageFailure as exc:  # this draw could not be written; try the next
+            reason = f"draw {draw}: {exc}"
+            checked += 1
+            continue
+        checks = await asyncio.to_thread(draw_checks, cand, ctx)
+        bad = [c for c in checks if not c.ok]
+        if not bad:
+            return replace(cand, provenance={**cand.provenance, "key_draw": draw})
+        if [c.name for c in bad] != ["heard"]:
+            checked += 1
+        reason = "; ".join(f"{c.name}: {c.reason}" for c in bad)
+    return replace(item, checks=checks, failed={
+        "stage": "precheck", "reason": f"no key draw passed in {checked}: {reason}"})
+
+
+def _setup(items: list[Item], ctx: Context) -> None:
+    synthesize.check_voices(items, ctx)
+    validate.preflight(ctx)
+    for stage in ("plant", "question"):
+        ctx.writer.prepare(stage, items)
+
+
+STAGE = Stage("precheck", VERSION,
+              ("spec", "transcript", "key", "question", "provenance", "checks", "failed"),
+              _inputs,
+              apply_async=_apply, workers=lambda ctx: max(1, ctx.cfg.tts.workers),
+              setup=_setup, close_async=lambda ctx: ctx.writer.close())
+
+
+def run(items: list[Item], ctx: Context) -> list[Item]:
+    return run_stage(STAGE, items, ctx)

@@ -1,0 +1,124 @@
+"""Issue 17: the pre-check and its heard filter, the ASR transcript cache, the streamed export
+rows, and a run that says so (exit 1) when a requested item is not built."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.core.config import load_config
+from pipeline.core.records import Item, KeyDetail, Turn
+from pipeline.core.spiral_rows import RowStream
+from pipeline.engine.stage import Context
+from pipeline.orchestration import precheck
+from pipeline.orchestration.runner import run_pipeline
+from pipeline.validation import heard, intelligibility
+from tests.conftest import ROOT, make_config
+
+
+def _item() -> Item:
+    from pipeline.core.records import ItemSpec, Speaker
+
+    spec = ItemSpec(0, "meeting_0", 1, "meeting", "m", "s", ["a", "b"],
+                    [Speaker("spk_1", "us_f1", "female"), Speaker("spk_2", "us_m1", "male")],
+                    3, 0.5, "B", "name", False)
+    turns = [Turn("spk_1", ["One.", "Two."]), Turn("spk_2", ["Key.", "Three."])]
+    return Item(spec=spec, transcript=turns,
+                key=KeyDetail("Key.", 2, "name", "x", {}))
+
+
+def test_unplant_takes_the_key_sentence_out_again() -> None:
+    item = _item()
+    assert precheck.unplant(item) == [Turn("spk_1", ["One.", "Two."]), Turn("spk_2", ["Three."])]
+    assert precheck.key_voice(item) == "us_m1"
+
+
+def _bank(tmp: Path, unheard: dict[str, list[str]]) -> Path:
+    bank = tmp / "voices.yaml"
+    bank.write_text((ROOT / "voices" / "voices.yaml").read_text())
+    heard.measured_path(bank).write_text(json.dumps({"version": 1, "voices": {
+        v: {"heard_share": 0.5, "unheard": words} for v, words in unheard.items()}}))
+    return bank
+
+
+def test_heard_table_names_only_what_the_voice_missed(tmp_path: Path) -> None:
+    assert heard.load(tmp_path / "none.yaml").unheard_in("us_f1", "Vera Quarrie") == []
+    table = heard.load(_bank(tmp_path, {"us_f1": ["Quarrie", "Port"]}))
+    assert table.unheard_in("us_f1", "We met Vera Quarrie at Port Alder.") == ["Port", "Quarrie"]
+    assert table.unheard_in("us_f1", "Quarries and ports") == []  # whole words only
+    assert table.unheard_in("us_m1", "Vera Quarrie") == []
+
+
+def test_precheck_redraws_a_key_its_voice_does_not_get_across(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "run=pc", "n_items=1", "seed=3")
+    item = run_pipeline(cfg, until="question", quiet=True).items[0]
+    assert item.key is not None
+    words = item.key.answer.split()
+    bank = _bank(tmp_path, {v.voice: words for v in item.spec.speakers})
+    ctx = Context(make_config(tmp_path, "run=pc", "n_items=1", "seed=3", f"voices={bank}"))
+    checks = precheck.draw_checks(item, ctx)  # stops at the free check: nothing rendered
+    assert [c.name for c in checks] == ["heard"] and not checks[0].ok
+    assert not (tmp_path / "_cache" / "asr").exists()
+    again = asyncio.run(precheck.redraw(item, precheck.unplant(item), 1, ctx))
+    assert again.key != item.key and again.question != item.question
+    assert precheck.unplant(again) == precheck.unplant(item)
+    assert again.spec == item.spec  # the draw's seed is not the item's
+
+
+def test_asr_text_is_cached_per_exact_samples(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    calls = []
+
+    def fake(audio: np.ndarray, sr: int, **_: object) -> tuple[str, list]:
+        calls.append(len(audio))
+        return f"heard {len(audio)}", []
+
+    monkeypatch.setattr(intelligibility, "transcribe", fake)
+    v = load_config(ROOT / "spiral.yaml").validate
+    clip = np.linspace(-0.5, 0.5, 800, dtype=np.float32)
+    assert intelligibility.heard_text(clip, 16000, v, tmp_path) == "heard 800"
+    assert intelligibility.heard_text(clip.copy(), 16000, v, tmp_path) == "heard 800"
+    clip[0] += 1e-3
+    intelligibility.heard_text(clip, 16000, v, tmp_path)
+    assert calls == [800, 800]  # the second call was a hit; a changed sample is not
+
+
+def test_row_stream_writes_a_batch_whenever_it_holds_enough_audio() -> None:
+    import pyarrow as pa
+
+    schema = pa.schema([("id", pa.string()),
+                        ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())]))])
+    tables: list[pa.Table] = []
+    stream = RowStream(schema, tables.append, batch_bytes=10)
+    for k in range(5):
+        stream.add({"id": str(k), "audio": {"bytes": b"123456", "path": "a.wav"}})
+    assert [len(t) for t in tables] == [2, 2]  # never more than ~10 bytes of audio held
+    stream.flush()
+    assert [len(t) for t in tables] == [2, 2, 1] and stream.rows == []
+
+
+def test_a_run_that_did_not_build_every_item_says_so_and_exits_1(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from dataclasses import replace
+
+    from pipeline import cli
+    from pipeline.orchestration.runner import RunResult
+
+    built = _item()
+    lost = replace(_item(), failed={"stage": "precheck", "reason": "no key draw passed"})
+    lost.spec = replace(lost.spec, id="meeting_1", index=1)
+
+    def fake_run(cfg, until: str = "export", quiet: bool = False) -> RunResult:  # noqa: ANN001
+        return RunResult([built, lost], Context(cfg), 1.0, ["plan"])
+
+    monkeypatch.setattr(cli, "run_pipeline", fake_run)
+    args = ["run", "--quiet", "--config", str(ROOT / "spiral.yaml"),
+            "--set", f"output_root={tmp_path}"]
+    assert cli.main(args) == 1  # one of two built is not a finished run
+    out = capsys.readouterr().out
+    assert "FAILED meeting_1 at precheck" in out and "NOT BUILT: 1 of 2 requested" in out
+    lost.failed = None
+    assert cli.main(args) == 0

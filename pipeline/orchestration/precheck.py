@@ -123,7 +123,7 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     audio = AudioInfo(wav=f"{item.id}.wav", key_wav=f"{item.id}_key.wav", sample_rate=sr,
                       duration=round(len(samples) / sr, 4), sentence_times=times,
                       key_times=times[k], rate_scale=scale, tts_backend=ctx.cfg.tts.backend)
-    checks = structural_checks(replace(item, audio=audio), ctx.cfg) + checks
+    checks = structural_checks(replace(item, audio=audio), ctx.cfg.audio, ctx.cfg.validate) + checks
     # The gate reads the key wav back from disk: hear exactly those samples.
     clip, clip_sr = sf.read(io.BytesIO(wav_bytes(synthesize.key_samples(samples, times, k, sr),
                                                  sr)), dtype="float32")

@@ -17,6 +17,7 @@ from pipeline.core.records import Item, ItemSpec, Speaker
 from pipeline.core.resources import Voice
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.core.store import atomic_write_json, read_json
+from pipeline.writing.facts import redraw_facts
 
 FILE = "reseeds.json"
 _lock = threading.Lock()
@@ -40,13 +41,15 @@ def apply(items: list[Item], run_dir: str | Path, voices: list[Voice]) -> list[I
 
 
 def reseeded(spec: ItemSpec, seed: int, voices: list[Voice]) -> ItemSpec:
-    """`spec` rebuilt from `seed`: the same plan, voices drawn again with the same genders."""
+    """`spec` rebuilt from `seed`: the same plan, voices drawn again with the same genders,
+    and a new fact sheet of the same shape (key kind, depth, size, confusers)."""
     rng = rng_for(seed, "voices")
     pools = {g: sorted(v.id for v in voices if v.gender == g) for g in ("female", "male")}
     for pool in pools.values():
         rng.shuffle(pool)
     speakers = [Speaker(s.id, pools[s.gender].pop(), s.gender) for s in spec.speakers]
-    return replace(spec, seed=seed, speakers=speakers)
+    facts, key_id = redraw_facts(spec, seed)
+    return replace(spec, seed=seed, speakers=speakers, facts=facts, key_fact=key_id)
 
 
 def next_seed(item: Item, run_dir: str | Path, seed: int | None = None) -> int:

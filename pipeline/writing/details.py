@@ -146,8 +146,9 @@ def _candidates(answer: str, kind: str, rng: random.Random, unit: str) -> list[s
 
 
 def make_distractors(answer: str, kind: str, rng: random.Random, unit: str,
-                     forbidden: Callable[[str], bool], allow_longest: bool) -> list[str]:
-    """Three distinct same-kind distractors of similar length, none `forbidden`.
+                     forbidden: Callable[[str], bool], allow_longest: bool,
+                     count: int = 3) -> list[str]:
+    """`count` (three) distinct same-kind distractors of similar length, none `forbidden`.
 
     Unless `allow_longest`, at least one distractor is at least as long as the answer, so the
     correct choice is not given away by being strictly the longest.
@@ -168,12 +169,12 @@ def make_distractors(answer: str, kind: str, rng: random.Random, unit: str,
         if names and any(_overlap(cand, other) for other in out):
             continue
         out.append(cand)
-        if len(out) == 3:
+        if len(out) == count:
             if allow_longest or max(len(c) for c in out) >= len(answer):
                 rng.shuffle(out)
                 return out
             break
-    raise ValueError(f"could not find three distractors for {kind} answer {answer!r}")
+    raise ValueError(f"could not find {count} distractors for {kind} answer {answer!r}")
 
 
 def _overlap(a: str, b: str) -> bool:

@@ -15,10 +15,9 @@ from typing import Any
 from pipeline.core.config import Config
 from pipeline.core.errors import StageFailure
 from pipeline.core.records import Item, KeyDetail, Question, Turn
-from pipeline.core.resources import load_key_templates, load_stem_templates, load_writer_bank
 from pipeline.core.seeds import rng_for
 from pipeline.core.store import file_hash
-from pipeline.writing.budget import KEY_WORDS
+from pipeline.writing.discourse import load_discourse_bank
 from pipeline.writing.offline import plant_key, write_question, write_script
 
 STAGES = ("script", "plant", "question")
@@ -63,55 +62,41 @@ class Writer(ABC):
 
 
 class OfflineWriter(Writer):
-    """Fills the embedded banks: `offline_writer.yaml`, `offline_keys.yaml`,
-    `offline_questions.yaml` under the configured prompts folder."""
+    """Realises the fact sheet from the embedded banks: `offline_writer.yaml` and
+    `offline_discourse.yaml` under the configured prompts folder."""
 
     name = "offline"
 
     def __init__(self, cfg: Config) -> None:
         self.writer_cfg = cfg.writer
         folder = Path(cfg.prompts_dir)
-        self.paths = {"script": folder / "offline_writer.yaml",
-                      "plant": folder / "offline_keys.yaml",
-                      "question": folder / "offline_questions.yaml"}
-        self._loaded: dict[str, Any] = {}
-        self._digests: dict[str, str] = {}
+        self.paths = [folder / "offline_writer.yaml", folder / "offline_discourse.yaml"]
+        self._bank_data: dict[str, Any] | None = None
+        self._digest = ""
 
-    def _bank(self, stage: str) -> Any:
-        if stage not in self._loaded:
-            load = {"script": load_writer_bank, "plant": load_key_templates,
-                    "question": load_stem_templates}[stage]
-            self._loaded[stage] = load(self.paths[stage])
-        return self._loaded[stage]
+    def _bank(self) -> dict[str, Any]:
+        if self._bank_data is None:
+            self._bank_data = load_discourse_bank(*self.paths)
+        return self._bank_data
 
     def inputs(self, stage: str, item: Item) -> dict[str, Any]:
-        if stage not in self._digests:
-            self._digests[stage] = file_hash(self.paths[stage])
-        return {"bank": self._digests[stage]}
+        if not self._digest:
+            self._digest = "+".join(file_hash(p) for p in self.paths)
+        return {"bank": self._digest, "writer": "discourse-1"}
 
     def prepare(self, stage: str, items: list[Item]) -> None:  # noqa: B027 - optional hook
-        self._bank(stage)
+        self._bank()
 
     async def script(self, item: Item, words: int) -> list[Turn]:
-        rng = rng_for(item.spec.seed, "script")
-        # The key sentence adds about a dozen words; aim the rest of the script below it.
-        return write_script(item.spec, self._bank("script"), words - KEY_WORDS,
-                            self.writer_cfg.disfluency_rate, rng)
+        return write_script(item.spec, self._bank(), words, self.writer_cfg.disfluency_rate)
 
     async def plant(self, item: Item) -> tuple[list[Turn], KeyDetail]:
-        rng = rng_for(item.spec.seed, "plant")
-        templates = self._bank("plant")[item.spec.detail_kind]
-        return plant_key(item.spec, item.transcript or [], templates, rng)
+        return plant_key(item.spec, item.transcript or [], self._bank())
 
     async def question(self, item: Item) -> Question:
         assert item.key is not None
-        template_id = item.key.slots["template"]
-        stem_t = self._bank("question").get(template_id)
-        if stem_t is None:
-            raise StageFailure(
-                f"no_stem_template: {template_id} missing from {self.paths['question']}")
         rng = rng_for(item.spec.seed, "question")
         try:
-            return write_question(item.spec, item.key, stem_t, " ".join(item.sentences()), rng)
+            return write_question(item.spec, item.key, " ".join(item.sentences()), rng)
         except ValueError as exc:
             raise StageFailure(f"no_distractors: {exc}") from None

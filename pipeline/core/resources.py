@@ -198,23 +198,6 @@ def _coqui_fields(data: Any, path: str | Path, where: str
     return (None if speaker is None else str(speaker)), tuple(refs)
 
 
-def load_key_templates(path: str | Path) -> dict[str, list[dict[str, str]]]:
-    from pipeline.writing.details import KINDS
-
-    data = _load_yaml(path)
-    _require(isinstance(data, dict), path, "<top>", "a mapping of detail kinds")
-    out: dict[str, list[dict[str, str]]] = {}
-    for kind in KINDS:
-        entries = data.get(kind)
-        _require(isinstance(entries, list) and entries, path, kind, "a non-empty list")
-        for i, e in enumerate(entries):
-            _require(isinstance(e, dict) and isinstance(e.get("id"), str)
-                     and "{value}" in str(e.get("key", "")), path, f"{kind}[{i}]",
-                     "a mapping with 'id' and a 'key' template containing {value}")
-        out[kind] = entries
-    return out
-
-
 def load_stem_templates(path: str | Path) -> dict[str, str]:
     data = _load_yaml(path)
     _require(isinstance(data, dict), path, "<top>", "a mapping of template id to stem")

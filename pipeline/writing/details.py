@@ -79,38 +79,6 @@ def _value(kind: str, rng: random.Random, unit: str) -> str:
     raise ValueError(f"unknown detail kind {kind!r}")
 
 
-def make_detail(kind: str, templates: list[dict[str, str]], rng: random.Random, subtopic: str,
-                terms: list[str]) -> tuple[str, str, dict[str, str]]:
-    """(key sentence, answer, slots) for one fictional detail of `kind`.
-
-    `templates` are the kind's entries of prompts/offline_keys.yaml; the slots keep the
-    template id and the context so the question stage can ask for the detail.
-    """
-    template = rng.choice(templates)
-    slots = {
-        "org": fictional_org(rng),
-        "person": fictional_person(rng),
-        "place": fictional_place(rng),
-        "count": rng.choice(COUNT_NOUNS),
-        "term": rng.choice(terms),
-        "subtopic_lc": subtopic.lower(),
-    }
-    unit = rng.choice(UNITS)
-    value = _value(kind, rng, unit)
-    # The context must not contain the answer (a name answer equal to the context person).
-    while any(value in s or s in value for s in slots.values()):
-        value = _value(kind, rng, unit)
-    sentence = template["key"].format(value=value, **slots)
-    sentence = sentence[0].upper() + sentence[1:]
-    used = {k: v for k, v in slots.items() if "{" + k + "}" in template["key"]}
-    return sentence, value, {**used, "unit": unit, "template": template["id"]}
-
-
-def make_stem(stem_template: str, slots: dict[str, str]) -> str:
-    stem = stem_template.format(**slots)
-    return stem[0].upper() + stem[1:]
-
-
 def _same_kind(answer: str, kind: str, rng: random.Random, unit: str) -> str:
     """A candidate distractor shaped like `answer` (same digit count, same unit, ...)."""
     if kind == "number":

@@ -80,7 +80,35 @@ def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path) -> 
                                     f"name the {{subject}} and use only {sorted(FACT_SLOTS)}")
     bank["facts"] = facts
     bank["mix"] = mix
+    vary = extra.get("vary") or {}
+    for word, alts in vary.items():
+        if not (isinstance(alts, list) and alts and all(isinstance(a, str) for a in alts)):
+            raise ResourceError(f"{path}: field 'vary.{word}' must be a list of phrases")
+    bank["vary"] = vary
+    bank["vary_re"] = re.compile(r"(?<![\w{'])(" + "|".join(
+        re.escape(w) for w in sorted(vary, key=len, reverse=True)) + r")(?![\w}'])", re.I) \
+        if vary else None
     return bank
+
+
+_CHOICE = re.compile(r"\[([^\[\]]*)\]")
+
+
+def vary(template: str, bank: dict[str, Any], rng: random.Random) -> str:
+    """The template with one alternative of each [a|b|c] group, and each interchangeable
+    word (`vary:` in the bank) replaced by one of its alternatives; slots are kept."""
+    template = _CHOICE.sub(lambda m: rng.choice(m.group(1).split("|")), template)
+    template = re.sub(r" {2,}", " ", template).replace(" ,", ",")
+    pattern = bank.get("vary_re")
+    if pattern is None:
+        return template
+
+    def swap(m: re.Match[str]) -> str:
+        word = m.group(1)
+        alt = rng.choice(bank["vary"][word.lower()])
+        return alt[0].upper() + alt[1:] if word[0].isupper() else alt
+
+    return pattern.sub(swap, template)
 
 
 @dataclass
@@ -96,7 +124,7 @@ def _cap(text: str) -> str:
 
 def fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random.Random) -> str:
     """One way of saying `fact`: a template of its frame, with a spoken lead-in."""
-    template = rng.choice(bank["facts"][fact.frame])
+    template = vary(rng.choice(bank["facts"][fact.frame]), bank, rng)
     subject = fact.subject
     text = template.format(Subject=_cap(subject), subject=subject, value=fact.value,
                            ref=subject_ref(subject, spec.type), **fact.slots)
@@ -151,7 +179,7 @@ class _Filler:
     def fill(self, template: str, term: str, ref: str) -> str:
         spec, mix = self.spec, self.bank["mix"]
         others = [t for t in spec.terms if t != term] or list(spec.terms)
-        text = template.format(
+        text = vary(template, self.bank, self.rng).format(
             term=term, term2=self.rng.choice(others), ref=ref, subtopic=spec.subtopic,
             subtopic_lc=spec.subtopic.lower(), main_topic_lc=spec.main_topic.lower(),
             a=self.rng.choice(mix["a"]), b=self.rng.choice(mix["b"]),

@@ -51,106 +51,63 @@ class Frame:
     role: str  # the subject: org | person | project
     types: tuple[str, ...]  # transcript types the frame suits
     context: str  # what the fact is about, with {term}, {count}, {unit} slots
-    ask: str  # the question stem, with {subject} and the context's slots
 
 
 L, M, C = ("lecture",), ("meeting",), ("conversation",)
 LM = L + M
 FRAMES = (
     # lecture: research groups, researchers, projects
-    Frame("num_collect", "number", "org", L, "{count} collected on the {term}",
-          "How many {count} did {subject} collect on the {term}?"),
-    Frame("num_review", "number", "person", L, "{count} about the {term} reviewed",
-          "How many {count} about the {term} did {subject} review?"),
-    Frame("qty_use", "quantity", "org", L, "material used while studying the {term}",
-          "How much material did {subject} use while studying the {term}?"),
-    Frame("date_present", "date", "org", L, "the date it presents its results on the {term}",
-          "On what date will {subject} present its results on the {term}?"),
-    Frame("time_lecture", "time", "person", L, "the start time of the public talk on the "
-          "{term}", "At what time does the public talk by {subject} on the {term} start?"),
-    Frame("name_lead", "name", "org", L, "the person who leads its work on the {term}",
-          "Who leads the work on the {term} at {subject}?"),
-    Frame("place_trial", "place", "org", L, "where it ran its first trial on the {term}",
-          "Where did {subject} run its first trial on the {term}?"),
-    Frame("pct_recheck", "percentage", "org", L, "the share of its {term} records needing a "
-          "second look", "What share of its records on the {term} did {subject} find "
-          "needed a second look?"),
-    Frame("money_grant", "money", "person", L, "the grant secured for the work on the {term}",
-          "How large a grant did {subject} secure for the work on the {term}?"),
-    Frame("find_study", "finding", "org", L, "what its study of the {term} found",
-          "What did {subject} find in its study of the {term}?"),
-    Frame("dec_org", "decision", "org", L, "what it decided about the work on the {term}",
-          "What did {subject} decide about its work on the {term}?"),
-    Frame("cause_attempt", "cause", "org", L, "why its first attempt at measuring the {term} "
-          "failed", "Why did the first attempt by {subject} at measuring the {term} fail?"),
-    Frame("method_person", "method", "person", L, "the method chosen to track the {term}",
-          "Which method did {subject} choose to track the {term}?"),
-    Frame("prop_person", "proposal", "person", L, "what was proposed for the study of the "
-          "{term}", "What did {subject} propose for the study of the {term}?"),
+    Frame("num_collect", "number", "org", L, "{count} collected on the {term}"),
+    Frame("num_review", "number", "person", L, "{count} about the {term} reviewed"),
+    Frame("qty_use", "quantity", "org", L, "material used while studying the {term}"),
+    Frame("date_present", "date", "org", L, "the date it presents its results on the {term}"),
+    Frame("time_lecture", "time", "person", L, "the start time of the public talk on the {term}"),
+    Frame("name_lead", "name", "org", L, "the person who leads its work on the {term}"),
+    Frame("place_trial", "place", "org", L, "where it ran its first trial on the {term}"),
+    Frame("pct_recheck", "percentage", "org", L, 
+          "the share of its {term} records needing a second look"),
+    Frame("money_grant", "money", "person", L, "the grant secured for the work on the {term}"),
+    Frame("find_study", "finding", "org", L, "what its study of the {term} found"),
+    Frame("dec_org", "decision", "org", L, "what it decided about the work on the {term}"),
+    Frame("cause_attempt", "cause", "org", L, 
+          "why its first attempt at measuring the {term} failed"),
+    Frame("method_person", "method", "person", L, "the method chosen to track the {term}"),
+    Frame("prop_person", "proposal", "person", L, "what was proposed for the study of the {term}"),
     # lecture and meeting: projects
-    Frame("num_log", "number", "project", LM, "{count} logged on the {term}",
-          "How many {count} on the {term} did {subject} log?"),
-    Frame("qty_ship", "quantity", "project", LM, "equipment shipped for the work on the {term}",
-          "How much equipment did {subject} ship for the work on the {term}?"),
-    Frame("date_start", "date", "project", LM, "the date work on the {term} started",
-          "On what date did {subject} start its work on the {term}?"),
-    Frame("name_join", "name", "project", LM, "the person who joined to handle the {term}",
-          "Who joined {subject} to handle the {term}?"),
-    Frame("place_move", "place", "project", LM, "where the work on the {term} moved",
-          "Where did {subject} move its work on the {term}?"),
-    Frame("pct_drop", "percentage", "project", LM, "the drop in errors on the {term} after "
-          "the changes", "By how much did errors on the {term} drop at {subject} after the "
-          "changes?"),
-    Frame("find_review", "finding", "project", LM, "what its review of the {term} showed",
-          "What did the review of the {term} by {subject} show?"),
-    Frame("dec_project", "decision", "project", LM, "what was decided after the setback with "
-          "the {term}", "What did {subject} decide after the setback with the {term}?"),
-    Frame("cause_trial", "cause", "project", LM, "why the trial on the {term} failed",
-          "Why did the trial on the {term} at {subject} fail?"),
+    Frame("num_log", "number", "project", LM, "{count} logged on the {term}"),
+    Frame("qty_ship", "quantity", "project", LM, "equipment shipped for the work on the {term}"),
+    Frame("date_start", "date", "project", LM, "the date work on the {term} started"),
+    Frame("name_join", "name", "project", LM, "the person who joined to handle the {term}"),
+    Frame("place_move", "place", "project", LM, "where the work on the {term} moved"),
+    Frame("pct_drop", "percentage", "project", LM, 
+          "the drop in errors on the {term} after the changes"),
+    Frame("find_review", "finding", "project", LM, "what its review of the {term} showed"),
+    Frame("dec_project", "decision", "project", LM, 
+          "what was decided after the setback with the {term}"),
+    Frame("cause_trial", "cause", "project", LM, "why the trial on the {term} failed"),
     # meeting: vendors and partners, colleagues
-    Frame("num_handle", "number", "org", M, "{count} handled about the {term}",
-          "How many {count} about the {term} did {subject} handle?"),
-    Frame("date_deliver", "date", "org", M, "the date it delivers the {term}",
-          "On what date will {subject} deliver the {term}?"),
-    Frame("time_call", "time", "person", M, "the time of the call about the {term}",
-          "At what time did {subject} set the call about the {term}?"),
-    Frame("money_quote", "money", "org", M, "its quote for the {term}",
-          "How much did {subject} quote for the {term}?"),
-    Frame("money_budget", "money", "person", M, "the budget asked for the {term}",
-          "How much did {subject} ask for in the budget for the {term}?"),
-    Frame("method_org", "method", "org", M, "the method it chose for checking the {term}",
-          "Which method did {subject} choose for checking the {term}?"),
-    Frame("prop_colleague", "proposal", "person", M, "what was proposed about the {term}",
-          "What did {subject} propose about the {term}?"),
+    Frame("num_handle", "number", "org", M, "{count} handled about the {term}"),
+    Frame("date_deliver", "date", "org", M, "the date it delivers the {term}"),
+    Frame("time_call", "time", "person", M, "the time of the call about the {term}"),
+    Frame("money_quote", "money", "org", M, "its quote for the {term}"),
+    Frame("money_budget", "money", "person", M, "the budget asked for the {term}"),
+    Frame("method_org", "method", "org", M, "the method it chose for checking the {term}"),
+    Frame("prop_colleague", "proposal", "person", M, "what was proposed about the {term}"),
     # conversation: friends and relatives, clubs and shops
-    Frame("num_people", "number", "person", C, "{count} at the {term} evening",
-          "How many {count} were at the {term} evening that {subject} ran?"),
-    Frame("num_club", "number", "org", C, "{count} that came in after the {term} post",
-          "How many {count} came in at {subject} after the post about the {term}?"),
-    Frame("qty_carry", "quantity", "person", C, "the distance walked for the {term}",
-          "How far did {subject} walk for the {term}?"),
-    Frame("date_event", "date", "org", C, "the date of its {term} day",
-          "On what date is the {term} day at {subject}?"),
-    Frame("time_class", "time", "org", C, "the start time of its {term} class",
-          "At what time does the {term} class at {subject} start?"),
-    Frame("name_runs", "name", "org", C, "the person who runs its {term} group",
-          "Who runs the {term} group at {subject}?"),
-    Frame("place_went", "place", "person", C, "where the {term} trip went",
-          "Where did {subject} go on the {term} trip?"),
-    Frame("pct_discount", "percentage", "org", C, "the discount on the {term}",
-          "What discount did {subject} give on the {term}?"),
-    Frame("money_paid", "money", "person", C, "the amount paid for the {term}",
-          "How much did {subject} pay for the {term}?"),
-    Frame("find_friend", "finding", "person", C, "what was found out about the {term}",
-          "What did {subject} find out about the {term}?"),
-    Frame("dec_friend", "decision", "person", C, "what was decided about the {term}",
-          "What did {subject} decide to do about the {term}?"),
-    Frame("cause_friend", "cause", "person", C, "why the plan for the {term} fell through",
-          "Why did the plan of {subject} for the {term} fall through?"),
-    Frame("method_friend", "method", "person", C, "what was tried to keep on top of the "
-          "{term}", "What did {subject} try to keep on top of the {term}?"),
-    Frame("prop_club", "proposal", "org", C, "what it suggested for the {term}",
-          "What did {subject} suggest for the {term}?"),
+    Frame("num_people", "number", "person", C, "{count} at the {term} evening"),
+    Frame("num_club", "number", "org", C, "{count} that came in after the {term} post"),
+    Frame("qty_carry", "quantity", "person", C, "the distance walked for the {term}"),
+    Frame("date_event", "date", "org", C, "the date of its {term} day"),
+    Frame("time_class", "time", "org", C, "the start time of its {term} class"),
+    Frame("name_runs", "name", "org", C, "the person who runs its {term} group"),
+    Frame("place_went", "place", "person", C, "where the {term} trip went"),
+    Frame("pct_discount", "percentage", "org", C, "the discount on the {term}"),
+    Frame("money_paid", "money", "person", C, "the amount paid for the {term}"),
+    Frame("find_friend", "finding", "person", C, "what was found out about the {term}"),
+    Frame("dec_friend", "decision", "person", C, "what was decided about the {term}"),
+    Frame("cause_friend", "cause", "person", C, "why the plan for the {term} fell through"),
+    Frame("method_friend", "method", "person", C, "what was tried to keep on top of the {term}"),
+    Frame("prop_club", "proposal", "org", C, "what it suggested for the {term}"),
 )
 FRAME = {f.id: f for f in FRAMES}
 COUNTS = {"lecture": COUNT_NOUNS,
@@ -178,115 +135,143 @@ RELATIONS = ("my neighbour", "my cousin", "my sister-in-law", "my old flatmate",
 
 # Descriptive values: combinatorial phrases of one form per kind, none with a number or a
 # name, so every wrong choice drawn from the same parts is of the same form and length.
-_WORK_DECISION_OBJECTS = (
-    "the field trials", "the public launch", "the training sessions", "the site visits",
-    "the supplier review", "the data audit", "the second survey", "the equipment order",
-    "the pilot study", "the open day", "the final report", "the move to new offices")
-_DELAYS = ("until next spring", "until the new staff arrive", "until after the holidays",
-           "until the funding is settled", "until the autumn", "until the safety checks "
-           "are done", "until the weather improves", "until the board has met")
+_WORK_ADJ = ("older", "newer", "smaller", "larger", "remote", "coastal", "northern", "southern",
+             "upland", "urban", "rural", "early", "late", "cheaper", "pricier", "manual",
+             "automated", "outer", "inner", "overnight", "weekend", "wetter", "drier", "busier")
+_WORK_NOUN = ("samples", "sites", "readings", "sensors", "stations", "batches", "records",
+              "counts", "surveys", "trials", "plots", "kits", "logs", "cohorts", "transects",
+              "panels", "cultures", "shifts", "depots", "crews")
+_WORK_VERB = ("changed", "drifted", "varied", "shifted", "declined", "recovered", "improved",
+              "fluctuated", "stabilised", "deteriorated", "responded", "rebounded", "slowed",
+              "diverged", "settled", "wavered")
+_WORK_HOW = ("much faster", "far more slowly", "more sharply", "more gently", "far less",
+             "much more", "more steadily", "more erratically", "more quickly", "more evenly")
+_WORK_WHEN = ("than anyone expected", "after heavy rain", "in colder weather",
+              "during the dry season", "once the cleaning step was dropped",
+              "than the models predicted", "after the equipment upgrade",
+              "when the crews rotated", "in the second half of the year",
+              "than the older records suggested", "under the new schedule",
+              "after the funding cut", "near the end of each month",
+              "when the staff changed over", "during the long holidays",
+              "than in the pilot phase")
+_DELAY_VERB = ("to delay", "to postpone", "to pause", "to put off", "to hold back",
+               "to suspend", "to defer", "to push back")
+_WORK_THING_ADJ = ("field", "pilot", "public", "second", "regional", "annual", "final",
+                   "external", "internal", "winter", "summer", "quarterly", "staff", "supplier",
+                   "partner", "follow-up")
+_WORK_THING = ("trials", "launch", "survey", "review", "audit", "rollout", "training",
+               "visits", "order", "report", "consultation", "workshop", "inspection",
+               "roadshow", "handover", "campaign")
+_WORK_UNTIL = ("until next spring", "until the new staff arrive", "until after the holidays",
+               "until the funding is settled", "until the autumn",
+               "until the safety checks are done", "until the weather improves",
+               "until the board has met", "until the data is cleaned",
+               "until the contract is signed", "until the new system is live",
+               "until the building work ends", "until the auditors report",
+               "until the pilot results are in")
+_CAUSE_WHO = ("the supplier", "the courier", "the night crew", "the old software",
+              "the backup server", "the cooling unit", "the field crew", "the booking system",
+              "the main pump", "the spare battery", "the label printer", "the survey app",
+              "the ventilation fan", "the freezer", "the contractor", "the power supply",
+              "the data logger", "the scheduling tool", "the hire van", "the test rig")
+_CAUSE_WHAT = ("sent the wrong parts", "lost power overnight", "missed the deadline",
+               "overheated during testing", "skipped the calibration step",
+               "dropped half the records", "ran out of storage", "ignored the safety check",
+               "mixed up the sample labels", "crashed in the middle of the run",
+               "froze in the cold weather", "sent the data to the wrong team",
+               "failed its first inspection", "shut down without warning",
+               "corrupted the weekly backup", "arrived a fortnight late",
+               "leaked during the first storm", "wiped the settings overnight",
+               "broke down on the access road", "double booked the test slot")
+_METHOD_ADJ = ("blind", "weekly", "monthly", "remote", "paired", "rolling", "random",
+               "structured", "informal", "staggered", "anonymous", "independent", "repeated",
+               "targeted", "shared", "simple")
+_METHOD_NOUN = ("comparison", "spot checks", "interviews", "site visits", "sampling",
+                "audits", "diary entries", "photo records", "tally sheets", "peer reviews",
+                "phone surveys", "sensor logging", "field walks", "focus groups")
+_METHOD_WHERE = ("across both seasons", "at every partner site", "with an outside reviewer",
+                 "over a full year", "before and after each change", "against the old records",
+                 "with the local schools", "at the end of every month", "led by the students",
+                 "in place of the lab tests", "run by volunteers", "alongside the main survey",
+                 "at the busiest sites", "during the quiet months")
+_PROP_VERB = ("to share", "to publish", "to archive", "to rewrite", "to simplify",
+              "to translate", "to digitise", "to pool", "to merge", "to standardise",
+              "to audit", "to streamline")
+_PROP_ADJ = ("raw", "shared", "weekly", "draft", "old", "master", "paper", "booking", "safety",
+             "training", "budget", "field", "cleaning", "equipment")
+_PROP_NOUN = ("data", "calendar", "checklist", "notes", "forms", "logs", "schedule",
+              "sheets", "minutes", "rota", "guidelines", "templates", "records", "manuals")
+_PROP_HOW = ("with the partner groups", "before the next review", "on a shared drive",
+             "in plain language", "across all the teams", "at the start of each term",
+             "for the local council", "once the season ends", "with every new starter",
+             "through a single portal", "ahead of the inspection", "in both languages")
+_LIFE_ADJ = ("cheaper", "early", "weekend", "smaller", "second-hand", "newer", "free",
+             "local", "longer", "evening", "bigger", "quieter", "older", "online", "indoor",
+             "outdoor", "budget", "family")
+_LIFE_NOUN = ("ones", "classes", "sessions", "shops", "reviews", "models", "lessons",
+              "groups", "routes", "slots", "sizes", "options", "courses", "deals", "venues")
+_LIFE_WHAT = ("lasted just as long", "were far less crowded", "filled up within days",
+              "were much friendlier", "turned out to be better value", "sold out before lunch",
+              "made the biggest difference", "were quieter in the mornings",
+              "needed far less looking after", "got booked up by the regulars",
+              "were easier for beginners", "were more fun", "worked out cheaper",
+              "were harder to find", "had much better reviews", "were worth the wait")
+_LIFE_THAN = ("than the expensive ones", "than anyone said", "than last year",
+              "than we thought", "after the changes", "once word got around",
+              "in the summer", "at the weekends", "than online", "with the new owners")
+_LIFE_THING = ("camping trip", "house move", "birthday dinner", "garden party", "road trip",
+               "cooking class", "big clear-out", "swimming lessons", "family visit",
+               "kitchen repairs", "beach weekend", "car boot sale", "bathroom refit",
+               "holiday booking", "wedding fitting", "bike ride")
+_LIFE_UNTIL = ("until next spring", "until after the holidays", "until the weather improves",
+               "until the kids are back at school", "until payday", "until the new car arrives",
+               "until the end of the month", "until everyone is back in town",
+               "until the roof is fixed", "until the exams are over",
+               "until the prices come down", "until the baby arrives")
+_LIFE_WHO = ("the car", "the booking website", "the landlord", "the tent", "the old laptop",
+             "the oven", "the babysitter", "the train", "the delivery driver", "the heating",
+             "the ferry", "the campsite", "the caterer", "the hire shop", "the taxi firm",
+             "the venue", "the printer", "the boiler")
+_LIFE_WRONG = ("broke down halfway there", "cancelled at the last minute",
+               "lost the whole booking", "leaked in the first storm",
+               "stopped working after an hour", "never turned up",
+               "sent everything to the wrong house", "got the dates mixed up",
+               "ran out of battery", "was double booked", "closed early for repairs",
+               "changed the rules without warning", "doubled the price overnight",
+               "forgot to confirm", "flooded the night before")
+_LIFE_TOOL = ("a shared shopping list", "a weekly meal plan", "a simple spending diary",
+              "a group chat", "a wall calendar", "an early morning routine",
+              "a swap with the neighbours", "a rota for the chores", "a jar for spare change",
+              "a sticker chart", "a packing checklist", "a reminder app", "a savings pot",
+              "a lift share", "a labelled storage box", "a tidy-up timer")
+_LIFE_TOOL_HOW = ("for the whole family", "on the fridge door", "with a small reward at the end",
+                  "that everyone can edit", "for the rest of the summer",
+                  "instead of the old app", "kept by the front door",
+                  "checked at the end of each week", "shared with the grandparents",
+                  "with a colour for each person", "set up on the kitchen tablet")
+_LIFE_SHARE = ("to share", "to split", "to rotate", "to swap", "to organise", "to book",
+               "to take turns with", "to pool")
+_LIFE_SHARED = ("the driving", "the grocery bill", "the cooking", "the holiday cottage",
+                "the spare tickets", "the garden tools", "the school runs", "the dog walking",
+                "the babysitting", "the washing up", "the petrol money", "the board games")
+_LIFE_WHEN = ("every other weekend", "between all of us", "for the whole summer",
+              "once a month", "with the neighbours", "starting next week",
+              "through the group chat", "before the prices go up", "over the holidays",
+              "on a simple rota", "until the end of term")
 PHRASES: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
     "work": {
-        "finding": (
-            ("the older samples", "the smaller sites", "the night readings",
-             "the newer sensors", "the coastal stations", "the early batches",
-             "the control groups", "the winter records", "the manual counts",
-             "the outer stations", "the volunteer reports", "the cheaper kits",
-             "the field notes", "the repeat visits", "the hand measurements",
-             "the morning shifts"),
-            ("changed much faster than expected", "held steady through the whole season",
-             "varied far more than the models said", "drifted badly after heavy rain",
-             "matched the older records closely", "improved once the cleaning step was dropped",
-             "fell off sharply in colder weather", "recovered within a few weeks",
-             "stayed well below the usual range", "were noisier than anyone had thought",
-             "lagged behind the main trend", "peaked much earlier in the year",
-             "agreed with each other surprisingly well", "missed most of the small changes",
-             "picked up problems nobody had noticed", "gave almost the same answer as the lab"),
-        ),
-        "decision": (("to delay", "to postpone", "to pause", "to put off", "to hold back"),
-                     _WORK_DECISION_OBJECTS, _DELAYS),
-        "cause": (
-            ("the supplier", "the courier", "the night crew", "the old software",
-             "the backup server", "the cooling unit", "the field crew", "the booking system",
-             "the main pump", "the spare battery", "the label printer", "the survey app"),
-            ("sent the wrong parts", "lost power overnight", "missed the deadline",
-             "overheated during testing", "skipped the calibration step",
-             "dropped half the records", "ran out of storage", "ignored the safety check",
-             "mixed up the sample labels", "crashed in the middle of the run",
-             "froze in the cold weather", "sent the data to the wrong team"),
-        ),
-        "method": (
-            ("a blind comparison", "weekly manual checks", "remote sensor logging",
-             "paired site visits", "a rolling sample", "short phone interviews",
-             "a shared online diary", "spot checks by volunteers", "a simple tally sheet",
-             "photo records", "a peer review round", "random audits"),
-            ("across both seasons", "at every partner site", "with an outside reviewer",
-             "over a full year", "before and after each change", "against the old records",
-             "with the local schools", "at the end of every month", "led by the students",
-             "in place of the lab tests"),
-        ),
-        "proposal": (
-            ("to share", "to publish", "to archive", "to rewrite", "to simplify",
-             "to translate", "to digitise", "to pool"),
-            ("the raw data", "the booking calendar", "the safety checklist",
-             "the training notes", "the survey forms", "the equipment logs",
-             "the field schedule", "the budget sheets", "the meeting minutes",
-             "the cleaning rota"),
-            ("with the partner groups", "before the next review", "on a shared drive",
-             "in plain language", "across all the teams", "at the start of each term",
-             "for the local council", "once the season ends"),
-        ),
+        "finding": (("the",), _WORK_ADJ, _WORK_NOUN, _WORK_VERB, _WORK_HOW, _WORK_WHEN),
+        "decision": (_DELAY_VERB, ("the",), _WORK_THING_ADJ, _WORK_THING, _WORK_UNTIL),
+        "cause": (_CAUSE_WHO, _CAUSE_WHAT),
+        "method": (_METHOD_ADJ, _METHOD_NOUN, _METHOD_WHERE),
+        "proposal": (_PROP_VERB, ("the",), _PROP_ADJ, _PROP_NOUN, _PROP_HOW),
     },
     "life": {
-        "finding": (
-            ("the cheaper ones", "the early classes", "the weekend sessions",
-             "the smaller shops", "the online reviews", "the second-hand ones",
-             "the newer models", "the free lessons", "the local groups", "the longer routes",
-             "the evening slots", "the bigger sizes"),
-            ("lasted just as long as the expensive ones", "were far less crowded than expected",
-             "filled up within a few days", "were much friendlier than they looked",
-             "turned out to be much better value", "were mostly written by the same people",
-             "sold out before lunch", "made a bigger difference than anything else",
-             "were quieter in the mornings", "needed far less looking after",
-             "got booked up by the regulars", "were easier for beginners"),
-        ),
-        "decision": (
-            ("to put off", "to postpone", "to push back", "to delay", "to hold off on"),
-            ("the camping trip", "the house move", "the birthday dinner", "the garden party",
-             "the road trip", "the cooking class", "the big clear-out", "the swimming lessons",
-             "the family visit", "the kitchen repairs"),
-            ("until next spring", "until after the holidays", "until the weather improves",
-             "until the kids are back at school", "until payday", "until the new car arrives",
-             "until the end of the month", "until everyone is back in town"),
-        ),
-        "cause": (
-            ("the car", "the booking website", "the landlord", "the tent", "the old laptop",
-             "the oven", "the babysitter", "the train", "the delivery driver", "the heating",
-             "the ferry", "the campsite"),
-            ("broke down halfway there", "cancelled at the last minute",
-             "lost the whole booking", "leaked in the first storm",
-             "stopped working after an hour", "never turned up",
-             "sent everything to the wrong house", "got the dates mixed up",
-             "ran out of battery", "was double booked", "closed early for repairs",
-             "changed the rules without warning"),
-        ),
-        "method": (
-            ("a shared shopping list", "a weekly meal plan", "a simple spending diary",
-             "a group chat", "a wall calendar", "an early morning routine",
-             "a swap with the neighbours", "a rota for the chores", "a jar for spare change",
-             "a sticker chart"),
-            ("for the whole family", "on the fridge door", "with a small reward at the end",
-             "that everyone can edit", "for the rest of the summer", "instead of the old app",
-             "kept by the front door", "checked every Sunday evening"),
-        ),
-        "proposal": (
-            ("to share", "to split", "to rotate", "to swap", "to organise", "to book"),
-            ("the driving", "the grocery bill", "the cooking", "the holiday cottage",
-             "the spare tickets", "the garden tools", "the school runs", "the dog walking"),
-            ("every other weekend", "between all of us", "for the whole summer",
-             "once a month", "with the neighbours", "starting next week",
-             "through the group chat", "before the prices go up"),
-        ),
+        "finding": (("the",), _LIFE_ADJ, _LIFE_NOUN, _LIFE_WHAT, _LIFE_THAN),
+        "decision": (_DELAY_VERB, ("the",), _LIFE_THING, _LIFE_UNTIL),
+        "cause": (_LIFE_WHO, _LIFE_WRONG),
+        "method": (_LIFE_TOOL, _LIFE_TOOL_HOW),
+        "proposal": (_LIFE_SHARE, _LIFE_SHARED, _LIFE_WHEN),
     },
 }
 PHRASE_MIN_WORDS = 3
@@ -299,7 +284,8 @@ def form(kind: str) -> str:
 
 def phrase_value(kind: str, rng: random.Random, ttype: str) -> str:
     parts = PHRASES["life" if ttype == "conversation" else "work"][kind]
-    return " ".join(rng.choice(part) for part in parts)
+    text = " ".join(rng.choice(part) for part in parts)
+    return re.sub(r"\ba (?=[aeiou])", "an ", text)
 
 
 def n_facts(target_seconds: float) -> int:
@@ -484,9 +470,10 @@ def key_fact(facts: list[Fact], key_id: str) -> Fact:
     return next(f for f in facts if f.id == key_id)
 
 
-def stem(fact: Fact) -> str:
-    """The question that asks for `fact`, naming its subject and context, never its value."""
-    text = FRAME[fact.frame].ask.format(subject=fact.subject, **fact.slots)
+def stem(fact: Fact, stems: dict[str, str]) -> str:
+    """The question that asks for `fact` (its frame's stem in `stems`, from
+    prompts/offline_questions.yaml), naming its subject and context, never its value."""
+    text = stems[fact.frame].format(subject=fact.subject, **fact.slots)
     return text[0].upper() + text[1:]
 
 

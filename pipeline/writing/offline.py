@@ -91,10 +91,10 @@ def wrong_choices(spec: ItemSpec, answer: str, kind: str, unit: str, rng: random
 
 
 def write_question(spec: ItemSpec, key: KeyDetail, transcript_text: str,
-                   rng: random.Random) -> Question:
+                   stems: dict[str, str], rng: random.Random) -> Question:
     """The key fact's question, its answer at the planned letter among three wrong ones."""
     fact = key_fact(spec.facts, spec.key_fact)
-    text = stem(fact)
+    text = stem(fact, stems)
 
     def forbidden(cand: str) -> bool:
         return mentions(transcript_text, cand) or mentions(text, cand)

@@ -15,9 +15,11 @@ from typing import Any
 from pipeline.core.config import Config
 from pipeline.core.errors import StageFailure
 from pipeline.core.records import Item, KeyDetail, Question, Turn
+from pipeline.core.resources import load_stem_templates
 from pipeline.core.seeds import rng_for
 from pipeline.core.store import file_hash
 from pipeline.writing.discourse import load_discourse_bank
+from pipeline.writing.facts import key_fact
 from pipeline.writing.offline import plant_key, write_question, write_script
 
 STAGES = ("script", "plant", "question")
@@ -71,21 +73,33 @@ class OfflineWriter(Writer):
         self.writer_cfg = cfg.writer
         folder = Path(cfg.prompts_dir)
         self.paths = [folder / "offline_writer.yaml", folder / "offline_discourse.yaml"]
+        self.stems_path = folder / "offline_questions.yaml"
         self._bank_data: dict[str, Any] | None = None
-        self._digest = ""
+        self._stems: dict[str, str] | None = None
+        self._digests: dict[str, str] = {}
 
     def _bank(self) -> dict[str, Any]:
         if self._bank_data is None:
             self._bank_data = load_discourse_bank(*self.paths)
         return self._bank_data
 
+    def stems(self) -> dict[str, str]:
+        if self._stems is None:
+            self._stems = load_stem_templates(self.stems_path)
+        return self._stems
+
     def inputs(self, stage: str, item: Item) -> dict[str, Any]:
-        if not self._digest:
-            self._digest = "+".join(file_hash(p) for p in self.paths)
-        return {"bank": self._digest, "writer": "discourse-1"}
+        """The bank shapes the script and the key sentence; the stems only the question."""
+        if stage not in self._digests:
+            paths = [self.stems_path] if stage == "question" else self.paths
+            self._digests[stage] = "+".join(file_hash(p) for p in paths)
+        return {"bank": self._digests[stage], "writer": "facts-1"}
 
     def prepare(self, stage: str, items: list[Item]) -> None:  # noqa: B027 - optional hook
-        self._bank()
+        if stage == "question":
+            self.stems()
+        else:
+            self._bank()
 
     async def script(self, item: Item, words: int) -> list[Turn]:
         return write_script(item.spec, self._bank(), words, self.writer_cfg.disfluency_rate)
@@ -95,8 +109,12 @@ class OfflineWriter(Writer):
 
     async def question(self, item: Item) -> Question:
         assert item.key is not None
+        frame = key_fact(item.spec.facts, item.spec.key_fact).frame
+        if frame not in self.stems():
+            raise StageFailure(f"no_stem_template: {frame} missing from {self.stems_path}")
         rng = rng_for(item.spec.seed, "question")
         try:
-            return write_question(item.spec, item.key, " ".join(item.sentences()), rng)
+            return write_question(item.spec, item.key, " ".join(item.sentences()),
+                                  self.stems(), rng)
         except ValueError as exc:
             raise StageFailure(f"no_distractors: {exc}") from None

@@ -208,6 +208,8 @@ class _Filler:
 def _targets(spec: ItemSpec, n: int, k: int) -> list[int] | None:
     """Sentence index of each fact (the key's is k), following the planned positions;
     None when n sentences cannot hold them (an opening first, a gap after the key)."""
+    if n >= 10 and min(9, 10 * k // n) != spec.key_decile:
+        return None  # (under ten sentences not every decile exists: the nearest one)
     facts = spec.facts
     ki = next(i for i, f in enumerate(facts) if f.id == spec.key_fact)
     before, after = facts[:ki], facts[ki + 1:]
@@ -263,7 +265,7 @@ def _compose(spec: ItemSpec, bank: dict[str, Any], n: int, rate: float,
              rng: random.Random) -> list[Line] | None:
     from pipeline.writing.offline import key_position
 
-    k = key_position(spec.key_decile, spec.key_offset, n)
+    k = min(n - 1, key_position(spec.key_decile, spec.key_offset, n))
     targets = _targets(spec, n, k)
     if targets is None:
         return None
@@ -371,25 +373,29 @@ def write_discourse(spec: ItemSpec, bank: dict[str, Any], words: int, rate: floa
     words = words - KEY_WORDS - 1
     best: tuple[float, list[Line]] | None = None
     n = max(len(spec.facts) + 2, round(words / WORDS_PER_LINE))
-    tried: set[int] = set()
-    for _ in range(8):
-        if n in tried:
-            break
-        tried.add(n)
-        lines = None
-        while lines is None:
-            lines = _compose(spec, bank, n, rate, rng_for(spec.seed, "script", n))
+    seen: set[int] = set()
+    for _ in range(6):  # a few sentence counts, a few draws each: the closest wins
+        seen.add(n)
+        lengths = []
+        for draw in range(4):
+            lines = _compose(spec, bank, n, rate, rng_for(spec.seed, "script", n, draw))
             if lines is None:
-                n += 1
-                tried.add(n)
-        got = _words(lines) - key
-        miss = abs(got - words)
-        if best is None or miss < best[0]:
-            best = (miss, lines)
-        if miss <= 8:
+                break
+            got = _words(lines) - key
+            lengths.append(got / max(1, len(lines)))
+            if best is None or abs(got - words) < best[0]:
+                best = (abs(got - words), lines)
+            if best[0] <= 4:
+                break
+        if best is not None and best[0] <= 4:
             break
-        step = round((words - got) / max(8.0, got / len(lines)))
-        n = max(len(spec.facts) + 2, n + (step or (1 if words > got else -1)))
+        per = sum(lengths) / len(lengths) if lengths else WORDS_PER_LINE
+        gap = words - (best[1] and _words(best[1]) - key if best else 0)
+        step = round(gap / per) if lengths else 1
+        nxt = n + (step or (1 if gap > 0 else -1))
+        while nxt in seen:
+            nxt += 1 if gap > 0 else -1
+        n = max(len(spec.facts) + 2, nxt)
     assert best is not None
     return _ensure_everyone_speaks(spec, best[1])
 

@@ -41,7 +41,10 @@ FEMALE = frozenset({
     "Tamsin", "Vera", "Yvonne", "Beatrix", "Delia", "Freya", "Helena", "Juno", "Lorna",
     "Nadia", "Petra"})
 PROJECT_NAMES = ("Kestrel", "Larchmont", "Alder", "Hollin", "Rookwood", "Stavely", "Wickham",
-                 "Carrow", "Orrin", "Greystone", "Elmstead", "Quillon", "Marrowby", "Pellham")
+                 "Carrow", "Orrin", "Greystone", "Elmstead", "Quillon", "Marrowby", "Pellham",
+                 "Heron", "Osprey", "Lantern", "Beacon", "Meridian", "Juniper", "Harbour",
+                 "Compass", "Bramble", "Falcon", "Willow", "Granite", "Tidewater", "Foxglove",
+                 "Northstar", "Copperfield", "Sandpiper", "Thornfield", "Ember", "Linden")
 
 
 @dataclass(frozen=True)
@@ -391,12 +394,16 @@ def draw_facts(seed: int, ttype: str, terms: list[str], key_kind: str, key_posit
         have = [s for s in subjects[role] if s != avoid]
         if have and rng.random() < 0.6:
             return rng.choice(have)
-        for _ in range(200):
+        for tries in range(400):
             cand = _entity(role, rng, ttype)
-            if cand != avoid and not (_names(cand) & used):
+            # A long item may run out of unshared names: then only the whole must be new.
+            if cand != avoid and cand not in subjects[role] and (
+                    tries >= 200 or not (_names(cand) & used)):
                 subjects[role].append(cand)
                 used.update(_names(cand))
                 return cand
+        if have:
+            return rng.choice(have)
         raise ValueError("could not draw a fresh subject")
 
     key_subject = ""

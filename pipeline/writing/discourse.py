@@ -37,6 +37,7 @@ FACT_SLOTS = {"Subject", "subject", "value", "term", "count", "ref", "unit"}
 TEXT_SLOTS = {"term", "term2", "ref", "subtopic", "subtopic_lc", "main_topic_lc", "a", "b", "c"}
 _SLOT = re.compile(r"\{([^{}]*)\}")
 WORDS_PER_LINE = 13.0
+GENERATED_SHARE = 0.5  # explanations built from the lexicons rather than written whole
 
 
 def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path) -> dict[str, Any]:
@@ -52,9 +53,21 @@ def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path) -> 
     if not isinstance(extra, dict):
         raise ResourceError(f"{path}: field '<top>' must be a mapping")
     mix = extra.get("mix") or {}
-    for name in ("a", "b", "c"):
+    for name in ("a", "b", "c", *mix):
         if not (isinstance(mix.get(name), list) and mix[name]):
             raise ResourceError(f"{path}: field 'mix.{name}' must be a non-empty list")
+    known = TEXT_SLOTS | set(mix)
+    gen = extra.get("gen") or {}
+    parts = ("", "_tail", "_open", "_close", "_lead")
+    for name in [f"{t}{part}" for t in ROLES for part in parts]:
+        seq = gen.get(name)
+        if not (isinstance(seq, list) and seq):
+            raise ResourceError(f"{path}: field 'gen.{name}' must be a non-empty list")
+        for i, tmpl in enumerate(seq):
+            bad = set(_SLOT.findall(str(tmpl))) - known
+            if bad:
+                raise ResourceError(f"{path}: field 'gen.{name}[{i}]' uses unknown slots "
+                                    f"{sorted(bad)}")
     for ttype, roles in ROLES.items():
         for role in roles:
             seq = (extra.get(ttype) or {}).get(role)
@@ -62,11 +75,14 @@ def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path) -> 
                 raise ResourceError(f"{path}: field '{ttype}.{role}' must be a list of at least "
                                     "two templates")
             for i, tmpl in enumerate(seq):
-                bad = set(_SLOT.findall(str(tmpl))) - TEXT_SLOTS
+                bad = set(_SLOT.findall(str(tmpl))) - known
                 if bad:
                     raise ResourceError(f"{path}: field '{ttype}.{role}[{i}]' uses unknown "
                                         f"slots {sorted(bad)}")
             bank[ttype][role] = [str(t) for t in seq]
+    for ttype in ROLES:
+        for part in parts:
+            bank[ttype]["gen" + part] = [str(t) for t in gen[ttype + part]]
     facts = extra.get("facts") or {}
     for fid in FRAME:
         seq = facts.get(fid)
@@ -92,6 +108,24 @@ def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path) -> 
 
 
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
+TAIL_SHARE = 0.3  # fact sentences that go on to say what the fact did
+LEAD_SHARE = 0.3  # fact sentences led in by a clause built from the lexicons
+MAX_FACT_WORDS = 20  # besides the value's own words
+
+
+def article(text: str) -> str:
+    """'a' before a vowel sound made 'an' (a lexicon's adjective may start with one)."""
+    return re.sub(r"\b([Aa]) (?=[aeioAEIO])", r"\1n ", text)
+
+
+def lexicon_fill(template: str, bank: dict[str, Any], rng: random.Random) -> str:
+    """Each {name} of a lexicon (`mix:` but a, b, c) replaced by one of its entries."""
+    mix = bank["mix"]
+    for _ in range(2):  # a lexicon entry may itself hold a slot
+        template = _SLOT.sub(lambda m: rng.choice(mix[m.group(1)])
+                             if m.group(1) in mix and m.group(1) not in "abc"
+                             else m.group(0), template)
+    return template
 
 
 def vary(template: str, bank: dict[str, Any], rng: random.Random) -> str:
@@ -123,12 +157,30 @@ def _cap(text: str) -> str:
 
 
 def fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random.Random) -> str:
-    """One way of saying `fact`: a template of its frame, with a spoken lead-in."""
+    """One way of saying `fact`: a template of its frame, with a spoken lead-in; at most
+    MAX_FACT_WORDS words, the same bound for the key and every other fact."""
+    text = ""
+    for _ in range(20):
+        text = _fact_sentence(spec, fact, bank, rng)
+        if len(text.split()) <= MAX_FACT_WORDS + len(fact.value.split()):
+            break
+    return text
+
+
+def _fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random.Random) -> str:
     template = vary(rng.choice(bank["facts"][fact.frame]), bank, rng)
+    if rng.random() < TAIL_SHARE and template.endswith(".") and "which" not in template:
+        tail = lexicon_fill(rng.choice(bank[spec.type]["gen_tail"]), bank, rng)
+        template = template[:-1] + tail + "."
     subject = fact.subject
-    text = template.format(Subject=_cap(subject), subject=subject, value=fact.value,
-                           ref=subject_ref(subject, spec.type), **fact.slots)
+    others = [t for t in spec.terms if t != fact.slots["term"]] or list(spec.terms)
+    text = article(template).format(Subject=_cap(subject), subject=subject, value=fact.value,
+                           ref=subject_ref(subject, spec.type), term2=others[0],
+                           subtopic_lc=spec.subtopic.lower(),
+                           main_topic_lc=spec.main_topic.lower(), **fact.slots)
     lead = rng.choice(bank[spec.type]["fact_lead"])
+    if rng.random() < LEAD_SHARE:
+        lead = lexicon_fill(rng.choice(bank[spec.type]["gen_lead"]), bank, rng)
     if lead and not (subject[0].isupper() and text.startswith(subject)):
         text = text[0].lower() + text[1:]  # "In fact, the Fenwick Institute ..."
     return _cap(lead + text)
@@ -154,13 +206,20 @@ class _Filler:
         part = self.bank[self.spec.type]
         if role == "explain":  # the new explanations and the older bank's statements
             return part["explain"] + [t for t in part["body"] if not t.rstrip().endswith("?")]
-        if role == "tell":  # the teller carries on: explanations only
-            return part["explain"]
+        if role in ("opening", "closing"):  # the older bank's, and generated ones
+            return part[role] + part[{"opening": "gen_open", "closing": "gen_close"}[role]]
+        if role == "tell":  # the teller carries on: explanations and statements
+            return part["explain"] + [t for t in part["body"] if not t.rstrip().endswith("?")]
         return part[role]
 
     def line(self, role: str, term: str, ref: str) -> str:
+        if role in ("explain", "tell") and self.rng.random() < GENERATED_SHARE:
+            return self.generated(term, ref)
         pool = self.pool(role)
-        fresh = [t for t in pool if t not in self.used]
+        lexical = [t for t in pool if self.lexical(t)]
+        if lexical and self.rng.random() < GENERATED_SHARE:
+            pool = lexical  # built from the lexicons: may be drawn again, differently
+        fresh = [t for t in pool if t not in self.used or self.lexical(t)]
         if not fresh:
             fresh = self.pool("explain")
             fresh = [t for t in fresh if t not in self.used] or fresh
@@ -176,15 +235,30 @@ class _Filler:
             text = self.disfluent(text)
         return text
 
+    def lexical(self, template: str) -> bool:
+        return any(name in self.bank["mix"] and name not in "abc"
+                   for name in _SLOT.findall(template))
+
+    def generated(self, term: str, ref: str) -> str:
+        """An explanation built from the lexicons, never one already said in the item."""
+        for _ in range(20):
+            text = self.fill(self.rng.choice(self.bank[self.spec.type]["gen"]), term, ref)
+            if text not in self.said:
+                break
+        self.said.add(text)
+        return self.disfluent(text)
+
     def fill(self, template: str, term: str, ref: str) -> str:
         spec, mix = self.spec, self.bank["mix"]
         others = [t for t in spec.terms if t != term] or list(spec.terms)
-        text = vary(template, self.bank, self.rng).format(
+        template = lexicon_fill(template, self.bank, self.rng)
+        text = vary(template, self.bank, self.rng)
+        text = text.format(
             term=term, term2=self.rng.choice(others), ref=ref, subtopic=spec.subtopic,
             subtopic_lc=spec.subtopic.lower(), main_topic_lc=spec.main_topic.lower(),
             a=self.rng.choice(mix["a"]), b=self.rng.choice(mix["b"]),
             c=self.rng.choice(mix["c"]))
-        return _cap(text)
+        return _cap(article(text))
 
     def disfluent(self, sentence: str) -> str:
         """Light disfluency: a discourse prefix or a filler after the first few words."""
@@ -367,10 +441,10 @@ def _words(lines: list[Line]) -> int:
 def write_discourse(spec: ItemSpec, bank: dict[str, Any], words: int, rate: float
                     ) -> list[Line]:
     """Every line of the item, the key's included: about `words` words in all, the lines
-    other than the key's within a few words of `words - KEY_WORDS - 1` (what the rules ask
+    other than the key's within a few words of `words` less the key's (what the rules ask
     of a model's script)."""
     key = len(key_sentence(spec, bank).split())
-    words = words - KEY_WORDS - 1
+    words = words - min(key, KEY_WORDS + 8)
     best: tuple[float, list[Line]] | None = None
     n = max(len(spec.facts) + 2, round(words / WORDS_PER_LINE))
     seen: set[int] = set()

@@ -484,17 +484,44 @@ def stem(fact: Fact, stems: dict[str, str]) -> str:
     return text[0].upper() + text[1:]
 
 
+def _split(text: str, parts: tuple[tuple[str, ...], ...]) -> list[str] | None:
+    """`text` as one option of each part, or None."""
+    if not parts:
+        return [] if not text else None
+    for option in sorted(parts[0], key=len, reverse=True):
+        if text == option or text.startswith(option + " "):
+            rest = _split(text[len(option):].lstrip(), parts[1:])
+            if rest is not None:
+                return [option, *rest]
+    return None
+
+
+def near_phrase(answer: str, kind: str, ttype: str, rng: random.Random) -> str:
+    """A phrase of `answer`'s kind that keeps most of its parts and changes one or two: a
+    wrong choice a listener tells apart only by what was said."""
+    parts = PHRASES["life" if ttype == "conversation" else "work"][kind]
+    split = _split(re.sub(r"\ban (?=[aeiou])", "a ", answer), parts)
+    if split is None:
+        return phrase_value(kind, rng, ttype)
+    free = [i for i, p in enumerate(parts) if len(p) > 1]
+    for i in rng.sample(free, min(len(free), rng.choice((1, 1, 2)))):
+        split[i] = rng.choice(parts[i])
+    return re.sub(r"\ba (?=[aeiou])", "an ", " ".join(split))
+
+
 def phrase_distractors(answer: str, kind: str, ttype: str, rng: random.Random,
                        forbidden: Callable[[str], bool], allow_longest: bool,
                        fixed: list[str]) -> list[str]:
     """Wrong phrases of `answer`'s kind and form, of similar length, none `forbidden`;
-    `fixed` (planned confusers) come first."""
+    `fixed` (planned confusers) come first. Most share all but a part or two with the
+    answer, so no choice stands out by its wording."""
     out = list(fixed)
     seen = {answer, *out}
-    for _ in range(3000):
+    for tries in range(3000):
         if len(out) == 3:
             break
-        cand = phrase_value(kind, rng, ttype)
+        cand = near_phrase(answer, kind, ttype, rng) if tries < 2000 else \
+            phrase_value(kind, rng, ttype)
         if cand in seen or not similar_length(cand, answer) or forbidden(cand):
             continue
         need_long = not allow_longest and len(out) == 2 and \

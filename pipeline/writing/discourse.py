@@ -216,9 +216,7 @@ class _Filler:
         if role in ("explain", "tell") and self.rng.random() < GENERATED_SHARE:
             return self.generated(term, ref)
         pool = self.pool(role)
-        lexical = [t for t in pool if self.lexical(t)]
-        if lexical and self.rng.random() < GENERATED_SHARE:
-            pool = lexical  # built from the lexicons: may be drawn again, differently
+        # A template built from the lexicons may be drawn again: it comes out differently.
         fresh = [t for t in pool if t not in self.used or self.lexical(t)]
         if not fresh:
             fresh = self.pool("explain")

@@ -213,15 +213,15 @@ _LIFE_ADJ = ("cheaper", "early", "weekend", "smaller", "second-hand", "newer", "
              "outdoor", "budget", "family")
 _LIFE_NOUN = ("ones", "classes", "sessions", "shops", "reviews", "models", "lessons",
               "groups", "routes", "slots", "sizes", "options", "courses", "deals", "venues")
-_LIFE_WHAT = ("lasted just as long", "were far less crowded", "filled up within days",
+_LIFE_WHAT = ("lasted longer", "were far less crowded", "filled up within days",
               "were much friendlier", "turned out to be better value", "sold out before lunch",
               "made the biggest difference", "were quieter in the mornings",
               "needed far less looking after", "got booked up by the regulars",
               "were easier for beginners", "were more fun", "worked out cheaper",
               "were harder to find", "had much better reviews", "were worth the wait")
-_LIFE_THAN = ("than the expensive ones", "than anyone said", "than last year",
-              "than we thought", "after the changes", "once word got around",
-              "in the summer", "at the weekends", "than online", "with the new owners")
+_LIFE_THAN = ("in the summer", "at the weekends", "after the changes", "once word got around",
+              "with the new owners", "this year", "near the station", "for beginners",
+              "on weekday mornings", "after the holidays")
 _LIFE_THING = ("camping trip", "house move", "birthday dinner", "garden party", "road trip",
                "cooking class", "big clear-out", "swimming lessons", "family visit",
                "kitchen repairs", "beach weekend", "car boot sale", "bathroom refit",

@@ -140,3 +140,15 @@ def test_lengths_from_half_a_minute_to_ten_minutes(tmp_path: Path, seconds: int)
         key = next(i for i, x in enumerate(lines) if x.fact == spec.key_fact)
         if len(lines) >= 10:  # (a shorter item has no sentence in some deciles)
             assert int(10 * key / len(lines)) == spec.key_decile
+
+
+def test_the_key_position_stays_inside_a_short_transcript() -> None:
+    from pipeline.writing.offline import key_position
+
+    for n in range(1, 25):
+        for decile in range(10):
+            for offset in (0.0, 0.5, 0.999):
+                k = key_position(decile, offset, n)
+                assert 0 <= k < n
+                if n >= 10:
+                    assert int(10 * k / n) == decile

@@ -32,7 +32,8 @@ def key_position(decile: int, offset: float, n_total: int) -> int:
     lo = -(-decile * n_total // 10)  # ceil
     hi = max(lo, -(-(decile + 1) * n_total // 10) - 1)
     lo_ok = max(lo, 1) if hi >= 1 else lo  # avoid the opening line when the decile allows
-    return min(hi, lo_ok + int(offset * (hi - lo_ok + 1)))
+    # (under ten sentences a decile may hold none: then the nearest sentence)
+    return min(n_total - 1, hi, lo_ok + int(offset * (hi - lo_ok + 1)))
 
 
 def insert_key(spec: ItemSpec, turns: list[Turn], sentence: str) -> tuple[list[Turn], int]:

@@ -28,7 +28,7 @@ from pipeline.core.records import Fact, ItemSpec, Turn
 from pipeline.core.resources import ResourceError, load_writer_bank
 from pipeline.core.seeds import rng_for
 from pipeline.writing.budget import KEY_WORDS
-from pipeline.writing.facts import FRAME, key_fact, subject_ref
+from pipeline.writing.facts import FRAME, key_fact, key_position, subject_ref
 
 ROLES = {"lecture": ("intro", "explain", "example", "conclude", "transition", "fact_lead"),
          "conversation": ("ask", "react", "explain", "example", "conclude", "fact_lead"),
@@ -335,8 +335,6 @@ def _block_roles(ttype: str, pre: int, post: int, last: bool) -> tuple[list[str]
 
 def _compose(spec: ItemSpec, bank: dict[str, Any], n: int, rate: float,
              rng: random.Random) -> list[Line] | None:
-    from pipeline.writing.offline import key_position
-
     k = min(n - 1, key_position(spec.key_decile, spec.key_offset, n))
     targets = _targets(spec, n, k)
     if targets is None:

@@ -473,6 +473,15 @@ def _longer_value(key: Fact, values: list[str], used: set[str], rng: random.Rand
     raise ValueError(f"no confuser at least as long as {key.value!r}")
 
 
+def key_position(decile: int, offset: float, n_total: int) -> int:
+    """Index k, 0 <= k < n_total, with k / n_total inside the planned decile."""
+    lo = -(-decile * n_total // 10)  # ceil
+    hi = max(lo, -(-(decile + 1) * n_total // 10) - 1)
+    lo_ok = max(lo, 1) if hi >= 1 else lo  # avoid the opening line when the decile allows
+    # (under ten sentences a decile may hold none: then the nearest sentence)
+    return min(n_total - 1, hi, lo_ok + int(offset * (hi - lo_ok + 1)))
+
+
 def key_fact(facts: list[Fact], key_id: str) -> Fact:
     return next(f for f in facts if f.id == key_id)
 

@@ -16,7 +16,13 @@ from typing import Any
 from pipeline.core.records import LETTERS, ItemSpec, KeyDetail, Question, Turn
 from pipeline.writing.details import make_distractors, mentions
 from pipeline.writing.discourse import key_sentence, script_lines, to_turns
-from pipeline.writing.facts import PHRASE_KINDS, key_fact, phrase_distractors, stem
+from pipeline.writing.facts import (
+    PHRASE_KINDS,
+    key_fact,
+    key_position,
+    phrase_distractors,
+    stem,
+)
 
 
 def write_script(spec: ItemSpec, bank: dict[str, Any], words: int,
@@ -25,15 +31,6 @@ def write_script(spec: ItemSpec, bank: dict[str, Any], words: int,
     the key is planted."""
     lines = script_lines(spec, bank, words, disfluency_rate)
     return to_turns(lines, spec.type == "lecture")
-
-
-def key_position(decile: int, offset: float, n_total: int) -> int:
-    """Index k, 0 <= k < n_total, with k / n_total inside the planned decile."""
-    lo = -(-decile * n_total // 10)  # ceil
-    hi = max(lo, -(-(decile + 1) * n_total // 10) - 1)
-    lo_ok = max(lo, 1) if hi >= 1 else lo  # avoid the opening line when the decile allows
-    # (under ten sentences a decile may hold none: then the nearest sentence)
-    return min(n_total - 1, hi, lo_ok + int(offset * (hi - lo_ok + 1)))
 
 
 def insert_key(spec: ItemSpec, turns: list[Turn], sentence: str) -> tuple[list[Turn], int]:

@@ -134,11 +134,12 @@ def test_preflight_finds_bad_prompts_and_banks_before_any_call(tmp_path: Path) -
                            r"llm_plant.yaml: 'user' template uses unknown slots \[.subtopik.\]"),
         "llm_question.yaml": (lambda t: t.replace("schema:", "schemata:"),
                               "llm_question.yaml: 'schema' is missing"),
-        "offline_keys.yaml": (lambda t: t.replace("{org} recorded", "{orgg} recorded"),
-                              r"offline_keys.yaml: field 'number\[0\].key'"),
-        "offline_questions.yaml": (lambda t: t.replace("number_1: How many {count}",
-                                                       "number_1: How many {place}"),
-                                   "offline_questions.yaml: field 'number_1'"),
+        "offline_discourse.yaml": (
+            lambda t: t.replace("[It was|That was|This was] {subject} that",
+                                "[It was|That was|This was] {subjekt} that"),
+            r"offline_discourse.yaml: field 'facts.num_collect\[0\]'"),
+        "offline_questions.yaml": (lambda t: t.replace("num_collect: How many", "num_colect: How"),
+                                   "offline_questions.yaml: field 'num_collect': missing"),
     }
     with OfflineLLMServer(ROOT / "prompts", log=io.StringIO()) as srv:
         for name, (edit, message) in cases.items():

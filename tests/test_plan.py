@@ -52,3 +52,43 @@ def test_topics_file_is_large_and_grouped_by_type() -> None:
     assert len(mains) >= 40 and len(subs) >= 150
     for ttype in ("lecture", "conversation", "meeting"):
         assert len({sub.main_topic for sub in topics[ttype]}) >= 10
+
+
+def test_fact_sheet_values_positions_key_and_confusers(tmp_path: Path) -> None:
+    from pipeline.reports.text_audit import fact_bearing
+    from pipeline.writing.facts import PHRASE_KINDS, n_facts
+
+    cfg = make_config(tmp_path, "n_items=60", "seed=5", "question.confusers=2")
+    items = plan.run(cfg, load_topics(ROOT / "prompts" / "topics.yaml"),
+                     load_voices(ROOT / "voices" / "voices.yaml"))
+    phrase = 0
+    for it in items:
+        s = it.spec
+        facts = s.facts
+        assert len(facts) == n_facts(90) == 5
+        values = [f.value for f in facts]
+        assert len(set(values)) == len(values)
+        assert not any(a != b and a in b for a in values for b in values), values
+        positions = [f.position for f in facts]
+        assert positions == sorted(positions) and all(0 < p < 1 for p in positions)
+        key = next(f for f in facts if f.id == s.key_fact)
+        assert key.role == "key" and key.kind == s.detail_kind
+        assert abs(key.position - (s.key_decile + s.key_offset) / 10) < 1e-4
+        confusers = [f for f in facts if f.role == "confuser"]
+        assert len(confusers) == 2
+        for c in confusers:  # the key's kind, about another subject
+            assert c.kind == key.kind and c.subject != key.subject
+        others = [f for f in facts if f.role == "fact"]
+        assert all(f.kind != key.kind for f in others)
+        for f in facts:  # a value carries no detail only when it is a phrase
+            assert fact_bearing(f"It was {f.value}.") != (f.kind in PHRASE_KINDS), f.value
+        phrase += key.kind in PHRASE_KINDS
+    assert phrase == 24  # 40% of every block of ten
+    cfg0 = make_config(tmp_path, "n_items=60", "seed=5")
+    plain = plan.run(cfg0, load_topics(ROOT / "prompts" / "topics.yaml"),
+                     load_voices(ROOT / "voices" / "voices.yaml"))
+    assert not any(f.role == "confuser" for it in plain for f in it.spec.facts)
+    long = make_config(tmp_path, "n_items=3", "audio.target_seconds=600")
+    sheets = plan.run(long, load_topics(ROOT / "prompts" / "topics.yaml"),
+                      load_voices(ROOT / "voices" / "voices.yaml"))
+    assert all(len(it.spec.facts) == n_facts(600) == 33 for it in sheets)

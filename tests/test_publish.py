@@ -20,7 +20,7 @@ from pipeline.publishing import card
 from pipeline.publishing.publish import PublishError, publish
 from tests.conftest import make_config
 
-HARD = ("meeting_0", "lecture_3")
+HARD = ("meeting_0", "conversation_4")
 
 
 def copy_run(small_run: RunResult, dest: Path) -> Path:
@@ -68,7 +68,7 @@ def published(small_run: RunResult, tmp_path_factory: pytest.TempPathFactory) ->
     plots = [plot(run_dir / "letters.png")]
     audit = ("# Audit\n\n| check | value |\n| --- | --- |\n| items | 6 |\n\n"
              "![letters](letters.png)\n")
-    cfg = make_config(run_dir.parent, "run=pub", "publish.max_shard_mb=9",
+    cfg = make_config(run_dir.parent, "run=pub", "publish.max_shard_mb=12",
                       "publish.row_group_mb=2")
     publish(cfg, None, audit, plots)
     return run_dir / "hub"
@@ -89,7 +89,7 @@ def test_parquet_loads_offline_and_decodes_audio_with_no_other_file(
     shutil.copytree(published, alone, ignore=shutil.ignore_patterns("spiral"))
     src = records(published / "spiral" / "data.jsonl")
     ds = datasets.load_dataset(str(alone), split="test", cache_dir=str(tmp_path / "cache"))
-    assert len(ds) == len(src) == 6
+    assert len(ds) == len(src) >= 5  # an item may use up its regenerations
     shards = sorted((alone / "data" / "default").glob("*.parquet"))
     assert len(shards) >= 2  # the shard size limit
     import pyarrow.parquet as pq
@@ -142,7 +142,8 @@ def test_card_yaml_parses_and_names_the_files_that_exist(published: Path) -> Non
     assert covered == parquet
     assert [c["config_name"] for c in meta["configs"]] == ["default", "hard"]
     infos = {i["config_name"]: i for i in meta["dataset_info"]}
-    assert infos["default"]["splits"][0]["num_examples"] == 6
+    assert infos["default"]["splits"][0]["num_examples"] == len(
+        records(published / "spiral" / "data.jsonl"))
     assert infos["hard"]["splits"][0]["num_examples"] == len(HARD)
     for name, info in infos.items():
         on_disk = sum(p.stat().st_size for p in (published / "data" / name).glob("*"))

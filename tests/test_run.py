@@ -30,7 +30,7 @@ def records(export: Path) -> list[dict]:
 def test_export_has_every_spiral_field_with_its_meaning(small_run: RunResult) -> None:
     export = small_run.ctx.run_dir / "export"
     recs = records(export)
-    assert len(recs) == len(small_run.built) == 6
+    assert len(recs) == len(small_run.built) >= 5  # an item may use up its regenerations
     for r in recs:
         assert SPIRAL_KEYS <= set(r)
         q = r["test_question"]
@@ -77,7 +77,7 @@ def test_saved_dataset_decodes_audio_without_the_wavs(small_run: RunResult,
     copy = tmp_path / "hf"
     shutil.copytree(small_run.ctx.run_dir / "export" / "hf", copy)
     ds = datasets.load_from_disk(str(copy))
-    assert len(ds) == 6
+    assert len(ds) == len(small_run.built)
     row = ds[0]
     samples = row["audio"].get_all_samples()
     assert samples.sample_rate == 24000

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
-import string
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from pipeline.core.records import LETTERS, Item
+from pipeline.core.resources import load_stem_templates, load_topics, load_voices
 from pipeline.orchestration.runner import run_pipeline
+from pipeline.reports.text_audit import fact_bearing
+from pipeline.stages import plan
 from pipeline.text.compare import mentions
+from pipeline.writing.discourse import load_discourse_bank, write_discourse
+from pipeline.writing.facts import FRAMES
 from tests.conftest import ROOT, make_config
 
 
@@ -66,11 +71,20 @@ def test_key_sentence_once_at_planned_depth(items: list[Item]) -> None:
         assert not mentions(others, it.key.answer)
 
 
-def test_filler_sentences_carry_no_detail_like_tokens(items: list[Item]) -> None:
+def test_the_offline_writer_states_every_fact_once_near_its_place(items: list[Item]) -> None:
+    """Each value of the sheet is said once, near its planned position; every other sentence
+    carries no detail, so the key is one fact sentence among several."""
     for it in items:
-        for i, s in enumerate(it.sentences()):
-            if it.key and i != it.key.index:
-                assert not any(ch in string.digits for ch in s), s
+        sents = it.sentences()
+        text = " ".join(sents)
+        for f in it.spec.facts:
+            assert len(re.findall(r"(?<![\w:])" + re.escape(f.value) + r"(?![\w:])", text)) \
+                == 1, (it.id, f.value)
+            at = next(i for i, s in enumerate(sents) if mentions(s, f.value))
+            assert abs(at / len(sents) - f.position) <= 0.25, (it.id, f.value, at)
+        for s in sents:
+            if not any(mentions(s, f.value) for f in it.spec.facts):
+                assert not fact_bearing(s), (it.id, s)
 
 
 def test_question_rules(items: list[Item]) -> None:
@@ -93,14 +107,48 @@ def test_question_rules(items: list[Item]) -> None:
         "A": 25, "B": 25, "C": 25, "D": 25}
 
 
-def test_every_stem_names_only_context_its_key_sentence_says() -> None:
-    import yaml
-
-    keys = yaml.safe_load((ROOT / "prompts" / "offline_keys.yaml").read_text())
-    stems = yaml.safe_load((ROOT / "prompts" / "offline_questions.yaml").read_text())
+def test_every_frame_has_a_stem_and_realisations_that_say_its_value() -> None:
+    stems = load_stem_templates(ROOT / "prompts" / "offline_questions.yaml")
+    bank = load_discourse_bank(ROOT / "prompts" / "offline_writer.yaml",
+                               ROOT / "prompts" / "offline_discourse.yaml")
     slot = re.compile(r"\{(\w+)\}")
-    for kind, entries in keys.items():
-        if kind == "version":
-            continue
-        for e in entries:
-            assert set(slot.findall(stems[e["id"]])) <= set(slot.findall(e["key"])) - {"value"}
+    for frame in FRAMES:
+        assert set(slot.findall(stems[frame.id])) <= {"subject"} | set(
+            slot.findall(frame.context)), frame.id
+        assert len(bank["facts"][frame.id]) >= 2
+
+
+@pytest.mark.parametrize("seconds", [30, 600])
+def test_lengths_from_half_a_minute_to_ten_minutes(tmp_path: Path, seconds: int) -> None:
+    """Every fact said once and no sentence repeated, at the shortest and longest targets."""
+    cfg = make_config(tmp_path, "n_items=6", "seed=4", f"audio.target_seconds={seconds}",
+                      "audio.tolerance_seconds=5")
+    specs = [it.spec for it in plan.run(cfg, load_topics(ROOT / "prompts" / "topics.yaml"),
+                                        load_voices(ROOT / "voices" / "voices.yaml"))]
+    bank = load_discourse_bank(ROOT / "prompts" / "offline_writer.yaml",
+                               ROOT / "prompts" / "offline_discourse.yaml")
+    words = round(seconds * 2.3)
+    for spec in specs:
+        lines = write_discourse(spec, bank, words, 0.15)
+        sents = [x.text for x in lines]
+        assert len(sents) == len(set(sents)), spec.id
+        assert abs(sum(len(s.split()) for s in sents) - words) <= max(20, words // 20)
+        text = " ".join(sents)
+        for f in spec.facts:
+            assert len(re.findall(r"(?<![\w:])" + re.escape(f.value) + r"(?![\w:])", text)) \
+                == 1, (spec.id, f.value)
+        key = next(i for i, x in enumerate(lines) if x.fact == spec.key_fact)
+        if len(lines) >= 10:  # (a shorter item has no sentence in some deciles)
+            assert int(10 * key / len(lines)) == spec.key_decile
+
+
+def test_the_key_position_stays_inside_a_short_transcript() -> None:
+    from pipeline.writing.offline import key_position
+
+    for n in range(1, 25):
+        for decile in range(10):
+            for offset in (0.0, 0.5, 0.999):
+                k = key_position(decile, offset, n)
+                assert 0 <= k < n
+                if n >= 10:
+                    assert int(10 * k / n) == decile

@@ -137,6 +137,14 @@ class ValidateConfig:
 
 
 @dataclass
+class QuestionConfig:
+    """What the planner asks for (pipeline/writing/facts.py)."""
+
+    confusers: int = 0  # 0-3 wrong choices that are other facts of the key's kind, said
+    descriptive_share: float = 0.4  # keys whose answer is a phrase (a finding, a decision...)
+
+
+@dataclass
 class AuditConfig:
     """Thresholds `spiral audit` gates on (a run of ours must pass every one)."""
 
@@ -149,6 +157,15 @@ class AuditConfig:
     duration_target_seconds: float | None = None  # window; None: audio.target_seconds
     duration_tolerance_seconds: float | None = None  # None: audio.tolerance_seconds
     gates_pass_min: float = 1.0  # items whose every recorded check passed
+    # The text itself (any SPIRAL-format file): is the key hidden among other details?
+    key_only_fact_max: float = 0.05  # items whose key is the only fact-bearing sentence
+    fact_density_min: float = 0.20  # non-key sentences carrying a detail ...
+    fact_density_max: float = 0.35
+    distinct2_min: float = 0.60  # distinct word bigrams / bigrams, first `distinct2_words`
+    distinct2_words: int = 20000
+    repeated_sentences_max: float = 0.02  # non-key sentences said in another item
+    phrase_answers_min: float = 0.30  # answers of three words or more ...
+    phrase_min_items: int = 20  # ... checked on files this large or larger
 
 
 @dataclass
@@ -172,6 +189,7 @@ class Config:
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    question: QuestionConfig = field(default_factory=QuestionConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -283,6 +301,9 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.validate.max_regenerations >= 0, "validate.max_regenerations", "an int >= 0"),
         (cfg.validate.max_key_draws >= 1, "validate.max_key_draws", "an int >= 1"),
         (0 <= cfg.validate.max_wer, "validate.max_wer", "a float >= 0"),
+        (0 <= cfg.question.confusers <= 3, "question.confusers", "an int from 0 to 3"),
+        (0 <= cfg.question.descriptive_share <= 1, "question.descriptive_share",
+         "a float from 0 to 1"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]

@@ -29,6 +29,22 @@ class Speaker:
 
 
 @dataclass
+class Fact:
+    """One line of the item's fact sheet (pipeline/writing/facts.py): `value` is said word for
+    word exactly once, at about `position` (0..1) of the transcript."""
+
+    id: str  # f1, f2, ... in order of position
+    kind: str  # a value kind (number, date, name, ...) or a phrase kind (finding, decision, ...)
+    subject: str  # who or what the fact is about: an organisation, a person, a project
+    context: str  # what about the subject, e.g. "survey responses collected on the ice cores"
+    value: str
+    position: float
+    frame: str = ""  # the frame (facts.FRAMES) the context and the question come from
+    slots: dict[str, str] = field(default_factory=dict)  # term, count, unit of the frame
+    role: str = "fact"  # key | confuser | fact
+
+
+@dataclass
 class ItemSpec:
     index: int
     id: str  # <type>_<index>
@@ -41,8 +57,10 @@ class ItemSpec:
     key_decile: int  # 0..9: where the key sentence starts, as a share of the sentences
     key_offset: float  # 0..1: where inside the decile
     letter: str  # planned correct letter
-    detail_kind: str  # number, quantity, date, time, name, place, percentage, money
+    detail_kind: str  # the key fact's kind: a value kind or a phrase kind (writing/facts.py)
     answer_may_be_longest: bool  # only some items may have a strictly longest answer
+    facts: list[Fact] = field(default_factory=list)  # the fact sheet, in order of position
+    key_fact: str = ""  # id of the fact the question asks for
 
 
 @dataclass
@@ -166,7 +184,9 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
         "voices": [dataclasses.asdict(s) for s in spec.speakers],
         "duration": audio.duration,
         "sample_rate": audio.sample_rate,
-        "key_detail": {"kind": key.kind, "answer": key.answer, "depth": spec.key_decile},
+        "key_detail": {"kind": key.kind, "answer": key.answer, "depth": spec.key_decile,
+                       "confusers": [f.value for f in spec.facts if f.role == "confuser"],
+                       "facts": [dataclasses.asdict(f) for f in spec.facts]},
         "checks": {c.name: {"ok": c.ok, "reason": c.reason, "value": c.value}
                    for c in item.checks},
         "provenance": item.provenance,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import re
-import string
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +17,7 @@ from typing import Any
 import yaml
 
 from pipeline.core.config import TRANSCRIPT_TYPES
-from pipeline.core.records import KINDS, Speaker
+from pipeline.core.records import Speaker
 
 
 class ResourceError(ValueError):
@@ -218,56 +217,6 @@ def _coqui_fields(data: Any, path: str | Path, where: str,
         refs.append(Reference(str(wav), r["source"], r["licence"]))
     return (None if speaker is None else str(speaker)), tuple(refs)
 
-
-# The context slots a key template may use (writing.details.make_detail fills them) and
-# what its question stem may use besides them.
-KEY_SLOTS = {"value", "org", "person", "place", "count", "term", "subtopic_lc"}
-STEM_EXTRA_SLOTS = {"unit", "template"}
-
-
-def format_slots(template: str, path: str | Path, field: str) -> set[str]:
-    """The `{name}` slots of a str.format template; a broken one names file and field."""
-    try:
-        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as exc:
-        raise ResourceError(f"{path}: field '{field}' is a broken template: {exc}") from None
-    _require(all(n.isidentifier() for n in names), path, field,
-             f"a template whose slots are plain names (got {sorted(names)})")
-    return names
-
-
-def load_key_templates(path: str | Path) -> dict[str, list[dict[str, str]]]:
-    data = _load_yaml(path)
-    _require(isinstance(data, dict), path, "<top>", "a mapping of detail kinds")
-    out: dict[str, list[dict[str, str]]] = {}
-    for kind in KINDS:
-        entries = data.get(kind)
-        _require(isinstance(entries, list) and entries, path, kind, "a non-empty list")
-        for i, e in enumerate(entries):
-            _require(isinstance(e, dict) and isinstance(e.get("id"), str)
-                     and "{value}" in str(e.get("key", "")), path, f"{kind}[{i}]",
-                     "a mapping with 'id' and a 'key' template containing {value}")
-            slots = format_slots(str(e["key"]), path, f"{kind}[{i}].key")
-            _require(slots <= KEY_SLOTS, path, f"{kind}[{i}].key",
-                     f"a template using only the slots {sorted(KEY_SLOTS)} "
-                     f"(got {sorted(slots)})")
-        out[kind] = entries
-    return out
-
-
-def check_stems(keys: dict[str, list[dict[str, str]]], stems: dict[str, str],
-                path: str | Path) -> None:
-    """Every key template has a stem in `path`, and the stem uses only slots its key
-    template fills (so the question stage cannot fail on the bank)."""
-    for entries in keys.values():
-        for e in entries:
-            _require(e["id"] in stems, path, e["id"],
-                     "present: every key template in the key bank needs a question stem")
-            have = format_slots(str(e["key"]), "key bank", e["id"]) - {"value"}
-            used = format_slots(stems[e["id"]], path, e["id"])
-            _require(used <= have | STEM_EXTRA_SLOTS, path, e["id"],
-                     f"a stem using only the slots its key template fills "
-                     f"{sorted(have | STEM_EXTRA_SLOTS)} (got {sorted(used)})")
 
 
 def load_stem_templates(path: str | Path) -> dict[str, str]:

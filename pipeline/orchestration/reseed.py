@@ -17,6 +17,7 @@ from pipeline.core.records import Item, ItemSpec
 from pipeline.core.resources import ResourceError, Voice, draw_speakers
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.core.store import atomic_write_json, read_json
+from pipeline.writing.facts import redraw_facts
 
 FILE = "reseeds.json"
 _lock = threading.Lock()
@@ -50,10 +51,12 @@ def apply(items: list[Item], run_dir: str | Path, voices: list[Voice]) -> list[I
 
 
 def reseeded(spec: ItemSpec, seed: int, voices: list[Voice]) -> ItemSpec:
-    """`spec` rebuilt from `seed`: the same plan, voices drawn again with the same genders."""
+    """`spec` rebuilt from `seed`: the same plan, voices drawn again with the same genders,
+    and a new fact sheet of the same shape (key kind, depth, size, confusers)."""
     speakers = draw_speakers(rng_for(seed, "voices"), voices,
                              [(s.id, s.gender) for s in spec.speakers])
-    return replace(spec, seed=seed, speakers=speakers)
+    facts, key_id = redraw_facts(spec, seed)
+    return replace(spec, seed=seed, speakers=speakers, facts=facts, key_fact=key_id)
 
 
 def next_seed(item: Item, run_dir: str | Path, seed: int | None = None) -> int:

@@ -231,7 +231,7 @@ FIELDS = """| field | what |
 | `timestamps` | `[start, end]` seconds of every sentence and of the key sentence |
 | `voices` | each speaker's voice id and gender |
 | `duration`, `sample_rate` | seconds, Hz |
-| `key_detail` | `kind`, `answer` as said, `depth` (decile where the key sentence starts) |
+| `key_detail` | `kind`, `answer` as said, `depth` (key decile), `confusers`, `facts` (sheet) |
 | `checks` | each validation check: `name`, `ok`, `reason` |
 | `difficulty` | difficulty tags (`hard`, `too_easy`, `details` JSON), null when untagged |
 | `provenance` | JSON: pipeline version, run and item seeds, seed history, backends |

@@ -27,6 +27,7 @@ from pipeline.core.store import (
     file_hash,
     read_jsonl,
 )
+from pipeline.reports.text_audit import text_figures
 from pipeline.text.compare import mentions
 
 DEFAULT_WINDOW = (90.0, 10.0)
@@ -112,6 +113,8 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
     start = _get(rec, where, "audio_data", "key_sentences", "indices")[0]
     text = " ".join(flat)
     others = [t for i, t in enumerate(texts) if i != ci]
+    detail = rec.get("key_detail") if isinstance(rec.get("key_detail"), dict) else {}
+    planned = [c for c in detail.get("confusers") or [] if c in others]
     duration = None
     if audio_dir is not None:
         files = combined.get("audio_files") or []
@@ -141,7 +144,11 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
         "longest_ties": len(texts[ci]) >= max(len(t) for t in others),
         "decile": min(9, int(10 * start / max(1, len(sentences)))),
         "verbatim": rec.get("original_key_sentence") in flat,
-        "said": [t for t in others if mentions(text, t)],
+        "said": [t for t in others if t not in planned and mentions(text, t)],
+        "planned": planned,
+        "sentences": flat,
+        "key_index": start,
+        "answer": texts[ci],
         "words": len(text.split()),
         "duration": duration,
         "wer": (checks.get("asr_wer") or {}).get("value") if checks else None,
@@ -227,6 +234,7 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
         "wer": _stats(wers) if wers else None,
         "gates": None,
         "rejections": _rejections(rejections, n) if rejections is not None else None,
+        "text": text_figures(items, th.distinct2_words),
     }
     if durations:
         inside = sum(abs(d - target) <= tol for d in durations)
@@ -284,6 +292,20 @@ def _verdicts(r: dict[str, Any], th: AuditConfig, n: int) -> list[dict[str, Any]
     add("duration_window", None if d is None else d["inside_window"] >= th.duration_inside_min
         - 1e-9, None if d is None else d["inside_window"],
         f">= {th.duration_inside_min:.0%} inside the window")
+    t = r["text"]
+    add("key_only_fact", t["key_only_fact"] <= th.key_only_fact_max + 1e-9, t["key_only_fact"],
+        f"<= {th.key_only_fact_max:.0%} of items with no other fact-bearing sentence")
+    add("fact_density", th.fact_density_min - 1e-9 <= t["fact_density"]
+        <= th.fact_density_max + 1e-9, t["fact_density"],
+        f"{th.fact_density_min:.0%}-{th.fact_density_max:.0%} of non-key sentences")
+    add("distinct2", t["distinct2"] >= th.distinct2_min - 1e-9, t["distinct2"],
+        f">= {th.distinct2_min:.2f} over the first {th.distinct2_words} words")
+    add("repeated_sentences", t["repeated_sentences"] <= th.repeated_sentences_max + 1e-9,
+        t["repeated_sentences"], f"<= {th.repeated_sentences_max:.0%} of non-key sentences "
+        "(4+ words) said in another item")
+    add("phrase_answers", t["answers"]["phrase_share"] >= th.phrase_answers_min - 1e-9
+        if n >= th.phrase_min_items else None, t["answers"]["phrase_share"],
+        f">= {th.phrase_answers_min:.0%} answers of 3+ words (on >= {th.phrase_min_items} items)")
     g = r["gates"]
     add("gates_passed", None if g is None else g["all_passed"] >= th.gates_pass_min - 1e-9,
         None if g is None else g["all_passed"], f">= {th.gates_pass_min:.0%} pass every gate")
@@ -340,6 +362,20 @@ def _markdown(r: dict[str, Any]) -> str:
         lines += ["", "## Figures", "", "| figure | this file |", "| --- | --- |"]
         lines += [f"| {k} | {v} |" for k, v in figures(r).items()]
     lines += [
+        "", "## The text", "",
+        "| figure | this file |", "| --- | --- |",
+        f"| items whose key is the only fact-bearing sentence | "
+        f"{_pct(r['text']['key_only_fact'])} |",
+        f"| non-key sentences carrying a detail | {_pct(r['text']['fact_density'])} |",
+        f"| distinct word bigrams, first {r['text']['distinct2_words']} words | "
+        f"{r['text']['distinct2']:.3f} |",
+        f"| non-key sentences (4+ words) said in another item | "
+        f"{_pct(r['text']['repeated_sentences'])} |",
+        f"| answers of 3+ words (phrase) / values | {r['text']['answers']['phrase']} / "
+        f"{r['text']['answers']['value']} |",
+        f"| planned confusers (wrong choices said about another subject) | "
+        f"{r['text']['confusers']['planned']} in {r['text']['confusers']['items_with_planned']}"
+        f" items |",
         "", "## Counts", ""]
     c = r["counts"]
     for key in ("type", "speakers", "speaker_gender"):

@@ -25,20 +25,21 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 
 from pipeline.core.records import LETTERS, ItemSpec
-from pipeline.core.resources import load_key_templates, load_stem_templates, load_writer_bank
-from pipeline.core.seeds import rng_for
+from pipeline.core.resources import load_stem_templates
+from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.core.store import atomic_write_bytes
 from pipeline.core.typed import from_dict
 from pipeline.eval.protocol import parse_prompt
 from pipeline.text.compare import mentions
-from pipeline.writing.details import make_detail, make_distractors, make_stem
-from pipeline.writing.offline import write_script
+from pipeline.writing.discourse import key_sentence, load_discourse_bank
+from pipeline.writing.facts import key_fact, stem
+from pipeline.writing.offline import write_script, wrong_choices
 
 DATA_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.S)
 
@@ -84,8 +85,8 @@ class OfflineWriterAnswers:
         if name not in self._cache:
             path = self.prompts_dir
             self._cache[name] = {
-                "bank": lambda: load_writer_bank(path / "offline_writer.yaml"),
-                "keys": lambda: load_key_templates(path / "offline_keys.yaml"),
+                "bank": lambda: load_discourse_bank(path / "offline_writer.yaml",
+                                                    path / "offline_discourse.yaml"),
                 "stems": lambda: load_stem_templates(path / "offline_questions.yaml"),
             }[name]()
         return self._cache[name]
@@ -93,33 +94,28 @@ class OfflineWriterAnswers:
     def answer(self, data: dict[str, Any], attempt: int) -> dict[str, Any]:
         task = data.get("task")
         spec: ItemSpec = from_dict(ItemSpec, data["spec"]) if "spec" in data else None
-        # A re-ask (attempt > 0) draws afresh, as a sampling model would.
-        salt = (attempt,) if attempt else ()
+        if spec is not None and attempt:
+            # A re-ask draws afresh, as a sampling model would.
+            spec = replace(spec, seed=derive_seed(spec.seed, "reask", attempt))
         if task == "script":
-            rng = rng_for(spec.seed, "script", *salt)
             # The client sends the offline writer's own target (words_min == words_max).
-            target = rng_for(spec.seed, "words", *salt).randint(
-                data["words_min"], data["words_max"]) - 12
-            turns = write_script(spec, self._load("bank"), target, data["disfluency_rate"], rng)
+            turns = write_script(spec, self._load("bank"), data["words_min"],
+                                 data["disfluency_rate"])
             return {"turns": [{"speaker": t.speaker, "sentences": t.text} for t in turns]}
         if task == "plant":
-            rng = rng_for(spec.seed, "plant", *salt)
-            sentence, answer, slots = make_detail(
-                spec.detail_kind, self._load("keys")[spec.detail_kind], rng, spec.subtopic,
-                list(spec.terms))
-            return {"sentence": sentence, "answer": answer, "slots": slots}
+            fact = key_fact(spec.facts, spec.key_fact)
+            return {"sentence": key_sentence(spec, self._load("bank")), "answer": fact.value}
         if task == "question":
-            template = self._load("stems").get(data["slots"].get("template", ""))
-            if template is None:
-                return {"question": f"What {data['kind']} is mentioned in the recording?"}
-            return {"question": make_stem(template, data["slots"])}
+            fact = key_fact(spec.facts, spec.key_fact)
+            if fact.frame not in self._load("stems"):
+                return {"question": f"What {fact.kind} is mentioned about {fact.subject}?"}
+            return {"question": stem(fact, self._load("stems"))}
         if task == "distractors":
-            rng = rng_for(spec.seed, "question", *salt)
-            text, stem = data["transcript"], data["question"]
-            out = make_distractors(
-                data["answer"], data["kind"], rng, data["slots"].get("unit", ""),
-                lambda c: mentions(text, c) or mentions(stem, c), spec.answer_may_be_longest)
-            return {"distractors": out}
+            text, question = data["transcript"], data["question"]
+            out = wrong_choices(spec, data["answer"], data["kind"],
+                                data["slots"].get("unit", ""), rng_for(spec.seed, "question"),
+                                lambda c: mentions(text, c) or mentions(question, c))
+            return {"distractors": [c for c in out if c not in data.get("confusers", [])]}
         if task == "judge":
             text = data["transcript"] if isinstance(data["transcript"], str) \
                 else " ".join(data["transcript"])
@@ -208,7 +204,7 @@ class OfflineLLMServer:
                  log: TextIO | None = None, audio_cache: str | Path | None = None) -> None:
         self.answers = OfflineWriterAnswers(Path(prompts_dir))
         self.cascade = CascadeAnswers(audio_cache)
-        for bank in ("bank", "keys", "stems"):  # fail now on a bad prompts dir, answer fast
+        for bank in ("bank", "stems"):  # fail now on a bad prompts dir, answer fast
             self.answers._load(bank)
         self.faults = faults or Faults()
         self.model = model

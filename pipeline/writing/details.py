@@ -77,38 +77,6 @@ def _value(kind: str, rng: random.Random, unit: str) -> str:
     raise ValueError(f"unknown detail kind {kind!r}")
 
 
-def make_detail(kind: str, templates: list[dict[str, str]], rng: random.Random, subtopic: str,
-                terms: list[str]) -> tuple[str, str, dict[str, str]]:
-    """(key sentence, answer, slots) for one fictional detail of `kind`.
-
-    `templates` are the kind's entries of prompts/offline_keys.yaml; the slots keep the
-    template id and the context so the question stage can ask for the detail.
-    """
-    template = rng.choice(templates)
-    slots = {
-        "org": fictional_org(rng),
-        "person": fictional_person(rng),
-        "place": fictional_place(rng),
-        "count": rng.choice(COUNT_NOUNS),
-        "term": rng.choice(terms),
-        "subtopic_lc": subtopic.lower(),
-    }
-    unit = rng.choice(UNITS)
-    value = _value(kind, rng, unit)
-    # The context must not contain the answer (a name answer equal to the context person).
-    while any(value in s or s in value for s in slots.values()):
-        value = _value(kind, rng, unit)
-    sentence = template["key"].format(value=value, **slots)
-    sentence = sentence[0].upper() + sentence[1:]
-    used = {k: v for k, v in slots.items() if "{" + k + "}" in template["key"]}
-    return sentence, value, {**used, "unit": unit, "template": template["id"]}
-
-
-def make_stem(stem_template: str, slots: dict[str, str]) -> str:
-    stem = stem_template.format(**slots)
-    return stem[0].upper() + stem[1:]
-
-
 def _same_kind(answer: str, kind: str, rng: random.Random, unit: str) -> str:
     """A candidate distractor shaped like `answer` (same digit count, same unit, ...)."""
     if kind == "number":
@@ -144,8 +112,9 @@ def _candidates(answer: str, kind: str, rng: random.Random, unit: str) -> list[s
 
 
 def make_distractors(answer: str, kind: str, rng: random.Random, unit: str,
-                     forbidden: Callable[[str], bool], allow_longest: bool) -> list[str]:
-    """Three distinct same-kind distractors of similar length, none `forbidden`.
+                     forbidden: Callable[[str], bool], allow_longest: bool,
+                     count: int = 3) -> list[str]:
+    """`count` (three) distinct same-kind distractors of similar length, none `forbidden`.
 
     Unless `allow_longest`, at least one distractor is at least as long as the answer, so the
     correct choice is not given away by being strictly the longest.
@@ -166,12 +135,12 @@ def make_distractors(answer: str, kind: str, rng: random.Random, unit: str,
         if names and any(_overlap(cand, other) for other in out):
             continue
         out.append(cand)
-        if len(out) == 3:
+        if len(out) == count:
             if allow_longest or max(len(c) for c in out) >= len(answer):
                 rng.shuffle(out)
                 return out
             break
-    raise ValueError(f"could not find three distractors for {kind} answer {answer!r}")
+    raise ValueError(f"could not find {count} distractors for {kind} answer {answer!r}")
 
 
 def _overlap(a: str, b: str) -> bool:

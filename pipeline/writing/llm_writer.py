@@ -20,21 +20,24 @@ from pipeline.core.store import atomic_write_json, file_hash, read_json
 from pipeline.llm.openai_client import Check, LLMSession, LLMTaskError, LLMUnavailable, Usage
 from pipeline.text.compare import mentions
 from pipeline.writing import rules
-from pipeline.writing.details import make_distractors
-from pipeline.writing.offline import insert_key, key_position
+from pipeline.writing.facts import key_fact
+from pipeline.writing.offline import insert_key, key_position, key_slots, wrong_choices
 from pipeline.writing.writer import STAGES, Writer
 
 LLM_STAGES = ("script", "plant", "question")
 # The variables each prompt's 'user' template may use (besides $data), checked at preflight.
 _SPEC = {"spec"}
 VARIABLES = {
-    "llm_script": _SPEC | {"subtopic", "main_topic", "terms", "speakers", "words_lo", "words_hi",
-                           "words_min", "words_max", "disfluency_rate", "disfluency_pct"},
-    "llm_plant": _SPEC | {"subtopic", "transcript_type", "kind", "kind_format", "before",
-                          "after", "transcript"},
-    "llm_question": _SPEC | {"sentence", "answer", "kind", "kind_format", "slots"},
-    "llm_distractors": _SPEC | {"sentence", "answer", "kind", "kind_format", "slots",
-                                "question", "transcript"},
+    "llm_script": _SPEC | {"facts", "fact_lines", "subtopic", "main_topic", "terms", "speakers",
+                           "words_lo", "words_hi", "words_min", "words_max", "disfluency_rate",
+                           "disfluency_pct"},
+    "llm_plant": _SPEC | {"subtopic", "transcript_type", "kind", "subject", "context", "value",
+                          "before", "after", "transcript"},
+    "llm_question": _SPEC | {"sentence", "answer", "kind", "kind_format", "subject", "context",
+                             "slots"},
+    "llm_distractors": _SPEC | {"sentence", "answer", "kind", "kind_format", "subject",
+                                "context", "slots", "question", "transcript", "count",
+                                "confusers"},
 }
 
 
@@ -58,7 +61,8 @@ class LLMWriter(Writer):
             return [script_prompt(item)]
         if stage == "plant":
             return ["llm_plant"]
-        return ["llm_question"] + (["llm_distractors"] if self.llm.distractors == "model" else [])
+        return ["llm_question"] + (["llm_distractors"] if self.llm.distractors == "model"
+                                   and distractors_wanted(item) else [])
 
     def _digest(self, name: str) -> str:
         if name not in self._digests:
@@ -72,7 +76,7 @@ class LLMWriter(Writer):
         return {
             "backend": "openai", "base_url": llm.base_url, "model": llm.model,
             "temperature": llm.temperature, "max_tokens": llm.max_tokens, "seed": llm.seed,
-            "distractors": llm.distractors, "rules": "1",
+            "distractors": llm.distractors, "rules": "2",
             "prompts": {n: self._digest(n) for n in self.prompt_names(stage, item)},
         }
 
@@ -123,7 +127,13 @@ class LLMWriter(Writer):
         spec, w = item.spec, self.writer_cfg
         lo, hi = rules.script_words(words, words)
         speakers = ", ".join(f"{s.id} ({s.gender})" for s in spec.speakers)
+        sheet = [f for f in spec.facts if f.id != spec.key_fact]
         variables = {
+            "facts": [{"subject": f.subject, "context": f.context, "value": f.value,
+                       "kind": f.kind, "position": f.position} for f in sheet],
+            "fact_lines": "\n  ".join(
+                f"{i + 1}. about {f.subject}, {f.context}: \"{f.value}\" (about "
+                f"{f.position:.0%} of the way in)" for i, f in enumerate(sheet)) or "(none)",
             "spec": asdict(spec), "subtopic": spec.subtopic, "main_topic": spec.main_topic,
             "terms": ", ".join(spec.terms), "speakers": speakers,
             "words_lo": lo, "words_hi": hi, "words_min": words, "words_max": words,
@@ -139,50 +149,59 @@ class LLMWriter(Writer):
 
     async def plant(self, item: Item) -> tuple[list[Turn], KeyDetail]:
         spec = item.spec
+        fact = key_fact(spec.facts, spec.key_fact)
         flat = item.sentences()
         k = key_position(spec.key_decile, spec.key_offset, len(flat) + 1)
         variables = {
             "spec": asdict(spec), "subtopic": spec.subtopic, "transcript_type": spec.type,
-            "kind": spec.detail_kind, "kind_format": rules.KIND_FORMATS[spec.detail_kind][0],
+            "kind": fact.kind, "subject": fact.subject, "context": fact.context,
+            "value": fact.value,
             "before": flat[k - 1] if k > 0 else "(the start of the transcript)",
             "after": flat[k] if k < len(flat) else "(the end of the transcript)",
             "transcript": flat,
         }
         usage = Usage()
         data = await self._ask("plant", "llm_plant", variables,
-                               lambda d: rules.check_key(d, spec.detail_kind, flat), usage)
+                               lambda d: rules.check_key(d, fact, flat), usage)
         sentence = data["sentence"].strip()
         turns, index = insert_key(spec, item.transcript or [], sentence)
-        key = KeyDetail(sentence=sentence, index=index, kind=spec.detail_kind,
-                        answer=data["answer"].strip(),
-                        slots={str(n): str(v) for n, v in data["slots"].items()})
+        key = KeyDetail(sentence=sentence, index=index, kind=fact.kind, answer=fact.value,
+                        slots=key_slots(spec))
         await self._record("plant", item, usage)
         return turns, key
 
     async def question(self, item: Item) -> Question:
         spec, key = item.spec, item.key
         assert key is not None
+        fact = key_fact(spec.facts, spec.key_fact)
         text = " ".join(item.sentences())
         common = {"spec": asdict(spec), "sentence": key.sentence, "answer": key.answer,
                   "kind": key.kind, "kind_format": rules.KIND_FORMATS[key.kind][0],
-                  "slots": key.slots}
+                  "subject": fact.subject, "context": fact.context, "slots": key.slots}
         usage = Usage()
         data = await self._ask("question", "llm_question", common,
-                               lambda d: rules.check_stem(d, key.answer), usage)
+                               lambda d: rules.check_stem(d, key.answer, fact.subject), usage)
         stem = data["question"].strip()
-        if self.llm.distractors == "model":
-            variables = {**common, "question": stem, "transcript": text}
+        confusers = tuple(f.value for f in spec.facts if f.role == "confuser")
+        if self.llm.distractors == "model" and distractors_wanted(item):
+            variables = {**common, "question": stem, "transcript": text,
+                         "count": 3 - len(confusers), "confusers": list(confusers)}
             data = await self._ask(
                 "question", "llm_distractors", variables,
                 lambda d: rules.check_distractors(d, key.answer, key.kind, text, stem,
-                                                  spec.answer_may_be_longest), usage)
-            distractors = [d.strip() for d in data["distractors"]]
+                                                  spec.answer_may_be_longest, confusers), usage)
+            distractors = [*confusers, *(d.strip() for d in data["distractors"])]
+            if confusers:  # else keep the model's order
+                rng_for(spec.seed, "question").shuffle(distractors)
+        elif self.llm.distractors == "model":
+            distractors = list(confusers)
+            rng_for(spec.seed, "question").shuffle(distractors)
         else:
             try:
-                distractors = make_distractors(
-                    key.answer, key.kind, rng_for(spec.seed, "question"),
-                    key.slots.get("unit", ""),
-                    lambda c: mentions(text, c) or mentions(stem, c), spec.answer_may_be_longest)
+                distractors = wrong_choices(
+                    spec, key.answer, key.kind, key.slots.get("unit", ""),
+                    rng_for(spec.seed, "question"),
+                    lambda c: mentions(text, c) or mentions(stem, c))
             except ValueError as exc:
                 raise StageFailure(f"no_distractors: {exc}") from None
         choices = list(distractors)
@@ -204,6 +223,11 @@ class LLMWriter(Writer):
 
     def write_report(self, run_dir: Path, items: list[Item]) -> None:
         write_report(run_dir, self.llm.model, items, self.session)
+
+
+def distractors_wanted(item: Item) -> bool:
+    """Whether the model writes wrong choices: not when three confusers fill them."""
+    return sum(f.role == "confuser" for f in item.spec.facts) < 3
 
 
 def script_prompt(item: Item) -> str:

@@ -1,124 +1,37 @@
 """The embedded writer: a deterministic, template-based stand-in for an LLM.
 
 It is not a language model. It exists so that the whole pipeline runs offline, in tests and
-demos, and obeys the same rules a model's output is checked against: speaker turns, light
-disfluencies, a word budget for ~90 s of speech, one planted fictional detail at the planned
-depth, and a question whose distractors are never said.
+demos, and obeys the same rules a model's output is checked against: it realises the item's
+fact sheet as coherent discourse (`discourse.py`), every fact said once near its planned
+position, the key at the planned depth, and a question whose wrong choices are never said
+(or, for planned confusers, said about another subject).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.core.records import LETTERS, ItemSpec, KeyDetail, Question, Turn
 from pipeline.text.compare import mentions
-from pipeline.writing.details import make_detail, make_distractors, make_stem
+from pipeline.writing.details import make_distractors
+from pipeline.writing.discourse import key_sentence, script_lines, to_turns
+from pipeline.writing.facts import (
+    PHRASE_KINDS,
+    key_fact,
+    key_position,
+    phrase_distractors,
+    stem,
+)
 
 
-def _fill(template: str, spec: ItemSpec, rng: random.Random) -> str:
-    term, term2 = rng.sample(spec.terms, 2)
-    text = template.format(
-        subtopic=spec.subtopic,
-        subtopic_lc=spec.subtopic.lower(),
-        main_topic_lc=spec.main_topic.lower(),
-        term=term,
-        term2=term2,
-    )
-    return text[0].upper() + text[1:]
-
-
-def _disfluent(sentence: str, bank: dict[str, Any], rng: random.Random, rate: float) -> str:
-    """Light disfluency: a discourse prefix or a filler after the first few words."""
-    if rng.random() >= rate:
-        return sentence
-    dis = bank["disfluency"]
-    if rng.random() < 0.5:
-        prefix = rng.choice(dis["prefixes"]).rstrip()
-        return f"{prefix} {sentence[0].lower()}{sentence[1:]}" if not sentence.startswith("I ") \
-            else f"{prefix} {sentence}"
-    words = sentence.split()
-    if len(words) < 6:
-        return sentence
-    cut = rng.randint(2, 4)
-    head = " ".join(words[:cut]).rstrip(",")
-    return f"{head}, {rng.choice(dis['fillers'])}, {' '.join(words[cut:])}"
-
-
-def _words(sentences: list[str]) -> int:
-    return sum(len(s.split()) for s in sentences)
-
-
-def write_script(spec: ItemSpec, bank: dict[str, Any], words_target: int,
-                 disfluency_rate: float, rng: random.Random) -> list[Turn]:
-    """Speaker turns on the item's subtopic, about `words_target` words, no key detail yet."""
-    part = bank[spec.type]
-    body = list(part["body"])
-    rng.shuffle(body)
-    speakers = [s.id for s in spec.speakers]
-    backchannels: list[str] = []
-    if len(speakers) > 1:
-        backchannels = rng.sample(bank["disfluency"]["backchannels"], rng.randint(1, 2))
-    opening = _fill(rng.choice(part["opening"]), spec, rng)
-    closing = _fill(rng.choice(part["closing"]), spec, rng)
-    budget = words_target - _words([opening, closing, *backchannels])
-    sentences = [opening]
-    used = 0
-    for template in body:
-        sentence = _disfluent(_fill(template, spec, rng), bank, rng, disfluency_rate)
-        n = len(sentence.split())
-        if used + n > budget + 4 or sentence in sentences:
-            continue
-        sentences.append(sentence)
-        used += n
-        if used >= budget - 4:
-            break
-    sentences.append(closing)
-    if len(speakers) == 1:
-        return _paragraphs(speakers[0], sentences, rng)
-    return _dialogue(speakers, sentences, backchannels, rng)
-
-
-def _paragraphs(speaker: str, sentences: list[str], rng: random.Random) -> list[Turn]:
-    turns, i = [], 0
-    while i < len(sentences):
-        n = rng.randint(3, 5)
-        turns.append(Turn(speaker, sentences[i:i + n]))
-        i += n
-    return turns
-
-
-def _dialogue(speakers: list[str], sentences: list[str], backchannels: list[str],
-              rng: random.Random) -> list[Turn]:
-    """Turns of 1-3 sentences; everyone speaks; each backchannel follows some turn."""
-    n = len(sentences)
-    lo = max(len(speakers) + 2, n // 2)
-    sizes = [1] * min(n, rng.randint(lo, lo + 2))
-    for _ in range(n - len(sizes)):
-        sizes[rng.choice([i for i, s in enumerate(sizes) if s < 3] or range(len(sizes)))] += 1
-    after = set(rng.sample(range(len(sizes) - 1), min(len(backchannels), len(sizes) - 1)))
-    order = list(speakers)
-    rng.shuffle(order)
-    turns: list[Turn] = []
-    current, i = order[0], 0
-    for t, size in enumerate(sizes):
-        turns.append(Turn(current, sentences[i:i + size]))
-        i += size
-        unheard = [s for s in order if s not in {turn.speaker for turn in turns}]
-        nxt = unheard[0] if unheard else rng.choice([s for s in speakers if s != current])
-        if t in after:
-            turns.append(Turn(nxt, [backchannels.pop()]))  # then `current` carries on
-            continue
-        current = nxt
-    return turns
-
-
-def key_position(decile: int, offset: float, n_total: int) -> int:
-    """Index k, 0 <= k < n_total, with k / n_total inside the planned decile."""
-    lo = -(-decile * n_total // 10)  # ceil
-    hi = max(lo, -(-(decile + 1) * n_total // 10) - 1)
-    lo_ok = max(lo, 1) if hi >= 1 else lo  # avoid the opening line when the decile allows
-    return min(hi, lo_ok + int(offset * (hi - lo_ok + 1)))
+def write_script(spec: ItemSpec, bank: dict[str, Any], words: int,
+                 disfluency_rate: float) -> list[Turn]:
+    """Speaker turns stating every fact of the sheet but the key, about `words` words once
+    the key is planted."""
+    lines = script_lines(spec, bank, words, disfluency_rate)
+    return to_turns(lines, spec.type == "lecture")
 
 
 def insert_key(spec: ItemSpec, turns: list[Turn], sentence: str) -> tuple[list[Turn], int]:
@@ -134,27 +47,58 @@ def insert_key(spec: ItemSpec, turns: list[Turn], sentence: str) -> tuple[list[T
     return new, k
 
 
-def plant_key(spec: ItemSpec, turns: list[Turn], key_templates: list[dict[str, str]],
-              rng: random.Random) -> tuple[list[Turn], KeyDetail]:
-    """Insert one key sentence with a fictional detail at the planned depth."""
-    sentence, answer, slots = make_detail(
-        spec.detail_kind, key_templates, rng, spec.subtopic, list(spec.terms))
+def key_slots(spec: ItemSpec) -> dict[str, str]:
+    """What the question may name: the key fact's subject, context and frame."""
+    fact = key_fact(spec.facts, spec.key_fact)
+    return {"subject": fact.subject, "context": fact.context, "frame": fact.frame,
+            **fact.slots}
+
+
+def plant_key(spec: ItemSpec, turns: list[Turn], bank: dict[str, Any]
+              ) -> tuple[list[Turn], KeyDetail]:
+    """Put the key fact's sentence back at the planned depth."""
+    fact = key_fact(spec.facts, spec.key_fact)
+    sentence = key_sentence(spec, bank)
     new, k = insert_key(spec, turns, sentence)
-    key = KeyDetail(sentence=sentence, index=k, kind=spec.detail_kind, answer=answer,
-                    slots=slots)
-    return new, key
+    return new, KeyDetail(sentence=sentence, index=k, kind=fact.kind, answer=fact.value,
+                          slots=key_slots(spec))
 
 
-def write_question(spec: ItemSpec, key: KeyDetail, stem_template: str, transcript_text: str,
-                   rng: random.Random) -> Question:
-    """Answer plus three unsaid, same-kind distractors, the answer at the planned letter."""
-    stem = make_stem(stem_template, key.slots)
+def wrong_choices(spec: ItemSpec, answer: str, kind: str, unit: str, rng: random.Random,
+                  forbidden: Callable[[str], bool]) -> list[str]:
+    """Three wrong choices: the planned confusers' values (said, about other subjects),
+    then unsaid values of the key's kind and form, of similar length."""
+    confusers = [f.value for f in spec.facts if f.role == "confuser"]
+    values = {f.value for f in spec.facts}
+
+    def banned(c: str) -> bool:
+        return c in values or forbidden(c)
+
+    if kind in PHRASE_KINDS:
+        out = phrase_distractors(answer, kind, spec.type, rng, banned,
+                                 spec.answer_may_be_longest, confusers)
+    else:
+        need = 3 - len(confusers)
+        allow = spec.answer_may_be_longest or max([len(c) for c in confusers], default=0) \
+            >= len(answer)
+        names = kind in ("name", "place")
+        extra = make_distractors(answer, kind, rng, unit, lambda c: banned(c) or (names and any(
+            set(c.split()) & set(x.split()) for x in confusers)), allow, need) if need else []
+        out = confusers + extra
+    rng.shuffle(out)
+    return out
+
+
+def write_question(spec: ItemSpec, key: KeyDetail, transcript_text: str,
+                   stems: dict[str, str], rng: random.Random) -> Question:
+    """The key fact's question, its answer at the planned letter among three wrong ones."""
+    fact = key_fact(spec.facts, spec.key_fact)
+    text = stem(fact, stems)
 
     def forbidden(cand: str) -> bool:
-        return mentions(transcript_text, cand) or mentions(stem, cand)
+        return mentions(transcript_text, cand) or mentions(text, cand)
 
-    distractors = make_distractors(key.answer, key.kind, rng, key.slots.get("unit", ""),
-                                   forbidden, spec.answer_may_be_longest)
-    choices = list(distractors)
+    choices = wrong_choices(spec, key.answer, key.kind, key.slots.get("unit", ""), rng,
+                            forbidden)
     choices.insert(LETTERS.index(spec.letter), key.answer)
-    return Question(stem=stem, choices=choices, letter=spec.letter)
+    return Question(stem=text, choices=choices, letter=spec.letter)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.core.records import SPEAKERS, ItemSpec
+from pipeline.core.records import SPEAKERS, Fact, ItemSpec
 from pipeline.text.compare import mentions
 from pipeline.text.numbers import MONTHS
+from pipeline.writing.facts import PHRASE_KINDS
 
 # The written form of each detail kind: short, speakable, and checkable.
 KIND_FORMATS = {
@@ -25,11 +26,18 @@ KIND_FORMATS = {
               r"[A-Z][a-z]+(?: [A-Z][a-z'-]+){1,2}"),
     "percentage": ("digits then the word percent, e.g. 42 percent", r"[1-9]\d? percent"),
     "money": ("digits then the word dollars, e.g. 4300 dollars", r"[1-9]\d{1,6} dollars"),
+    **{kind: ("a short phrase of three to fourteen words, no digits or names, e.g. "
+              f"{example!r}", r"[a-z][a-z' ,-]*[a-z]")
+       for kind, example in (("finding", "the older samples drifted after heavy rain"),
+                             ("decision", "to delay the field trials until next spring"),
+                             ("cause", "the supplier sent the wrong parts"),
+                             ("method", "weekly spot checks at every partner site"),
+                             ("proposal", "to share the raw data with the partner groups"))},
 }
 FLAGS = ("important", "importantly", "note that", "notice that", "remember", "key detail",
          "crucial", "critical", "pay attention", "by the way", "don't forget", "keep in mind",
          "write this down", "take note")
-DETAIL_WORDS = re.compile(r"\d|\b(?:percent|dollars?)\b|\b(?:" + "|".join(MONTHS) + r") \d")
+POSITION_SLACK = 0.25  # a fact may be said this far (share of the sentences) from its place
 MAX_KEY_WORDS = 32
 MAX_STEM_WORDS = 28
 
@@ -63,28 +71,79 @@ def check_script(data: dict[str, Any], spec: ItemSpec, words_min: int, words_max
     n = words(sentences)
     if not lo <= n <= hi:
         return f"the transcript has {n} words; it must have between {lo} and {hi}"
-    detail = [s for s in sentences if DETAIL_WORDS.search(s)]
-    if detail:
-        return f"the transcript must not contain numbers, dates or amounts yet: {detail[0]!r}"
+    return check_facts(sentences, spec)
+
+
+def _count(text: str, value: str) -> int:
+    pattern = r"(?<![\w:])" + re.escape(value.lower()) + r"(?![\w:])"
+    return len(re.findall(pattern, text.lower()))
+
+
+def check_facts(sentences: list[str], spec: ItemSpec) -> str:
+    """Every fact of the sheet but the key said once, word for word, near its position, in
+    order; the key not yet; no other value of the key's kind than the planned confusers."""
+    facts = [f for f in spec.facts if f.id != spec.key_fact]
+    key = next((f for f in spec.facts if f.id == spec.key_fact), None)
+    text = " ".join(sentences)
+    n = max(1, len(sentences))
+    for f in facts:
+        count = _count(text, f.value)
+        if count != 1:
+            return (f"the fact about {f.subject} ({f.context}) must say {f.value!r} exactly "
+                    f"once, word for word; the transcript says it {count} times")
+        at = next(i for i, s in enumerate(sentences) if _count(s, f.value))
+        if abs(at / n - f.position) > POSITION_SLACK:
+            return (f"the fact {f.value!r} is said {at / n:.0%} of the way in; say it near "
+                    f"{f.position:.0%}, keeping the facts in the order given")
+    if key is not None:
+        if _count(text, key.value):
+            return f"the transcript must not say {key.value!r}: that fact is added later"
+        if stray := stray_values(text, key.kind, spec.facts):
+            return (f"the transcript says {stray!r}, another {key.kind} that is not one of the "
+                    f"facts given; state only the facts given")
+    return ""
+
+
+def stray_values(text: str, kind: str, facts: list[Fact]) -> str:
+    """The first value shaped like `kind` that is not a fact of the sheet ('' if none).
+    Phrases have no shape to look for; names and places are capitalised word pairs that do
+    not start a sentence."""
+    if kind in PHRASE_KINDS:
+        return ""
+    masked = text
+    for f in sorted(facts, key=lambda f: -len(f.value)):
+        for part in (f.value, f.subject):
+            masked = re.sub(re.escape(part), " # ", masked, flags=re.I)
+    pattern = KIND_FORMATS[kind][1]
+    for m in re.finditer(r"(?<![\w:])" + pattern + r"(?![\w:])", masked):
+        if kind in ("name", "place"):
+            before = masked[:m.start()].rstrip()
+            if not before or before[-1] in ".!?\"":
+                continue
+        return m.group(0)
     return ""
 
 
 def answer_shape_error(answer: str, kind: str) -> str:
     desc, pattern = KIND_FORMATS[kind]
-    if not re.fullmatch(pattern, answer):
+    n = len(answer.split())
+    if not re.fullmatch(pattern, answer) or (kind in PHRASE_KINDS and not 3 <= n <= 14):
         return f"the {kind} detail {answer!r} is not in the form: {desc}"
     return ""
 
 
-def check_key(data: dict[str, Any], kind: str, transcript: list[str]) -> str:
+def check_key(data: dict[str, Any], fact: Fact, transcript: list[str]) -> str:
     sentence, answer = data["sentence"].strip(), data["answer"].strip()
-    if error := answer_shape_error(answer, kind):
-        return error
+    if answer != fact.value:
+        return f"the answer must be the fact's value exactly, {fact.value!r}, not {answer!r}"
     low = sentence.lower()
-    count = len(re.findall(r"(?<![\w:])" + re.escape(answer.lower()) + r"(?![\w:])", low))
+    count = _count(sentence, answer)
     if count != 1:
         return f"the sentence must say the detail {answer!r} exactly once; it says it {count} times"
-    if len(sentence.split()) > MAX_KEY_WORDS:
+    if fact.subject.lower() not in low:
+        return f"the sentence must name {fact.subject}"
+    if len(sentence.split()) > MAX_KEY_WORDS + (len(answer.split()) if fact.kind in
+                                                PHRASE_KINDS else 0):
         return f"the sentence has {len(sentence.split())} words; at most {MAX_KEY_WORDS}"
     if re.search(r"[.!?]\s+[A-Z]", sentence):
         return "write one sentence, not several"
@@ -94,13 +153,13 @@ def check_key(data: dict[str, Any], kind: str, transcript: list[str]) -> str:
     said = [s for s in transcript if mentions(s, answer)]
     if said:
         return f"the detail {answer!r} is already said in the transcript: {said[0]!r}"
-    if any(mentions(v, answer) for v in data["slots"].values() if v):
-        return "a slot (the question's context) must not contain the answer"
     return ""
 
 
-def check_stem(data: dict[str, Any], answer: str) -> str:
+def check_stem(data: dict[str, Any], answer: str, subject: str = "") -> str:
     stem = data["question"].strip()
+    if subject and subject.lower() not in stem.lower():
+        return f"the question must name {subject}, the subject of the fact it asks for"
     if mentions(stem, answer):
         return f"the question contains the answer {answer!r}"
     parts = [p for p in answer.split() if any(ch.isdigit() for ch in p)]
@@ -120,9 +179,15 @@ def similar_length(cand: str, answer: str) -> bool:
 
 
 def check_distractors(data: dict[str, Any], answer: str, kind: str, transcript: str,
-                      stem: str, allow_longest: bool) -> str:
+                      stem: str, allow_longest: bool, fixed: tuple[str, ...] = ()) -> str:
+    """The model's wrong choices, beside the planned confusers `fixed` (said, about other
+    subjects), must make three distinct wrong choices of the answer's form."""
     ds = [d.strip() for d in data["distractors"]]
-    if len(set(ds)) != 3 or answer in ds:
+    want = 3 - len(fixed)
+    if len(ds) != want:
+        return f"write exactly {want} wrong answers, not {len(ds)}"
+    every = [*fixed, *ds]
+    if len(set(every)) != 3 or answer in every:
         return "the three wrong answers must differ from each other and from the answer"
     for d in ds:
         if error := answer_shape_error(d, kind):
@@ -134,6 +199,6 @@ def check_distractors(data: dict[str, Any], answer: str, kind: str, transcript: 
             return f"wrong answer {d!r} is said in the transcript or the question"
     if kind == "quantity" and any(d.split(" ", 1)[1] != answer.split(" ", 1)[1] for d in ds):
         return f"wrong answers must use the same unit as {answer!r}"
-    if not allow_longest and max(len(d) for d in ds) < len(answer):
+    if not allow_longest and max(len(d) for d in every) < len(answer):
         return "the correct answer must not be the longest choice; make one wrong answer longer"
     return ""

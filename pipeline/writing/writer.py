@@ -15,15 +15,11 @@ from typing import Any
 from pipeline.core.config import Config
 from pipeline.core.errors import StageFailure
 from pipeline.core.records import Item, KeyDetail, Question, Turn
-from pipeline.core.resources import (
-    check_stems,
-    load_key_templates,
-    load_stem_templates,
-    load_writer_bank,
-)
+from pipeline.core.resources import ResourceError, load_stem_templates
 from pipeline.core.seeds import rng_for
 from pipeline.core.store import file_hash
-from pipeline.writing.budget import KEY_WORDS
+from pipeline.writing.discourse import load_discourse_bank
+from pipeline.writing.facts import FRAMES, key_fact
 from pipeline.writing.offline import plant_key, write_question, write_script
 
 STAGES = ("script", "plant", "question")
@@ -77,57 +73,60 @@ class Writer(ABC):
 
 
 class OfflineWriter(Writer):
-    """Fills the embedded banks: `offline_writer.yaml`, `offline_keys.yaml`,
-    `offline_questions.yaml` under the configured prompts folder."""
+    """Realises the fact sheet from the embedded banks: `offline_writer.yaml` and
+    `offline_discourse.yaml` under the configured prompts folder."""
 
     name = "offline"
 
     def __init__(self, cfg: Config) -> None:
         self.writer_cfg = cfg.writer
         folder = Path(cfg.prompts_dir)
-        self.paths = {"script": folder / "offline_writer.yaml",
-                      "plant": folder / "offline_keys.yaml",
-                      "question": folder / "offline_questions.yaml"}
-        self._loaded: dict[str, Any] = {}
+        self.paths = [folder / "offline_writer.yaml", folder / "offline_discourse.yaml"]
+        self.stems_path = folder / "offline_questions.yaml"
+        self._bank_data: dict[str, Any] | None = None
+        self._stems: dict[str, str] | None = None
         self._digests: dict[str, str] = {}
 
-    def _bank(self, stage: str) -> Any:
-        if stage not in self._loaded:
-            load = {"script": load_writer_bank, "plant": load_key_templates,
-                    "question": load_stem_templates}[stage]
-            self._loaded[stage] = load(self.paths[stage])
-        return self._loaded[stage]
+    def _bank(self) -> dict[str, Any]:
+        if self._bank_data is None:
+            self._bank_data = load_discourse_bank(*self.paths)
+        return self._bank_data
+
+    def stems(self) -> dict[str, str]:
+        if self._stems is None:
+            self._stems = load_stem_templates(self.stems_path)
+        return self._stems
 
     def inputs(self, stage: str, item: Item) -> dict[str, Any]:
+        """The bank shapes the script and the key sentence; the stems only the question."""
         if stage not in self._digests:
-            self._digests[stage] = file_hash(self.paths[stage])
-        return {"bank": self._digests[stage]}
+            paths = [self.stems_path] if stage == "question" else self.paths
+            self._digests[stage] = "+".join(file_hash(p) for p in paths)
+        return {"bank": self._digests[stage], "writer": "facts-1"}
 
     def prepare(self, stage: str, items: list[Item]) -> None:  # noqa: B027 - optional hook
-        self._bank(stage)
-        if stage == "question":  # every key template needs its stem, with slots it can fill
-            check_stems(self._bank("plant"), self._bank("question"), self.paths["question"])
+        if stage != "question":
+            self._bank()
+            return
+        stems = self.stems()  # every frame a key can use needs a stem: no item fails on it
+        for frame in sorted({f.id for f in FRAMES} - set(stems)):
+            raise ResourceError(f"{self.stems_path}: field '{frame}': missing: every fact "
+                                "frame needs a question stem")
 
     async def script(self, item: Item, words: int) -> list[Turn]:
-        rng = rng_for(item.spec.seed, "script")
-        # The key sentence adds about a dozen words; aim the rest of the script below it.
-        return write_script(item.spec, self._bank("script"), words - KEY_WORDS,
-                            self.writer_cfg.disfluency_rate, rng)
+        return write_script(item.spec, self._bank(), words, self.writer_cfg.disfluency_rate)
 
     async def plant(self, item: Item) -> tuple[list[Turn], KeyDetail]:
-        rng = rng_for(item.spec.seed, "plant")
-        templates = self._bank("plant")[item.spec.detail_kind]
-        return plant_key(item.spec, item.transcript or [], templates, rng)
+        return plant_key(item.spec, item.transcript or [], self._bank())
 
     async def question(self, item: Item) -> Question:
         assert item.key is not None
-        template_id = item.key.slots["template"]
-        stem_t = self._bank("question").get(template_id)
-        if stem_t is None:
-            raise StageFailure(
-                f"no_stem_template: {template_id} missing from {self.paths['question']}")
+        frame = key_fact(item.spec.facts, item.spec.key_fact).frame
+        if frame not in self.stems():
+            raise StageFailure(f"no_stem_template: {frame} missing from {self.stems_path}")
         rng = rng_for(item.spec.seed, "question")
         try:
-            return write_question(item.spec, item.key, stem_t, " ".join(item.sentences()), rng)
+            return write_question(item.spec, item.key, " ".join(item.sentences()),
+                                  self.stems(), rng)
         except ValueError as exc:
             raise StageFailure(f"no_distractors: {exc}") from None

@@ -165,7 +165,7 @@ class AuditConfig:
     distinct2_words: int = 20000
     repeated_sentences_max: float = 0.02  # non-key sentences said in another item
     phrase_answers_min: float = 0.30  # answers of three words or more ...
-    phrase_min_items: int = 20  # ... checked on files this large or larger
+    corpus_min_items: int = 20  # distinct-2, repeats, phrase share: on files this large
 
 
 @dataclass

@@ -298,14 +298,17 @@ def _verdicts(r: dict[str, Any], th: AuditConfig, n: int) -> list[dict[str, Any]
     add("fact_density", th.fact_density_min - 1e-9 <= t["fact_density"]
         <= th.fact_density_max + 1e-9, t["fact_density"],
         f"{th.fact_density_min:.0%}-{th.fact_density_max:.0%} of non-key sentences")
-    add("distinct2", t["distinct2"] >= th.distinct2_min - 1e-9, t["distinct2"],
-        f">= {th.distinct2_min:.2f} over the first {th.distinct2_words} words")
-    add("repeated_sentences", t["repeated_sentences"] <= th.repeated_sentences_max + 1e-9,
-        t["repeated_sentences"], f"<= {th.repeated_sentences_max:.0%} of non-key sentences "
-        "(4+ words) said in another item")
+    big = n >= th.corpus_min_items  # figures over a whole corpus mean little on a handful
+    add("distinct2", t["distinct2"] >= th.distinct2_min - 1e-9 if big else None, t["distinct2"],
+        f">= {th.distinct2_min:.2f} over the first {th.distinct2_words} words (on >= "
+        f"{th.corpus_min_items} items)")
+    add("repeated_sentences", t["repeated_sentences"] <= th.repeated_sentences_max + 1e-9
+        if big else None, t["repeated_sentences"],
+        f"<= {th.repeated_sentences_max:.0%} of non-key sentences (4+ words) said in another "
+        f"item (on >= {th.corpus_min_items} items)")
     add("phrase_answers", t["answers"]["phrase_share"] >= th.phrase_answers_min - 1e-9
-        if n >= th.phrase_min_items else None, t["answers"]["phrase_share"],
-        f">= {th.phrase_answers_min:.0%} answers of 3+ words (on >= {th.phrase_min_items} items)")
+        if big else None, t["answers"]["phrase_share"],
+        f">= {th.phrase_answers_min:.0%} answers of 3+ words (on >= {th.corpus_min_items} items)")
     g = r["gates"]
     add("gates_passed", None if g is None else g["all_passed"] >= th.gates_pass_min - 1e-9,
         None if g is None else g["all_passed"], f">= {th.gates_pass_min:.0%} pass every gate")

@@ -24,7 +24,7 @@ class ResourceError(ValueError):
     pass
 
 
-def _load_yaml(path: str | Path) -> Any:
+def load_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
         raise ResourceError(f"{path}: file not found")
@@ -47,7 +47,7 @@ class Subtopic:
 
 
 def load_topics(path: str | Path) -> dict[str, list[Subtopic]]:
-    data = _load_yaml(path)
+    data = load_yaml(path)
     _require(isinstance(data, dict), path, "<top>", "a mapping with lecture/conversation/meeting")
     out: dict[str, list[Subtopic]] = {}
     for ttype in TRANSCRIPT_TYPES:
@@ -78,7 +78,7 @@ _SLOT_RE = re.compile(r"\{([^{}]*)\}")
 
 
 def load_writer_bank(path: str | Path) -> dict[str, Any]:
-    data = _load_yaml(path)
+    data = load_yaml(path)
     _require(isinstance(data, dict), path, "<top>", "a mapping")
     for ttype in TRANSCRIPT_TYPES:
         for part in ("opening", "body", "closing"):
@@ -143,7 +143,7 @@ def load_voices(path: str | Path, check_espeak: bool = True,
                 reference_dirs: tuple[str | Path, ...] | list[str] = ()) -> list[Voice]:
     """The bank at `path`. Voice ids are simple names (they become file names) and reference
     wavs must lie under the bank's folder or one of `reference_dirs` (tts.reference_dirs)."""
-    data = _load_yaml(path)
+    data = load_yaml(path)
     _require(isinstance(data, dict) and isinstance(data.get("voices"), list), path, "voices",
              "a list of voices")
     voices: list[Voice] = []
@@ -220,7 +220,7 @@ def _coqui_fields(data: Any, path: str | Path, where: str,
 
 
 def load_stem_templates(path: str | Path) -> dict[str, str]:
-    data = _load_yaml(path)
+    data = load_yaml(path)
     _require(isinstance(data, dict), path, "<top>", "a mapping of template id to stem")
     stems = {k: v for k, v in data.items() if k != "version"}
     for k, v in stems.items():

@@ -134,6 +134,15 @@ class Stage:
 FATAL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
+def writer_stage(name: str, version: str, outputs: tuple[str, ...],
+                 inputs: Callable[[Item, Context], Any],
+                 apply_async: Callable[[Item, Context], Awaitable[Item]]) -> Stage:
+    """A stage whose text the run's writer makes: as many items in flight as the writer
+    allows, its files loaded before the first item, its connections closed at the end."""
+    return Stage(name, version, outputs, inputs, apply_async=apply_async,
+                 workers=lambda ctx: ctx.writer.concurrency,
+                 setup=lambda items, ctx: ctx.writer.prepare(name, items),
+                 close_async=lambda ctx: ctx.writer.close())
 def failure(stage: Stage, item: Item, exc: Exception) -> Item:
     """The item marked failed by an exception: not cached, so the next run retries it.
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, replace
 
 from pipeline.core.records import Item
 from pipeline.engine.driver import run_stage
-from pipeline.engine.stage import Context, Stage
+from pipeline.engine.stage import Context, writer_stage
 
 
 def _inputs(item: Item, ctx: Context) -> dict:
@@ -19,12 +19,7 @@ async def _apply(item: Item, ctx: Context) -> Item:
     return replace(item, transcript=turns, key=key)
 
 
-STAGE = Stage(
-    "plant", "2", ("transcript", "key"), _inputs,
-    apply_async=_apply,
-    workers=lambda ctx: ctx.writer.concurrency,
-    setup=lambda items, ctx: ctx.writer.prepare("plant", items),
-    close_async=lambda ctx: ctx.writer.close())
+STAGE = writer_stage("plant", "2", ("transcript", "key"), _inputs, _apply)
 
 
 def run(items: list[Item], ctx: Context) -> list[Item]:

@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 from pipeline.core.records import Item
 from pipeline.core.resources import Voice
 from pipeline.engine.driver import run_stage
-from pipeline.engine.stage import Context, Stage
+from pipeline.engine.stage import Context, writer_stage
 from pipeline.tts.backends import get_backend
 from pipeline.tts.base import SentenceCache
 from pipeline.tts.speaking_rate import words_per_second
@@ -55,12 +55,7 @@ async def _apply(item: Item, ctx: Context) -> Item:
     return replace(item, transcript=await ctx.writer.script(item, words))
 
 
-STAGE = Stage(
-    "script", "2", ("transcript",), _inputs,
-    apply_async=_apply,
-    workers=lambda ctx: ctx.writer.concurrency,
-    setup=lambda items, ctx: ctx.writer.prepare("script", items),
-    close_async=lambda ctx: ctx.writer.close())
+STAGE = writer_stage("script", "2", ("transcript",), _inputs, _apply)
 
 
 def run(items: list[Item], ctx: Context) -> list[Item]:

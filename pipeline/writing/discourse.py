@@ -22,10 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline.core.records import Fact, ItemSpec, Turn
-from pipeline.core.resources import ResourceError, load_writer_bank
+from pipeline.core.resources import ResourceError, load_writer_bank, load_yaml
 from pipeline.core.seeds import rng_for
 from pipeline.writing.budget import KEY_WORDS
 from pipeline.writing.facts import FRAME, key_fact, key_position, subject_ref
@@ -44,12 +42,7 @@ def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path) -> 
     """The two banks as one, each template's slots checked, naming the file and field."""
     bank = load_writer_bank(writer_path)
     path = Path(discourse_path)
-    try:
-        extra = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResourceError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise ResourceError(f"{path}: not valid YAML: {exc}") from None
+    extra = load_yaml(path)
     if not isinstance(extra, dict):
         raise ResourceError(f"{path}: field '<top>' must be a mapping")
     mix = extra.get("mix") or {}

@@ -36,6 +36,17 @@ def test_plan_stratifies_letters_deciles_types_and_genders(tmp_path: Path) -> No
     assert abs(genders["female"] - genders["male"]) <= 0.1 * sum(genders.values())
 
 
+def test_subtopics_are_used_in_rounds(tmp_path: Path) -> None:
+    """No two items share a subtopic (and so its talk) before every one of its type is used;
+    then each is used once more before any a third time."""
+    topics = load_topics(ROOT / "prompts" / "topics.yaml")
+    items = specs(tmp_path, 3 * 2 * max(len(v) for v in topics.values()))
+    for ttype, subs in topics.items():
+        drawn = [s.subtopic for s in items if s.type == ttype]
+        assert len(set(drawn[:len(subs)])) == len(subs), ttype
+        assert max(Counter(drawn[:2 * len(subs)]).values()) == 2, ttype
+
+
 def test_speakers_and_voices_per_item(tmp_path: Path) -> None:
     for s in specs(tmp_path, 60):
         n = len(s.speakers)

@@ -16,6 +16,7 @@ from pipeline.stages import plan
 from pipeline.text.compare import mentions
 from pipeline.writing.discourse import load_discourse_bank, write_discourse
 from pipeline.writing.facts import FRAMES
+from pipeline.writing.rules import FLAGS
 from tests.conftest import ROOT, make_config
 
 
@@ -110,7 +111,8 @@ def test_question_rules(items: list[Item]) -> None:
 def test_every_frame_has_a_stem_and_realisations_that_say_its_value() -> None:
     stems = load_stem_templates(ROOT / "prompts" / "offline_questions.yaml")
     bank = load_discourse_bank(ROOT / "prompts" / "offline_writer.yaml",
-                               ROOT / "prompts" / "offline_discourse.yaml")
+                               ROOT / "prompts" / "offline_discourse.yaml",
+                               ROOT / "prompts" / "offline_talk.yaml")
     slot = re.compile(r"\{(\w+)\}")
     for frame in FRAMES:
         assert set(slot.findall(stems[frame.id])) <= {"subject"} | set(
@@ -126,7 +128,8 @@ def test_lengths_from_half_a_minute_to_ten_minutes(tmp_path: Path, seconds: int)
     specs = [it.spec for it in plan.run(cfg, load_topics(ROOT / "prompts" / "topics.yaml"),
                                         load_voices(ROOT / "voices" / "voices.yaml"))]
     bank = load_discourse_bank(ROOT / "prompts" / "offline_writer.yaml",
-                               ROOT / "prompts" / "offline_discourse.yaml")
+                               ROOT / "prompts" / "offline_discourse.yaml",
+                               ROOT / "prompts" / "offline_talk.yaml")
     words = round(seconds * 2.3)
     for spec in specs:
         lines = write_discourse(spec, bank, words, 0.15)
@@ -152,3 +155,46 @@ def test_the_key_position_stays_inside_a_short_transcript() -> None:
                 assert 0 <= k < n
                 if n >= 10:
                     assert int(10 * k / n) == decile
+
+
+def _bank() -> dict:
+    return load_discourse_bank(ROOT / "prompts" / "offline_writer.yaml",
+                               ROOT / "prompts" / "offline_discourse.yaml",
+                               ROOT / "prompts" / "offline_talk.yaml")
+
+
+def test_talk_covers_every_term_and_carries_no_detail() -> None:
+    """Every term of topics.yaml has its talk; none of it is a detail, a flag or a repeat."""
+    talk = _bank()["talk"]
+    seen: set[str] = set()
+    for ttype, subs in load_topics(ROOT / "prompts" / "topics.yaml").items():
+        for sub in subs:
+            for term in sub.terms:
+                said = talk[ttype].get(sub.name, {}).get(term, [])
+                assert len(said) == 3, (ttype, sub.name, term)
+                assert term.lower() in said[0].lower(), (sub.name, term, said[0])
+                for s in said:
+                    assert not fact_bearing(s), s
+                    assert not any(re.search(rf"\b{re.escape(f)}\b", s, re.I) for f in FLAGS), s
+                    assert s not in seen, s
+                    seen.add(s)
+
+
+def test_talk_is_said_in_the_sub_point_of_its_term(items: list[Item]) -> None:
+    """A talk sentence stands within three sentences of the fact about its term, and most
+    items say several: the discourse is about what each fact is about."""
+    talk = _bank()["talk"]
+    used = 0
+    for it in items[:40]:
+        about = {s: term for term, said in talk[it.spec.type][it.spec.subtopic].items()
+                 for s in said}
+        sents = it.sentences()
+        facts = {i: f.slots["term"] for i, s in enumerate(sents) for f in it.spec.facts
+                 if f.value in s}
+        for i, s in enumerate(sents):
+            term = next((t for x, t in about.items() if x[1:] in s), None)
+            if term is None:
+                continue
+            used += 1
+            assert any(abs(i - j) <= 3 and t == term for j, t in facts.items()), (it.id, s)
+    assert used >= 3 * 40

@@ -27,12 +27,24 @@ def key_kind(seed: int, index: int, descriptive_share: float) -> str:
     return stratified(seed, f"kind_{form}", ordinal, kinds)
 
 
+def subtopic(seed: int, index: int, types: dict[str, float],
+             topics: dict[str, list[Subtopic]]) -> Subtopic:
+    """Item `index`'s subtopic: the items of a type take its subtopics in shuffled rounds, so
+    no two items share one (and its talk) until every subtopic of the type has been used."""
+    strata = weighted_strata(types)
+    block, pos = divmod(index, len(strata))
+    kinds = [stratified(seed, "type", len(strata) * block + j, strata) for j in range(pos + 1)]
+    ttype = kinds[pos]
+    ordinal = block * strata.count(ttype) + kinds[:pos].count(ttype)
+    return stratified(seed, f"subtopic_{ttype}", ordinal, topics[ttype])
+
+
 def plan_item(index: int, cfg: Config, topics: dict[str, list[Subtopic]],
               voices: list[Voice]) -> ItemSpec:
     seed = cfg.seed
     ttype = stratified(seed, "type", index, weighted_strata(cfg.types))
     rng = rng_for(seed, "plan", index)
-    sub = rng.choice(topics[ttype])
+    sub = subtopic(seed, index, cfg.types, topics)
     lo, hi = SPEAKERS[ttype]
     n_speakers = rng.randint(lo, hi)
     first = stratified(seed, "gender", index, GENDERS)

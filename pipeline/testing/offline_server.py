@@ -86,7 +86,8 @@ class OfflineWriterAnswers:
             path = self.prompts_dir
             self._cache[name] = {
                 "bank": lambda: load_discourse_bank(path / "offline_writer.yaml",
-                                                    path / "offline_discourse.yaml"),
+                                                    path / "offline_discourse.yaml",
+                                                    path / "offline_talk.yaml"),
                 "stems": lambda: load_stem_templates(path / "offline_questions.yaml"),
             }[name]()
         return self._cache[name]

@@ -36,11 +36,17 @@ TEXT_SLOTS = {"term", "term2", "ref", "subtopic", "subtopic_lc", "main_topic_lc"
 _SLOT = re.compile(r"\{([^{}]*)\}")
 WORDS_PER_LINE = 13.0
 GENERATED_SHARE = 0.5  # explanations built from the lexicons rather than written whole
+# Roles said from the term's own talk (explain, illustrate, carry on): the sentences each
+# prefers, and how often; the rest keep the templates' signposts ("Let's turn to ...").
+TALK = {"explain": ((0, 2, 1), 0.9), "tell": ((0, 2, 1), 0.9), "example": ((1, 2, 0), 0.9),
+        "intro": ((0,), 0.6), "conclude": ((2, 1), 0.7), "react": ((2, 1), 0.5)}
 
 
-def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path) -> dict[str, Any]:
-    """The two banks as one, each template's slots checked, naming the file and field."""
+def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path,
+                        talk_path: str | Path) -> dict[str, Any]:
+    """The three banks as one, each template's slots checked, naming the file and field."""
     bank = load_writer_bank(writer_path)
+    bank["talk"] = load_talk(talk_path)
     path = Path(discourse_path)
     extra = load_yaml(path)
     if not isinstance(extra, dict):
@@ -98,6 +104,31 @@ def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path) -> 
         re.escape(w) for w in sorted(vary, key=len, reverse=True)) + r")(?![\w}'])", re.I) \
         if vary else None
     return bank
+
+
+def load_talk(path: str | Path) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """`type -> subtopic -> term -> sentences`: what speakers say about each term, written
+    whole (no slots); a subtopic or term without talk falls back to the templates."""
+    path = Path(path)
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ResourceError(f"{path}: field '<top>' must be a mapping")
+    out: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for ttype in ROLES:
+        subs = data.get(ttype) or {}
+        if not isinstance(subs, dict):
+            raise ResourceError(f"{path}: field '{ttype}' must map subtopics to terms")
+        for sub, terms in subs.items():
+            if not isinstance(terms, dict):
+                raise ResourceError(f"{path}: field '{ttype}.{sub}' must map terms to sentences")
+            for term, seq in terms.items():
+                if not (isinstance(seq, list) and seq
+                        and all(isinstance(x, str) and x.strip() and "{" not in x for x in seq)):
+                    raise ResourceError(f"{path}: field '{ttype}.{sub}.{term}' must be a list "
+                                        "of sentences without slots")
+        out[ttype] = {str(sub): {str(t): list(seq) for t, seq in terms.items()}
+                      for sub, terms in subs.items()}
+    return out
 
 
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
@@ -206,6 +237,11 @@ class _Filler:
         return part[role]
 
     def line(self, role: str, term: str, ref: str) -> str:
+        if role in TALK and self.rng.random() < TALK[role][1]:
+            talk = self.talk(role, term)
+            if talk:
+                self.said.add(talk)
+                return self.disfluent(talk)
         if role in ("explain", "tell") and self.rng.random() < GENERATED_SHARE:
             return self.generated(term, ref)
         pool = self.pool(role)
@@ -225,6 +261,14 @@ class _Filler:
         if role not in ("fact_lead",):
             text = self.disfluent(text)
         return text
+
+    def talk(self, role: str, term: str) -> str:
+        """The term's next unsaid talk sentence in the role's order ('' when none is left)."""
+        said = self.bank["talk"].get(self.spec.type, {}).get(self.spec.subtopic, {}).get(term)
+        for i in TALK[role][0]:
+            if said and i < len(said) and said[i] not in self.said:
+                return said[i]
+        return ""
 
     def lexical(self, template: str) -> bool:
         return any(name in self.bank["mix"] and name not in "abc"

@@ -73,15 +73,16 @@ class Writer(ABC):
 
 
 class OfflineWriter(Writer):
-    """Realises the fact sheet from the embedded banks: `offline_writer.yaml` and
-    `offline_discourse.yaml` under the configured prompts folder."""
+    """Realises the fact sheet from the embedded banks: `offline_writer.yaml`,
+    `offline_discourse.yaml` and `offline_talk.yaml` under the configured prompts folder."""
 
     name = "offline"
 
     def __init__(self, cfg: Config) -> None:
         self.writer_cfg = cfg.writer
         folder = Path(cfg.prompts_dir)
-        self.paths = [folder / "offline_writer.yaml", folder / "offline_discourse.yaml"]
+        self.paths = [folder / "offline_writer.yaml", folder / "offline_discourse.yaml",
+                      folder / "offline_talk.yaml"]
         self.stems_path = folder / "offline_questions.yaml"
         self._bank_data: dict[str, Any] | None = None
         self._stems: dict[str, str] | None = None

@@ -138,8 +138,10 @@ MAX_FACT_WORDS = 20  # besides the value's own words
 
 
 def article(text: str) -> str:
-    """'a' before a vowel sound made 'an' (a lexicon's adjective may start with one)."""
-    return re.sub(r"\b([Aa]) (?=[aeioAEIO])", r"\1n ", text)
+    """'a' before a vowel made 'an', and 'an' before a consonant 'a' (a lexicon's adjective or
+    a varied word may start with either; 'h' is left alone: 'an hour')."""
+    text = re.sub(r"\b([Aa]) (?=[aeioAEIO])", r"\1n ", text)
+    return re.sub(r"\b([Aa])n (?=[b-df-gj-np-tv-zB-DF-GJ-NP-TV-Z])", r"\1 ", text)
 
 
 def lexicon_fill(template: str, bank: dict[str, Any], rng: random.Random) -> str:

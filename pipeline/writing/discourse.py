@@ -27,6 +27,7 @@ from pipeline.core.resources import ResourceError, load_writer_bank, load_yaml
 from pipeline.core.seeds import rng_for
 from pipeline.writing.budget import KEY_WORDS
 from pipeline.writing.facts import FRAME, key_fact, key_position, subject_ref
+from pipeline.writing.rules import script_words
 
 ROLES = {"lecture": ("intro", "explain", "example", "conclude", "transition", "fact_lead"),
          "conversation": ("ask", "react", "explain", "example", "conclude", "fact_lead"),
@@ -35,7 +36,7 @@ FACT_SLOTS = {"Subject", "subject", "value", "term", "count", "ref", "unit"}
 TEXT_SLOTS = {"term", "term2", "ref", "subtopic", "subtopic_lc", "main_topic_lc", "a", "b", "c"}
 _SLOT = re.compile(r"\{([^{}]*)\}")
 WORDS_PER_LINE = 13.0
-GENERATED_SHARE = 0.5  # explanations built from the lexicons rather than written whole
+GENERATED_SHARE = 0.1  # explanations built from the lexicons rather than written whole
 # Roles said from the term's own talk (explain, illustrate, carry on): the sentences each
 # prefers, and how often; the rest keep the templates' signposts ("Let's turn to ...").
 TALK = {"explain": ((0, 2, 1), 0.9), "tell": ((0, 2, 1), 0.9), "example": ((1, 2, 0), 0.9),
@@ -132,8 +133,8 @@ def load_talk(path: str | Path) -> dict[str, dict[str, dict[str, list[str]]]]:
 
 
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
-TAIL_SHARE = 0.3  # fact sentences that go on to say what the fact did
-LEAD_SHARE = 0.3  # fact sentences led in by a clause built from the lexicons
+TAIL_SHARE = 0.1  # fact sentences that go on to say what the fact did
+LEAD_SHARE = 0.15  # fact sentences led in by a clause built from the lexicons
 MAX_FACT_WORDS = 20  # besides the value's own words
 
 
@@ -207,7 +208,7 @@ def _fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random
     lead = rng.choice(bank[spec.type]["fact_lead"])
     if rng.random() < LEAD_SHARE:
         lead = lexicon_fill(rng.choice(bank[spec.type]["gen_lead"]), bank, rng)
-    if lead and not (subject[0].isupper() and text.startswith(subject)):
+    if lead and not any(x[:1].isupper() and text.startswith(x) for x in (subject, fact.value)):
         text = text[0].lower() + text[1:]  # "In fact, the Fenwick Institute ..."
     return _cap(lead + text)
 
@@ -476,9 +477,10 @@ def _words(lines: list[Line]) -> int:
 def write_discourse(spec: ItemSpec, bank: dict[str, Any], words: int, rate: float
                     ) -> list[Line]:
     """Every line of the item, the key's included: about `words` words in all, the lines
-    other than the key's within a few words of `words` less the key's (what the rules ask
-    of a model's script)."""
+    other than the key's within a few words of `words` less the key's, and never outside the
+    range the rules give a model's script."""
     key = len(key_sentence(spec, bank).split())
+    lo, hi = script_words(words, words)
     words = words - min(key, KEY_WORDS + 8)
     best: tuple[float, list[Line]] | None = None
     n = max(len(spec.facts) + 2, round(words / WORDS_PER_LINE))
@@ -492,8 +494,9 @@ def write_discourse(spec: ItemSpec, bank: dict[str, Any], words: int, rate: floa
                 break
             got = _words(lines) - key
             lengths.append(got / max(1, len(lines)))
-            if best is None or abs(got - words) < best[0]:
-                best = (abs(got - words), lines)
+            miss = abs(got - words) + (0 if lo <= got <= hi else 1000)
+            if best is None or miss < best[0]:
+                best = (miss, lines)
             if best[0] <= 4:
                 break
         if best is not None and best[0] <= 4:

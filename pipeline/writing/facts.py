@@ -118,8 +118,9 @@ COUNTS = {"lecture": COUNT_NOUNS,
                       "invoices", "sign-ups", "site visits", "training places"),
           "conversation": ("people", "guests", "volunteers", "tickets", "photos", "entries",
                            "messages", "orders")}
-UNITS_BY_TYPE = {"lecture": UNITS, "meeting": ("kilograms", "tonnes", "litres", "metres"),
-                 "conversation": ("kilometres",)}
+# Units that make sense of what a quantity frame measures (no "46 metres of material").
+UNITS_BY_FRAME = {"qty_use": ("kilograms", "litres", "tonnes"), "qty_ship": ("kilograms", "tonnes"),
+                  "qty_carry": ("kilometres",)}
 ORG_TAILS_BY_TYPE = {"lecture": ("Institute", "Laboratory", "Observatory", "Foundation",
                                  "Archive", "Society"),
                      "meeting": ("Group", "Agency", "Company", "Network", "Alliance",
@@ -420,7 +421,7 @@ def draw_facts(seed: int, ttype: str, terms: list[str], key_kind: str, key_posit
             key_subject = subject
         term = term_cycle[slot % len(term_cycle)]
         slots = {"term": term, "count": rng.choice(COUNTS[ttype]),
-                 "unit": rng.choice(UNITS_BY_TYPE[ttype])}
+                 "unit": rng.choice(UNITS_BY_FRAME.get(frame.id, UNITS))}
         key = drawn.get(key_index)
         if i in conf_slots and key is not None:
             slots["unit"] = key.slots["unit"]

@@ -14,9 +14,9 @@ from pipeline.orchestration.runner import run_pipeline
 from pipeline.reports.text_audit import fact_bearing
 from pipeline.stages import plan
 from pipeline.text.compare import mentions
-from pipeline.writing.discourse import load_discourse_bank, write_discourse
+from pipeline.writing.discourse import load_discourse_bank, script_lines, write_discourse
 from pipeline.writing.facts import FRAMES
-from pipeline.writing.rules import FLAGS
+from pipeline.writing.rules import FLAGS, script_words
 from tests.conftest import ROOT, make_config
 
 
@@ -198,3 +198,16 @@ def test_talk_is_said_in_the_sub_point_of_its_term(items: list[Item]) -> None:
             used += 1
             assert any(abs(i - j) <= 3 and t == term for j, t in facts.items()), (it.id, s)
     assert used >= 3 * 40
+
+
+def test_scripts_land_in_the_rules_word_range(tmp_path: Path) -> None:
+    """The offline script (key left out) always fits the range the rules give a model's."""
+    cfg = make_config(tmp_path, "n_items=100", "seed=5")
+    specs = [it.spec for it in plan.run(cfg, load_topics(ROOT / "prompts" / "topics.yaml"),
+                                        load_voices(ROOT / "voices" / "voices.yaml"))]
+    bank = _bank()
+    for words in (200, 230):
+        lo, hi = script_words(words, words)
+        for spec in specs:
+            got = sum(len(x.text.split()) for x in script_lines(spec, bank, words, 0.15))
+            assert lo <= got <= hi, (spec.id, words, got)

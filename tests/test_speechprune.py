@@ -156,14 +156,16 @@ def test_speechprune_keeps_an_answer_planted_after_30_s_that_original_drops(
         small_run: RunResult) -> None:
     """Each item's key sentence is planted 35 s into 60 s of another item's words (0.4 s a
     word, the cascade's all-MiniLM tokens): Original, the first 30 s, never hears the answer;
-    SpeechPrune at PR 0.2 hears it in most items, and then the reader answers right."""
+    SpeechPrune at PR 0.2 hears it (every word of the answer) in at least half the items, and
+    then the reader answers right; phrase answers need all of their six to nine words kept.
+    Random pruning at the same budget (RAP) hears fewer."""
     from pipeline.asr.whisper import Word
     from pipeline.baseline import cascade as cc
 
     recs = [json.loads(line) for line in
             (small_run.ctx.run_dir / "export" / "data.jsonl").read_text().splitlines()]
     adapter = cc.CascadeAdapter(small_run.ctx.run_dir.parent / "plant-test")
-    heard = {"original": 0, "speechprune": 0}
+    heard = {"original": 0, "speechprune": 0, "rap": 0}
     for i, rec in enumerate(recs):
         filler = " ".join(s for t in recs[(i + 1) % len(recs)]["transcript"]
                           for s in t["text"]).split()
@@ -186,4 +188,5 @@ def test_speechprune_keeps_an_answer_planted_after_30_s_that_original_drops(
                 heard[method] += 1
                 assert adapter.answer(tokens, item, keep) == q["correct_answer"][0]
     assert heard["original"] == 0
-    assert heard["speechprune"] >= 2 * len(recs) / 3, heard
+    assert heard["speechprune"] >= len(recs) / 2, heard
+    assert heard["speechprune"] > heard["rap"], heard  # random pruning at the same budget

@@ -87,6 +87,17 @@ def test_precheck_draws_another_voice_when_the_heard_filter_turns_every_draw_awa
     assert got.provenance["key_draw"] == cfg.validate.max_key_draws
 
 
+def test_voices_measure_covers_every_entry_the_fact_sheet_writer_draws() -> None:
+    from pipeline.reports.measure import bank_entries
+    from pipeline.writing import details, facts
+
+    entries = bank_entries()
+    said = {e for values in entries.values() for e in values}
+    for table in (facts.COUNTS, facts.UNITS_BY_TYPE, facts.ORG_TAILS_BY_TYPE):
+        assert {e for values in table.values() for e in values} <= said
+    assert entries["org_tails"] == details.ORG_TAILS  # the lists measured before stay as said
+
+
 def test_asr_text_is_cached_per_exact_samples(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     calls = []
 

@@ -69,6 +69,35 @@ def test_precheck_redraws_a_key_its_voice_does_not_get_across(tmp_path: Path) ->
     assert again.spec == item.spec  # the draw's seed is not the item's
 
 
+def test_precheck_draws_another_voice_when_the_heard_filter_turns_every_draw_away(
+        tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from pipeline.core.records import Check
+
+    cfg = make_config(tmp_path, "run=pv", "n_items=1", "seed=3")
+    item = run_pipeline(cfg, until="question", quiet=True).items[0]
+    deaf = precheck.key_voice(item)  # gets no answer of any draw across
+
+    def checks(cand: Item, ctx: Context) -> list[Check]:
+        return [Check("heard", precheck.key_voice(cand) != deaf, "missed")]
+
+    monkeypatch.setattr(precheck, "draw_checks", checks)
+    got = asyncio.run(precheck._apply(item, Context(cfg)))
+    assert not got.failed, got.failed
+    assert precheck.key_voice(got) != deaf
+    assert got.provenance["key_draw"] == cfg.validate.max_key_draws
+
+
+def test_voices_measure_covers_every_entry_the_fact_sheet_writer_draws() -> None:
+    from pipeline.reports.measure import bank_entries
+    from pipeline.writing import details, facts
+
+    entries = bank_entries()
+    said = {e for values in entries.values() for e in values}
+    for table in (facts.COUNTS, facts.UNITS_BY_TYPE, facts.ORG_TAILS_BY_TYPE):
+        assert {e for values in table.values() for e in values} <= said
+    assert entries["org_tails"] == details.ORG_TAILS  # the lists measured before stay as said
+
+
 def test_asr_text_is_cached_per_exact_samples(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     calls = []
 

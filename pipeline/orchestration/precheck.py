@@ -40,7 +40,7 @@ from pipeline.validation.intelligibility import heard_text, transcript_checks
 from pipeline.validation.judge import judge_checks, judge_question, solver_for
 from pipeline.validation.structural import structural_checks
 
-VERSION = "2"
+VERSION = "3"
 
 
 def unplant(item: Item) -> list[Turn]:
@@ -127,7 +127,7 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     # The gate reads the key wav back from disk: hear exactly those samples.
     clip, clip_sr = sf.read(io.BytesIO(wav_bytes(synthesize.key_samples(samples, times, k, sr),
                                                  sr)), dtype="float32")
-    text = heard_text(clip, clip_sr, v, ctx.cache_root / "asr")
+    text = heard_text(clip, clip_sr, v, ctx.cache_root / "asr", validate.asr_parallel(ctx))
     return checks + transcript_checks(item.key.sentence, q.choices[correct], text, v)
 
 
@@ -154,7 +154,9 @@ def _inputs(item: Item, ctx: Context) -> dict:
 async def _apply(item: Item, ctx: Context) -> Item:
     """Draws until one passes: at most `max_key_draws` that reach the gates (a draw the heard
     filter turns away costs nothing and does not count, up to four times as many); from
-    the second half on, the key speaker's voice is drawn again too."""
+    the second half on, or after `max_key_draws` draws of any kind (a voice that misses
+    most entries of the key's kind would otherwise have the heard filter turn away every
+    draw, and the item be rejected untried), the key speaker's voice is drawn again too."""
     limit = ctx.cfg.validate.max_key_draws
     base = unplant(item)
     reason = ""
@@ -164,7 +166,7 @@ async def _apply(item: Item, ctx: Context) -> Item:
     for draw in range(4 * limit):
         if checked >= limit:
             break
-        if draw and checked >= limit // 2 and voice is None:
+        if draw and voice is None and (checked >= limit // 2 or draw >= limit):
             voice = other_voice(item, draw, ctx)
         try:
             cand = item if draw == 0 else await redraw(item, base, draw, ctx, voice)

@@ -36,6 +36,12 @@ def llm_ask(ctx: Context) -> Ask | None:
     return judge
 
 
+def asr_parallel(ctx: Context) -> int:
+    """Key clips transcribed at once: the pre-check checks `tts.workers` items at a time.
+    Validation asks for the same model, so the run loads it once."""
+    return max(1, ctx.cfg.tts.workers)
+
+
 def _inputs(item: Item, ctx: Context) -> dict:
     data = item.to_dict()
     data.pop("checks")
@@ -63,7 +69,7 @@ def gate_checks(item: Item, ctx: Context) -> list[Check]:
     correct = LETTERS.index(q.letter)
     key_wav = ctx.run_dir / "audio" / "key" / item.audio.key_wav
     checks += intelligibility_checks(item.key.sentence, q.choices[correct], key_wav, v,
-                                     ctx.cache_root / "asr")
+                                     ctx.cache_root / "asr", asr_parallel(ctx))
     solver = solver_for(v.judge_backend, v.judge_margin, llm_ask(ctx))
     result = judge_question(solver, q.stem, q.choices, correct, item.key.sentence,
                             v.judge_orders)

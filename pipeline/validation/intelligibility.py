@@ -63,12 +63,14 @@ def answer_recognised(answer: str, asr_text: str, rule: str, name_similarity: fl
 
 
 def heard_text(audio: np.ndarray, sr: int, cfg: ValidateConfig,
-               cache_dir: Path | None = None) -> str:
+               cache_dir: Path | None = None, parallel: int = 1) -> str:
     """The ASR text of mono float audio. With `cache_dir`, kept per (model, exact samples):
     transcription is greedy and deterministic, so the pre-check's verdict on a clip and the
-    gate's on the same clip are one ASR pass, not two."""
+    gate's on the same clip are one ASR pass, not two. `parallel`: how many threads call at
+    once (whisper.load); the text does not depend on it."""
     if cache_dir is None:
-        return transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline)[0]
+        return transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline,
+                          parallel=parallel)[0]
     digest = hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
     key = content_hash("asr/1", cfg.asr_model, _engine_version(), sr, digest)
     path = Path(cache_dir) / key[:2] / f"{key}.json"
@@ -76,7 +78,8 @@ def heard_text(audio: np.ndarray, sr: int, cfg: ValidateConfig,
         return str(read_json(path)["text"])
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
-    text = transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline)[0]
+    text = transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline,
+                      parallel=parallel)[0]
     atomic_write_json(path, {"text": text})
     return text
 
@@ -115,10 +118,12 @@ def transcript_checks(key_sentence: str, answer: str, text: str, cfg: ValidateCo
 
 
 def intelligibility_checks(key_sentence: str, answer: str, key_wav: Path,
-                           cfg: ValidateConfig, cache_dir: Path | None = None) -> list[Check]:
+                           cfg: ValidateConfig, cache_dir: Path | None = None,
+                           parallel: int = 1) -> list[Check]:
     try:
         audio, sr = read_clip(key_wav)
     except (OSError, RuntimeError) as exc:
         reason = f"key audio unreadable: {key_wav}: {exc}"
         return [Check("asr_wer", False, reason), Check("asr_answer", False, reason)]
-    return transcript_checks(key_sentence, answer, heard_text(audio, sr, cfg, cache_dir), cfg)
+    text = heard_text(audio, sr, cfg, cache_dir, parallel)
+    return transcript_checks(key_sentence, answer, text, cfg)

@@ -93,7 +93,7 @@ def test_voices_measure_covers_every_entry_the_fact_sheet_writer_draws() -> None
 
     entries = bank_entries()
     said = {e for values in entries.values() for e in values}
-    for table in (facts.COUNTS, facts.UNITS_BY_TYPE, facts.ORG_TAILS_BY_TYPE):
+    for table in (facts.COUNTS, facts.UNITS_BY_FRAME, facts.ORG_TAILS_BY_TYPE):
         assert {e for values in table.values() for e in values} <= said
     assert entries["org_tails"] == details.ORG_TAILS  # the lists measured before stay as said
 

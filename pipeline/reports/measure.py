@@ -36,7 +36,7 @@ FUZZY = ("first_names", "surnames", "place_heads", "place_roots", "place_tails",
 def bank_entries() -> dict[str, tuple[str, ...]]:
     """The fictional entries the writers can draw, by category: the one hook to follow when
     banks move. The fact-sheet writer's own lists (org tails, counted things and units per
-    transcript type) come after the detail banks, with only what those lack, so the lists
+    transcript type or frame) come after the detail banks, with only what those lack, so the lists
     said for the detail banks stay as they were."""
     entries = {
         "first_names": details.FIRST_NAMES, "surnames": details.SURNAMES,
@@ -46,7 +46,7 @@ def bank_entries() -> dict[str, tuple[str, ...]]:
     }
     fact = {"fact_org_tails": (facts.ORG_TAILS_BY_TYPE, "org_tails"),
             "fact_count_nouns": (facts.COUNTS, "count_nouns"),
-            "fact_units": (facts.UNITS_BY_TYPE, "units")}
+            "fact_units": (facts.UNITS_BY_FRAME, "units")}
     for category, (by_type, seen) in fact.items():
         new = tuple(dict.fromkeys(e for values in by_type.values() for e in values
                                   if e not in entries[seen]))

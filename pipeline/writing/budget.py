@@ -9,21 +9,34 @@ writer aim at the same length for the same item.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pipeline.core.config import AudioConfig, WriterConfig
 from pipeline.core.records import ItemSpec
 from pipeline.core.seeds import rng_for
+from pipeline.text.spoken import to_spoken
+from pipeline.tts.speaking_rate import PASSAGE
+from pipeline.tts.speaking_rate import words as passage_words
 
 KEY_WORDS = 12  # the key sentence, planted later, adds about a dozen words
-# Measured on 60 offline-writer items: words per sentence and the share of sentence
-# boundaries that change speaker (a longer pause). An LLM writer differs a little; the
-# synthesis stage corrects what remains.
-WORDS_PER_SENTENCE = {"lecture": 16.2, "conversation": 13.6, "meeting": 13.9}
+# Measured on 100 offline-writer items (`spiral run --n 100`): words per sentence, the share
+# of sentence boundaries that change speaker (a longer pause), and spoken characters per word
+# (the voices' rate is measured in words of a calibration passage whose words are shorter).
+# An LLM writer differs a little; the synthesis stage corrects what remains.
+WORDS_PER_SENTENCE = {"lecture": 16.9, "conversation": 14.4, "meeting": 15.9}
 TURN_SHARE = {"lecture": 0.0, "conversation": 0.52, "meeting": 0.58}
+CHARS_PER_WORD = {"lecture": 6.1, "conversation": 5.85, "meeting": 6.05}
+
+
+@lru_cache(maxsize=1)
+def passage_chars_per_word() -> float:
+    return (sum(len(to_spoken(s)) for s in PASSAGE)
+            / sum(passage_words(s) for s in PASSAGE))
 
 
 def aimed_words(ttype: str, audio: AudioConfig, rates: list[float]) -> int:
     """Words whose speech plus pauses fill audio.target_seconds at the voices' mean rate."""
-    wps = sum(rates) / len(rates)
+    wps = sum(rates) / len(rates) * passage_chars_per_word() / CHARS_PER_WORD[ttype]
     pause = (audio.pause_sentence_ms
              + TURN_SHARE[ttype] * (audio.pause_turn_ms - audio.pause_sentence_ms)) / 1000.0
     words = (audio.target_seconds + pause) / (1.0 / wps + pause / WORDS_PER_SENTENCE[ttype])

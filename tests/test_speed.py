@@ -115,6 +115,29 @@ def test_asr_text_is_cached_per_exact_samples(tmp_path: Path, monkeypatch) -> No
     assert calls == [800, 800]  # the second call was a hit; a changed sample is not
 
 
+def test_file_hash_reads_a_large_file_in_pieces(tmp_path: Path) -> None:
+    """The export checksums its Arrow file (every item's audio): read whole, the run's peak
+    memory grew with the number of items."""
+    import hashlib
+    import tracemalloc
+
+    from pipeline.core.store import file_hash
+
+    big = tmp_path / "big.arrow"
+    data = np.random.default_rng(0).bytes(24 << 20)
+    big.write_bytes(data)
+    want = hashlib.sha256(data).hexdigest()
+    del data
+    tracemalloc.start()
+    try:
+        got = file_hash(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == want
+    assert peak < 4 << 20, f"file_hash held {peak >> 20} MB at once"
+
+
 def test_row_stream_writes_a_batch_whenever_it_holds_enough_audio() -> None:
     import pyarrow as pa
 

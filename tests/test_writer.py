@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,25 @@ def test_scripts_land_in_the_rules_word_range(tmp_path: Path) -> None:
         for spec in specs:
             got = sum(len(x.text.split()) for x in script_lines(spec, bank, words, 0.15))
             assert lo <= got <= hi, (spec.id, words, got)
+
+
+def test_the_key_never_answers_its_own_speakers_question(items: list[Item]) -> None:
+    """After a question the key is said by another speaker; its flat index is kept."""
+    from pipeline.core.records import Speaker, Turn
+    from pipeline.writing.offline import insert_key, key_position
+
+    for it in items:
+        assert it.key is not None
+        for t in it.transcript or []:
+            if it.key.sentence in t.text:
+                j = t.text.index(it.key.sentence)
+                assert j == 0 or not t.text[j - 1].endswith("?"), it.id
+    spec = replace(items[0].spec, type="conversation", key_decile=5, key_offset=0.0,
+                   speakers=[Speaker("spk_1", "v", "female"), Speaker("spk_2", "w", "male")])
+    k = key_position(spec.key_decile, spec.key_offset, 10)
+    said = [f"Line {i}." if i != k - 1 else "A question?" for i in range(9)]
+    turns = [Turn("spk_1", said[:k + 1]), Turn("spk_2", said[k + 1:])]
+    new, at = insert_key(spec, turns, "KEY.")
+    flat = [(t.speaker, s) for t in new for s in t.text]
+    assert at == k and flat[k] == ("spk_2", "KEY.") and flat[k - 1] == ("spk_1", "A question?")
+    assert [s for _, s in flat] == [*said[:k], "KEY.", *said[k:]]

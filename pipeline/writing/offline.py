@@ -35,16 +35,30 @@ def write_script(spec: ItemSpec, bank: dict[str, Any], words: int,
 
 
 def insert_key(spec: ItemSpec, turns: list[Turn], sentence: str) -> tuple[list[Turn], int]:
-    """The turns with `sentence` inserted at the spec's planned depth, and its flat index."""
+    """The turns with `sentence` inserted at the spec's planned depth, and its flat index.
+    In a dialogue the key never answers its own speaker's question: after a question it is
+    said by the next turn's speaker (or another one), in a turn of its own."""
     flat = [(ti, si) for ti, t in enumerate(turns) for si in range(len(t.text))]
     k = key_position(spec.key_decile, spec.key_offset, len(flat) + 1)
     new = [Turn(t.speaker, list(t.text)) for t in turns]
-    if k == len(flat):
-        new[-1].text.append(sentence)
-    else:
-        ti, si = flat[k]
-        new[ti].text.insert(si, sentence)
-    return new, k
+    ti, si = (len(new) - 1, len(new[-1].text)) if k == len(flat) else flat[k]
+    turn = new[ti]
+    if spec.type == "lecture" or si == 0 or not turn.text[si - 1].rstrip().endswith("?"):
+        turn.text.insert(si, sentence)
+        return new, k
+    after = new[ti + 1].speaker if ti + 1 < len(new) else ""
+    others = [s.id for s in spec.speakers if s.id != turn.speaker]
+    teller = after if after and after != turn.speaker else (others or [turn.speaker])[0]
+    parts = [Turn(turn.speaker, turn.text[:si]), Turn(teller, [sentence])]
+    if turn.text[si:]:
+        parts.append(Turn(turn.speaker, turn.text[si:]))
+    merged: list[Turn] = []
+    for t in new[:ti] + parts + new[ti + 1:]:
+        if merged and merged[-1].speaker == t.speaker:
+            merged[-1].text.extend(t.text)
+        else:
+            merged.append(t)
+    return merged, k
 
 
 def key_slots(spec: ItemSpec) -> dict[str, str]:

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pyloudnorm
 import soundfile as sf
+from pydub import AudioSegment
 
 
 def _pcm16(audio: np.ndarray) -> np.ndarray:
@@ -26,8 +27,8 @@ def assemble(sentences: list[np.ndarray], speakers: list[str], sample_rate: int,
 
     Short pauses separate sentences of one turn, longer ones a change of speaker. The track
     is normalised to `loudness_lufs` (ITU-R BS.1770 via pyloudnorm). The pieces are joined
-    once (numpy), not appended one by one: the same samples as appending 16-bit segments,
-    without copying the growing track at every sentence.
+    once (numpy) into one pydub segment, not appended one by one: the same samples as
+    appending 16-bit segments, without copying the growing track at every sentence.
     """
     pieces: list[np.ndarray] = []
     bounds: list[tuple[int, int]] = []
@@ -40,9 +41,11 @@ def assemble(sentences: list[np.ndarray], speakers: list[str], sample_rate: int,
         pieces.append(_pcm16(audio))
         bounds.append((length, length + len(pieces[-1])))
         length += len(pieces[-1])
-    track = np.concatenate(pieces) if pieces else np.zeros(0, dtype="<i2")
+    joined = np.concatenate(pieces) if pieces else np.zeros(0, dtype="<i2")
     del pieces
-    pcm = track.astype(np.float32) / 32768.0
+    track = AudioSegment(joined.tobytes(), frame_rate=sample_rate, sample_width=2, channels=1)
+    del joined
+    pcm = np.array(track.get_array_of_samples(), dtype=np.float32) / 32768.0
     del track
     meter = pyloudnorm.Meter(sample_rate)
     with warnings.catch_warnings():

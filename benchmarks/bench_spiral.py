@@ -36,11 +36,13 @@ def build(tree: Path, n: int, seed: int, workers: int, out: Path) -> dict:
             "--set", f"prompts_dir={tree / 'prompts'}",
             "--set", f"voices={tree / 'voices' / 'voices.yaml'}"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=tree, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    summary = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    errors = out / "stderr.txt"
+    with errors.open("w") as err:
+        proc = subprocess.Popen(args, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=err,
+                                text=True)
+        assert proc.stdout is not None
+        summary = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     run = out / "bench"
@@ -61,6 +63,9 @@ def build(tree: Path, n: int, seed: int, workers: int, out: Path) -> dict:
         "rejected_share": round(rejected / attempts, 3),
         "key_draws_per_item": round(sum(draws) / len(draws), 2) if draws else None,
         "summary_tail": summary.strip().splitlines()[-1] if summary.strip() else "",
+        # Why items were not built: the folder is temporary, so say it here.
+        "failed": [x for x in summary.splitlines() if x.startswith(("FAILED ", "NOT BUILT"))],
+        "stderr_tail": errors.read_text().strip().splitlines()[-5:],
     }
 
 

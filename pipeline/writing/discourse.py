@@ -40,7 +40,7 @@ GENERATED_SHARE = 0.1  # explanations built from the lexicons rather than writte
 # Roles said from the term's own talk (explain, illustrate, carry on): the sentences each
 # prefers, and how often; the rest keep the templates' signposts ("Let's turn to ...").
 TALK = {"explain": ((0, 2, 1), 0.9), "tell": ((0, 2, 1), 0.9), "example": ((1, 2, 0), 0.9),
-        "intro": ((0,), 0.6), "conclude": ((2, 1), 0.7), "react": ((2, 1), 0.5)}
+        "intro": ((0,), 0.8), "conclude": ((2, 1), 0.9), "react": ((2, 1), 0.7)}
 
 
 def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path,

@@ -32,6 +32,17 @@ def stratified(run_seed: int, name: str, index: int, strata: Sequence[T]) -> T:
     return block[index % size]
 
 
+def stratified_ordinal(run_seed: int, name: str, index: int, strata: Sequence[T]
+                       ) -> tuple[T, int]:
+    """Item `index`'s stratum (as `stratified`) and how many earlier items drew the same one,
+    so a second draw can take turns within each stratum."""
+    size = len(strata)
+    block, pos = divmod(index, size)
+    drawn = [stratified(run_seed, name, size * block + j, strata) for j in range(pos + 1)]
+    value = drawn[pos]
+    return value, block * list(strata).count(value) + drawn[:pos].count(value)
+
+
 def weighted_strata(weights: dict[str, float], block: int = 12) -> list[str]:
     """A block of labels whose counts follow the weights (largest remainder)."""
     total = sum(weights.values())

@@ -8,7 +8,13 @@ from __future__ import annotations
 from pipeline.core.config import Config
 from pipeline.core.records import LETTERS, SPEAKERS, Item, ItemSpec
 from pipeline.core.resources import Subtopic, Voice, draw_speakers
-from pipeline.core.seeds import derive_seed, rng_for, stratified, weighted_strata
+from pipeline.core.seeds import (
+    derive_seed,
+    rng_for,
+    stratified,
+    stratified_ordinal,
+    weighted_strata,
+)
 from pipeline.writing.facts import PHRASE_KINDS, VALUE_KINDS, draw_facts, n_facts
 
 GENDERS = ("female", "male")
@@ -19,10 +25,7 @@ def key_kind(seed: int, index: int, descriptive_share: float) -> str:
     """The key fact's kind: every block of 10 items has the configured share of phrase
     answers, and each form's kinds take turns in shuffled blocks of their own."""
     strata = weighted_strata({"phrase": descriptive_share, "value": 1 - descriptive_share}, 10)
-    block, pos = divmod(index, 10)
-    forms = [stratified(seed, "form", 10 * block + j, strata) for j in range(10)]
-    form = forms[pos]
-    ordinal = block * forms.count(form) + forms[:pos].count(form)
+    form, ordinal = stratified_ordinal(seed, "form", index, strata)
     kinds = PHRASE_KINDS if form == "phrase" else VALUE_KINDS
     return stratified(seed, f"kind_{form}", ordinal, kinds)
 
@@ -31,11 +34,7 @@ def subtopic(seed: int, index: int, types: dict[str, float],
              topics: dict[str, list[Subtopic]]) -> Subtopic:
     """Item `index`'s subtopic: the items of a type take its subtopics in shuffled rounds, so
     no two items share one (and its talk) until every subtopic of the type has been used."""
-    strata = weighted_strata(types)
-    block, pos = divmod(index, len(strata))
-    kinds = [stratified(seed, "type", len(strata) * block + j, strata) for j in range(pos + 1)]
-    ttype = kinds[pos]
-    ordinal = block * strata.count(ttype) + kinds[:pos].count(ttype)
+    ttype, ordinal = stratified_ordinal(seed, "type", index, weighted_strata(types))
     return stratified(seed, f"subtopic_{ttype}", ordinal, topics[ttype])
 
 

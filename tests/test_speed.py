@@ -87,6 +87,44 @@ def test_precheck_draws_another_voice_when_the_heard_filter_turns_every_draw_awa
     assert got.provenance["key_draw"] == cfg.validate.max_key_draws
 
 
+def test_precheck_draws_a_voice_not_tried_after_each_draw_the_asr_failed(
+        tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from pipeline.core.records import Check
+
+    cfg = make_config(tmp_path, "run=pa", "n_items=1", "seed=3")
+    item = run_pipeline(cfg, until="question", quiet=True).items[0]
+    voices: list[str] = []
+
+    def checks(cand: Item, ctx: Context) -> list[Check]:  # the ASR hears the third voice
+        voices.append(precheck.key_voice(cand))
+        return [Check("asr_wer", len(set(voices)) >= 3, "misheard")]
+
+    monkeypatch.setattr(precheck, "draw_checks", checks)
+    got = asyncio.run(precheck._apply(item, Context(cfg)))
+    assert not got.failed, got.failed
+    assert got.provenance["key_draw"] == 2  # not after half the draws: after each failure
+    assert len(set(voices)) == 3 and voices[0] == precheck.key_voice(item)
+    others = {s.voice for s in item.spec.speakers if s.voice != voices[0]}
+    assert not others & set(voices)  # never a voice someone else in the item has
+
+
+def test_precheck_keeps_the_voice_after_a_draw_the_judge_failed(
+        tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from pipeline.core.records import Check
+
+    cfg = make_config(tmp_path, "run=pj", "n_items=1", "seed=3")
+    item = run_pipeline(cfg, until="question", quiet=True).items[0]
+    voices: list[str] = []
+
+    def checks(cand: Item, ctx: Context) -> list[Check]:
+        voices.append(precheck.key_voice(cand))
+        return [Check("judge_informed", len(voices) >= 3, "ambiguous")]
+
+    monkeypatch.setattr(precheck, "draw_checks", checks)
+    got = asyncio.run(precheck._apply(item, Context(cfg)))
+    assert not got.failed and voices == [precheck.key_voice(item)] * 3
+
+
 def test_voices_measure_covers_every_entry_the_fact_sheet_writer_draws() -> None:
     from pipeline.reports.measure import bank_entries
     from pipeline.writing import details, facts

@@ -3,9 +3,10 @@
 Between the question and synthesis, each item's key sentence is checked the way validation
 will check it, cheapest first, and on a failure its key sentence and question are drawn
 again (a new wording, new fictional names and values) from a seed derived from the item's
-and the draw's number; from the second half of the draws on, the key speaker's voice is drawn
-again too (same gender, from the voices heard best). At most `validate.max_key_draws` draws
-reach the gates:
+and the draw's number. After a draw the ASR did not hear well enough, the key speaker's voice
+is drawn again too (same gender, from the voices heard best, one not tried yet): most ASR
+failures are one voice saying one invented name badly, and the same voice fails the next
+wording of it too. At most `validate.max_key_draws` draws reach the gates:
 
 1. heard: the answer names no entry (name, place, unit, month...) that the speaker's voice was
    measured not to get across (`spiral voices --measure`; pipeline/validation/heard.py). A
@@ -40,7 +41,7 @@ from pipeline.validation.intelligibility import heard_text, transcript_checks
 from pipeline.validation.judge import judge_checks, judge_question, solver_for
 from pipeline.validation.structural import structural_checks
 
-VERSION = "3"
+VERSION = "4"
 
 
 def unplant(item: Item) -> list[Turn]:
@@ -73,12 +74,14 @@ async def redraw(item: Item, base: list[Turn], draw: int, ctx: Context,
     return replace(item, spec=spec, transcript=turns, key=key, question=question)
 
 
-def other_voice(item: Item, draw: int, ctx: Context) -> str | None:
-    """A voice of the key speaker's gender that no one else in the item has, drawn from the
-    half of them heard best (`spiral voices --measure`), or None when there is none."""
+def other_voice(item: Item, draw: int, ctx: Context, tried: set[str] = frozenset()
+                ) -> str | None:
+    """A voice of the key speaker's gender that no one else in the item has and that was not
+    `tried`, drawn from the half of them heard best (`spiral voices --measure`), or None when
+    there is none."""
     speaker = key_speaker(item)
     gender = next(s.gender for s in item.spec.speakers if s.id == speaker)
-    taken = {s.voice for s in item.spec.speakers}
+    taken = {s.voice for s in item.spec.speakers} | set(tried)
     share = heard.load(ctx.cfg.voices).share
     pool = sorted((v for v in ctx.voices.values() if v.gender == gender and v.id not in taken),
                   key=lambda v: (-share.get(v.id, 1.0), v.id))
@@ -153,21 +156,27 @@ def _inputs(item: Item, ctx: Context) -> dict:
 
 async def _apply(item: Item, ctx: Context) -> Item:
     """Draws until one passes: at most `max_key_draws` that reach the gates (a draw the heard
-    filter turns away costs nothing and does not count, up to four times as many); from
-    the second half on, or after `max_key_draws` draws of any kind (a voice that misses
-    most entries of the key's kind would otherwise have the heard filter turn away every
-    draw, and the item be rejected untried), the key speaker's voice is drawn again too."""
+    filter turns away costs nothing and does not count, up to four times as many). The key
+    speaker's voice is drawn again after a draw the ASR failed (a voice not tried yet), and
+    after `max_key_draws` draws in a row the heard filter turned away (a voice that misses
+    most entries of the key's kind would otherwise have every draw turned away, and the item
+    be rejected untried)."""
     limit = ctx.cfg.validate.max_key_draws
     base = unplant(item)
     reason = ""
     checks: list[Check] = []
     checked = 0
     voice: str | None = None
+    tried = {key_voice(item)}
+    turned_away = 0  # draws in a row the heard filter turned away
+    misheard = False  # the last draw that reached the gates failed the ASR
     for draw in range(4 * limit):
         if checked >= limit:
             break
-        if draw and voice is None and (checked >= limit // 2 or draw >= limit):
-            voice = other_voice(item, draw, ctx)
+        if misheard or turned_away >= limit:
+            voice = other_voice(item, draw, ctx, tried) or voice
+            tried.add(voice or key_voice(item))
+            misheard, turned_away = False, 0
         try:
             cand = item if draw == 0 else await redraw(item, base, draw, ctx, voice)
         except StageFailure as exc:  # this draw could not be written; try the next
@@ -178,8 +187,12 @@ async def _apply(item: Item, ctx: Context) -> Item:
         bad = [c for c in checks if not c.ok]
         if not bad:
             return replace(cand, provenance={**cand.provenance, "key_draw": draw})
-        if [c.name for c in bad] != ["heard"]:
+        if [c.name for c in bad] == ["heard"]:
+            turned_away += 1
+        else:
             checked += 1
+            turned_away = 0
+            misheard = any(c.name in ("asr_wer", "asr_answer") for c in bad)
         reason = "; ".join(f"{c.name}: {c.reason}" for c in bad)
     return replace(item, checks=checks, failed={
         "stage": "precheck", "reason": f"no key draw passed in {checked}: {reason}"})

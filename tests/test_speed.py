@@ -69,7 +69,7 @@ def test_precheck_redraws_a_key_its_voice_does_not_get_across(tmp_path: Path) ->
     assert again.spec == item.spec  # the draw's seed is not the item's
 
 
-def test_precheck_draws_another_voice_when_the_heard_filter_turns_every_draw_away(
+def test_precheck_draws_another_voice_when_the_heard_filter_turns_a_draw_away(
         tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     from pipeline.core.records import Check
 
@@ -84,7 +84,7 @@ def test_precheck_draws_another_voice_when_the_heard_filter_turns_every_draw_awa
     got = asyncio.run(precheck._apply(item, Context(cfg)))
     assert not got.failed, got.failed
     assert precheck.key_voice(got) != deaf
-    assert got.provenance["key_draw"] == cfg.validate.max_key_draws
+    assert got.provenance["key_draw"] == 1  # the next draw, in another voice
 
 
 def test_precheck_draws_a_voice_not_tried_after_each_draw_the_asr_failed(
@@ -108,6 +108,38 @@ def test_precheck_draws_a_voice_not_tried_after_each_draw_the_asr_failed(
     assert not others & set(voices)  # never a voice someone else in the item has
 
 
+def test_precheck_gives_the_key_to_a_voice_measured_to_say_its_answer(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "run=ph", "n_items=1", "seed=3")
+    item = run_pipeline(cfg, until="question", quiet=True).items[0]
+    assert item.key is not None
+    speaker = precheck.key_speaker(item)
+    gender = next(s.gender for s in item.spec.speakers if s.id == speaker)
+    taken = {s.voice for s in item.spec.speakers}
+    pool = sorted(v.id for v in Context(cfg).voices.values()
+                  if v.gender == gender and v.id not in taken)
+    clear = pool[-1]  # the only one that says the answer, and heard worse than most
+    bank = _bank(tmp_path, {v: [] if v == clear else item.key.answer.split() for v in pool}
+                 | {clear: []})
+    ctx = Context(make_config(tmp_path, "run=ph", "n_items=1", "seed=3", f"voices={bank}"))
+    tried = {precheck.key_voice(item)}
+    assert {precheck.other_voice(item, d, ctx, tried, item.key.answer) for d in range(6)} \
+        == {clear}
+    assert precheck.other_voice(item, 1, ctx, tried | {clear}, item.key.answer) != clear
+
+
+def test_precheck_rejects_untried_a_key_no_voice_is_measured_to_say(
+        tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    cfg = make_config(tmp_path, "run=pn", "n_items=1", "seed=3")
+    item = run_pipeline(cfg, until="question", quiet=True).items[0]
+    assert item.key is not None
+    bank = _bank(tmp_path, {v: item.key.answer.split() for v in Context(cfg).voices})
+    ctx = Context(make_config(tmp_path, "run=pn", "n_items=1", "seed=3", f"voices={bank}"))
+    monkeypatch.setattr(precheck, "draw_checks", lambda *_: pytest.fail("nothing to check"))
+    got = asyncio.run(precheck._apply(item, ctx))
+    assert got.failed and got.failed["reason"].startswith("heard: no voice for")
+    assert item.key.answer.split()[0] in got.failed["reason"]
+
+
 def test_precheck_keeps_the_voice_after_a_draw_the_judge_failed(
         tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     from pipeline.core.records import Check
@@ -123,6 +155,37 @@ def test_precheck_keeps_the_voice_after_a_draw_the_judge_failed(
     monkeypatch.setattr(precheck, "draw_checks", checks)
     got = asyncio.run(precheck._apply(item, Context(cfg)))
     assert not got.failed and voices == [precheck.key_voice(item)] * 3
+
+
+def test_synthesis_writes_the_render_the_precheck_approved(tmp_path: Path) -> None:
+    from pipeline.stages import synthesize
+    from pipeline.tts.assemble import wav_bytes
+
+    cfg = make_config(tmp_path, "run=tk", "n_items=1", "seed=3")
+    item = run_pipeline(cfg, until="precheck", quiet=True).items[0]
+    store = cfg.tts_cache / "tracks"
+    assert len(list(store.rglob("*.npy"))) == 1  # the passing draw's render, kept
+    ctx = Context(cfg)
+    samples, times, scale = synthesize.render_item(item, ctx)
+    got = synthesize._apply(item, ctx)
+    assert not list(store.rglob("*.npy"))  # taken: no second copy of the item's audio
+    written = (ctx.run_dir / "audio" / got.audio.wav).read_bytes()
+    assert written == wav_bytes(samples, cfg.audio.sample_rate)
+    assert got.audio.sentence_times == times and got.audio.rate_scale == scale
+
+
+def test_a_damaged_kept_track_is_rendered_again(tmp_path: Path) -> None:
+    from pipeline.tts.tracks import TrackStore
+
+    store = TrackStore(tmp_path)
+    store.put("ab12", np.arange(-5, 5, dtype=np.int16), [[0.0, 0.5]], 1.02)
+    samples, times, scale = store.take("ab12")
+    assert samples.tolist() == list(range(-5, 5)) and times == [[0.0, 0.5]] and scale == 1.02
+    assert store.take("ab12") is None  # taken once
+    store.put("ab12", np.zeros(8, dtype=np.int16), [[0.0, 0.5]], 1.0)
+    npy = next(tmp_path.rglob("*.npy"))
+    npy.write_bytes(npy.read_bytes()[:-2] + b"\x01\x00")
+    assert store.take("ab12") is None and not list(tmp_path.rglob("*.*"))
 
 
 def test_voices_measure_covers_every_entry_the_fact_sheet_writer_draws() -> None:

@@ -3,19 +3,21 @@
 Between the question and synthesis, each item's key sentence is checked the way validation
 will check it, cheapest first, and on a failure its key sentence and question are drawn
 again (a new wording, new fictional names and values) from a seed derived from the item's
-and the draw's number. After a draw the ASR did not hear well enough, the key speaker's voice
-is drawn again too (same gender, from the voices heard best, one not tried yet): most ASR
-failures are one voice saying one invented name badly, and the same voice fails the next
-wording of it too. At most `validate.max_key_draws` draws reach the gates:
+and the draw's number. After a draw turned away because its voice was measured not to say
+the answer, or one the ASR did not hear well enough, the key speaker's voice is drawn again
+too (same gender, from the voices heard best that get the answer across, one not tried yet):
+a draw keeps the item's fact, so most failures are one voice saying one invented name or
+number badly, in every wording. At most `validate.max_key_draws` draws reach the gates:
 
 1. heard: the answer names no entry (name, place, unit, month...) that the speaker's voice was
    measured not to get across (`spiral voices --measure`; pipeline/validation/heard.py). A
    draw turned away here costs nothing and does not count;
 2. the judge (informed and blind), on text only - a tenth of a second;
 3. structure and intelligibility: the item is rendered exactly as synthesis will render it
-   (every sentence goes to the shared sentence cache, so synthesis re-reads them) and the key
-   excerpt is transcribed. The transcript is cached per exact samples, so validation's ASR
-   of the written key wav is a cache hit, not a second pass.
+   and the key excerpt is transcribed; the render of the draw that passes is handed to
+   synthesis (pipeline/tts/tracks.py), which writes it instead of rendering it again. The
+   transcript is cached per exact samples, so validation's ASR of the written key wav is a
+   cache hit, not a second pass.
 
 The gates and their thresholds are validation's own (stages/validate.py runs them all again
 on the written files); this stage only spends the cheap work first. An item whose every draw
@@ -57,38 +59,52 @@ def unplant(item: Item) -> list[Turn]:
     return [t for t in turns if t.text]
 
 
-async def redraw(item: Item, base: list[Turn], draw: int, ctx: Context,
-                 voice: str | None = None) -> Item:
-    """Draw `draw` of the item's key sentence and question, through the run's writer; with
-    `voice`, the key sentence's speaker gets that voice."""
-    spec = item.spec
-    if voice is not None:
-        speaker = key_speaker(item)
-        spec = replace(spec, speakers=[replace(s, voice=voice) if s.id == speaker else s
-                                       for s in spec.speakers])
-    draft = Item(spec=replace(spec, seed=derive_seed(spec.seed, "key-draw", draw)),
+async def redraw(item: Item, base: list[Turn], draw: int, ctx: Context) -> Item:
+    """Draw `draw` of the item's key sentence and question, through the run's writer."""
+    draft = Item(spec=replace(item.spec, seed=derive_seed(item.spec.seed, "key-draw", draw)),
                  transcript=base)
     turns, key = await ctx.writer.plant(draft)
     draft = replace(draft, transcript=turns, key=key)
     question = await ctx.writer.question(draft)
-    return replace(item, spec=spec, transcript=turns, key=key, question=question)
+    return replace(item, transcript=turns, key=key, question=question)
 
 
-def other_voice(item: Item, draw: int, ctx: Context, tried: set[str] = frozenset()
-                ) -> str | None:
-    """A voice of the key speaker's gender that no one else in the item has and that was not
-    `tried`, drawn from the half of them heard best (`spiral voices --measure`), or None when
-    there is none."""
+def with_voices(item: Item, voices: dict[str, str]) -> Item:
+    """The item with these speakers (id -> voice) given other voices."""
+    if not voices:
+        return item
+    return replace(item, spec=replace(item.spec, speakers=[
+        replace(s, voice=voices.get(s.id, s.voice)) for s in item.spec.speakers]))
+
+
+def other_voice(item: Item, draw: int, ctx: Context, tried: set[str] = frozenset(),
+                answer: str = "") -> str | None:
+    """A voice for the key speaker of the key gender that no one else in the item has and
+    that was not `tried`, drawn from the half of them heard best (`spiral voices
+    --measure`), of those measured to get every entry of `answer` across when there are any;
+    None when there is no voice left."""
     speaker = key_speaker(item)
     gender = next(s.gender for s in item.spec.speakers if s.id == speaker)
     taken = {s.voice for s in item.spec.speakers} | set(tried)
-    share = heard.load(ctx.cfg.voices).share
+    table = heard.load(ctx.cfg.voices)
     pool = sorted((v for v in ctx.voices.values() if v.gender == gender and v.id not in taken),
-                  key=lambda v: (-share.get(v.id, 1.0), v.id))
+                  key=lambda v: (-table.share.get(v.id, 1.0), v.id))
+    pool = [v for v in pool if not table.unheard_in(v.id, answer)] or pool
     if not pool:
         return None
     best = pool[:max(1, (len(pool) + 1) // 2)]
     return rng_for(item.spec.seed, "key-voice", draw).choice(best).id
+
+
+def voice_that_says(item: Item, draw: int, ctx: Context, tried: set[str]) -> str | None:
+    """The key speaker's voice if it was measured to say the answer, else another voice
+    measured to say it (not tried yet); None when no voice of the key gender is."""
+    assert item.key is not None
+    table = heard.load(ctx.cfg.voices)
+    if not table.unheard_in(key_voice(item), item.key.answer):
+        return key_voice(item)
+    pick = other_voice(item, draw, ctx, tried, item.key.answer)
+    return pick if pick is not None and not table.unheard_in(pick, item.key.answer) else None
 
 
 def key_speaker(item: Item) -> str:
@@ -131,7 +147,10 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     clip, clip_sr = sf.read(io.BytesIO(wav_bytes(synthesize.key_samples(samples, times, k, sr),
                                                  sr)), dtype="float32")
     text = heard_text(clip, clip_sr, v, ctx.cache_root / "asr", validate.asr_parallel(ctx))
-    return checks + transcript_checks(item.key.sentence, q.choices[correct], text, v)
+    checks += transcript_checks(item.key.sentence, q.choices[correct], text, v)
+    if all(c.ok for c in checks):  # synthesis writes this render, not a second one
+        synthesize.keep_track(item, ctx, samples, times, scale)
+    return checks
 
 
 def _table_digest(ctx: Context) -> str:
@@ -155,47 +174,51 @@ def _inputs(item: Item, ctx: Context) -> dict:
 
 
 async def _apply(item: Item, ctx: Context) -> Item:
-    """Draws until one passes: at most `max_key_draws` that reach the gates (a draw the heard
-    filter turns away costs nothing and does not count, up to four times as many). The key
-    speaker's voice is drawn again after a draw the ASR failed (a voice not tried yet), and
-    after `max_key_draws` draws in a row the heard filter turned away (a voice that misses
-    most entries of the key's kind would otherwise have every draw turned away, and the item
-    be rejected untried)."""
+    """At most `max_key_draws` draws. Each is said by a voice measured to say its answer
+    (the heard filter): a draw keeps the item's fact, so a voice that cannot say a name
+    fails every wording of it, and another voice is given the key speaker at once, for
+    free; an item whose answer no voice of the key gender says is rejected untried. After
+    a draw the ASR failed, the next one is said by a voice not tried yet too: most ASR
+    failures are one voice saying one invented name or number badly."""
     limit = ctx.cfg.validate.max_key_draws
     base = unplant(item)
     reason = ""
     checks: list[Check] = []
-    checked = 0
-    voice: str | None = None
+    voices: dict[str, str] = {}  # key speakers given another voice
     tried = {key_voice(item)}
-    turned_away = 0  # draws in a row the heard filter turned away
-    misheard = False  # the last draw that reached the gates failed the ASR
-    for draw in range(4 * limit):
-        if checked >= limit:
-            break
-        if misheard or turned_away >= limit:
-            voice = other_voice(item, draw, ctx, tried) or voice
-            tried.add(voice or key_voice(item))
-            misheard, turned_away = False, 0
+    misheard = False
+    for draw in range(limit):
         try:
-            cand = item if draw == 0 else await redraw(item, base, draw, ctx, voice)
+            cand = item if draw == 0 else await redraw(item, base, draw, ctx)
         except StageFailure as exc:  # this draw could not be written; try the next
             reason = f"draw {draw}: {exc}"
-            checked += 1
             continue
+        assert cand.key is not None
+        cand = with_voices(cand, voices)
+        table = heard.load(ctx.cfg.voices)
+        if misheard:  # another voice, if one not tried yet says the answer; else new words
+            pick = other_voice(cand, draw, ctx, tried, cand.key.answer)
+            if pick is not None and not table.unheard_in(pick, cand.key.answer):
+                cand = with_voices(cand, {key_speaker(cand): pick})
+        voice = voice_that_says(cand, draw, ctx, tried)
+        if voice is None:
+            missed = table.unheard_in(key_voice(cand), cand.key.answer)
+            why = (f"no voice for {key_speaker(cand)} left that was measured to get {missed} "
+                   f"across (spiral voices --measure; tried {', '.join(sorted(tried))})")
+            return replace(item, checks=[Check("heard", False, why)], failed={
+                "stage": "precheck", "reason": f"heard: {why}"})
+        cand = with_voices(cand, {key_speaker(cand): voice})
+        tried.add(voice)
+        if cand.spec.speakers != item.spec.speakers:
+            voices = {s.id: s.voice for s in cand.spec.speakers}
         checks = await asyncio.to_thread(draw_checks, cand, ctx)
-        bad = [c for c in checks if not c.ok]
+        bad = {c.name for c in checks if not c.ok}
         if not bad:
             return replace(cand, provenance={**cand.provenance, "key_draw": draw})
-        if [c.name for c in bad] == ["heard"]:
-            turned_away += 1
-        else:
-            checked += 1
-            turned_away = 0
-            misheard = any(c.name in ("asr_wer", "asr_answer") for c in bad)
-        reason = "; ".join(f"{c.name}: {c.reason}" for c in bad)
+        misheard = bool(bad & {"heard", "asr_wer", "asr_answer"})
+        reason = "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok)
     return replace(item, checks=checks, failed={
-        "stage": "precheck", "reason": f"no key draw passed in {checked}: {reason}"})
+        "stage": "precheck", "reason": f"no key draw passed in {limit}: {reason}"})
 
 
 def _setup(items: list[Item], ctx: Context) -> None:

@@ -15,10 +15,11 @@ import numpy as np
 
 from pipeline.core.records import AudioInfo, Item
 from pipeline.core.resources import ResourceError
-from pipeline.core.store import atomic_write_bytes
+from pipeline.core.store import atomic_write_bytes, content_hash
 from pipeline.engine.driver import run_stage
 from pipeline.engine.stage import Context, Stage, StageFailure
 from pipeline.text.spoken import to_spoken
+from pipeline.tts import tracks
 from pipeline.tts.backends import get_backend
 from pipeline.tts.base import SentenceCache, TTSBackend
 
@@ -97,13 +98,29 @@ def key_samples(samples: np.ndarray, times: list[list[float]], index: int,
     return samples[round(start * sample_rate): round(end * sample_rate)]
 
 
+def _track_store(ctx: Context) -> tracks.TrackStore:
+    return tracks.TrackStore(ctx.cfg.tts_cache / "tracks")
+
+
+def _track_key(item: Item, ctx: Context) -> str:
+    return content_hash("track", tracks.VERSION, _inputs(item, ctx))
+
+
+def keep_track(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]],
+               scale: float) -> None:
+    """Hand this stage a render of `item` the pre-check approved (pipeline/tts/tracks.py):
+    what render_item gives, so synthesis writes it instead of rendering it again."""
+    _track_store(ctx).put(_track_key(item, ctx), samples, times, scale)
+
+
 def _apply(item: Item, ctx: Context) -> Item:
     from pipeline.tts.assemble import wav_bytes
 
     assert item.key is not None
     a = ctx.cfg.audio
     tts = backend(ctx)
-    samples, times, scale = render_item(item, ctx)
+    kept = _track_store(ctx).take(_track_key(item, ctx))
+    samples, times, scale = kept if kept is not None else render_item(item, ctx)
     k = item.key.index
     start, end = times[k]
     sr = a.sample_rate

@@ -1,0 +1,60 @@
+"""Finished item tracks, rendered and approved by the pre-check, handed to synthesis once.
+
+The pre-check renders each draw exactly as synthesis will (stages/synthesize.render_item is
+deterministic). The track of the draw that passes is kept here under a hash of everything
+the render depends on, so synthesis writes it instead of reading every sentence back,
+assembling and measuring its loudness again. Synthesis takes an entry (reads it, then
+removes it): the store holds only the items between the two stages, not a second copy of
+every wav. A missing or damaged entry is rendered again, to the same samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.core.store import atomic_write_bytes, atomic_write_text
+
+VERSION = "1"
+
+
+class TrackStore:
+    """`<key>.npy` (int16 samples), then `<key>.json` (times, scale, the npy's sha256)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        base = self.root / key[:2] / key
+        return base.with_suffix(".npy"), base.with_suffix(".json")
+
+    def put(self, key: str, samples: np.ndarray, times: list[list[float]], scale: float
+            ) -> None:
+        npy, meta = self._paths(key)
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(samples, dtype=np.int16), allow_pickle=False)
+        data = buf.getvalue()
+        atomic_write_bytes(npy, data)
+        atomic_write_text(meta, json.dumps({"version": VERSION, "times": times, "scale": scale,
+                                            "sha256": hashlib.sha256(data).hexdigest()}))
+
+    def take(self, key: str) -> tuple[np.ndarray, list[list[float]], float] | None:
+        """The entry, removed from the store; None when absent or damaged."""
+        npy, meta = self._paths(key)
+        try:
+            info = json.loads(meta.read_text(encoding="utf-8"))
+            data = npy.read_bytes()
+        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+            return None
+        finally:
+            meta.unlink(missing_ok=True)
+            npy.unlink(missing_ok=True)
+        if not isinstance(info, dict) or info.get("version") != VERSION \
+                or hashlib.sha256(data).hexdigest() != info.get("sha256"):
+            return None
+        samples = np.load(io.BytesIO(data), allow_pickle=False)
+        return samples, [list(t) for t in info["times"]], float(info["scale"])

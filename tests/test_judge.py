@@ -77,3 +77,15 @@ def test_llm_backend_without_a_client_is_a_clear_error() -> None:
         solver_for("llm", 0.05)
     with pytest.raises(JudgeError, match="unknown judge backend"):
         solver_for("gpt", 0.05)
+
+
+def test_embedding_memo_keeps_what_a_call_needs_when_it_drops_the_older_half() -> None:
+    from pipeline.validation.judge import MiniLMSolver
+
+    small = MiniLMSolver(0.05)
+    small.memo_max = 6
+    first = small.embed(NAMES)  # four entries, then a call that needs an old one and brings
+    again = small.embed([NAMES[0], "a", "b", "c"])  # three new: past the bound, mid-call
+    assert again[0] == pytest.approx(first[0], abs=1e-6)
+    assert len(small._memo) <= small.memo_max
+    assert small.embed(NAMES)[1] == pytest.approx(first[1], abs=1e-6)  # dropped: embedded again

@@ -68,6 +68,7 @@ class MiniLMSolver:
     guesses the first choice shown, as a position-biased reader would."""
 
     name = "offline-minilm"
+    memo_max = 20000  # embeddings kept; past it, the older half is dropped
 
     def __init__(self, margin: float) -> None:
         self.margin = margin
@@ -81,9 +82,11 @@ class MiniLMSolver:
                 vecs = _encoder().encode(new, batch_size=64, normalize_embeddings=True,
                                          show_progress_bar=False, convert_to_numpy=True)
                 self._memo.update(zip(new, vecs, strict=True))
-                if len(self._memo) > 20000:
-                    self._memo = dict(list(self._memo.items())[-10000:])
-            return np.stack([self._memo[t] for t in texts])
+            out = np.stack([self._memo[t] for t in texts])
+            # Dropped only now: a text of this call embedded long ago may be in the older half.
+            if len(self._memo) > self.memo_max:
+                self._memo = dict(list(self._memo.items())[-(self.memo_max // 2):])
+            return out
 
     def scores(self, stem: str, choices: Sequence[str], evidence: str | None) -> list[float]:
         choice_vecs = self.embed(list(choices))

@@ -161,7 +161,8 @@ def test_synthesis_writes_the_render_the_precheck_approved(tmp_path: Path) -> No
     from pipeline.stages import synthesize
     from pipeline.tts.assemble import wav_bytes
 
-    cfg = make_config(tmp_path, "run=tk", "n_items=1", "seed=3")
+    cfg = make_config(tmp_path, "run=tk", "n_items=1", "seed=3",
+                      f"tts.cache_dir={tmp_path / 'tts'}")  # not the session's shared one
     item = run_pipeline(cfg, until="precheck", quiet=True).items[0]
     store = cfg.tts_cache / "tracks"
     assert len(list(store.rglob("*.npy"))) == 1  # the passing draw's render, kept

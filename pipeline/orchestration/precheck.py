@@ -2,16 +2,16 @@
 
 Between the question and synthesis, each item's key sentence is checked the way validation
 will check it, cheapest first, and on a failure its key sentence and question are drawn
-again (a new wording, new fictional names and values) from a seed derived from the item's
-and the draw's number. After a draw turned away because its voice was measured not to say
-the answer, or one the ASR did not hear well enough, the key speaker's voice is drawn again
-too (same gender, from the voices heard best that get the answer across, one not tried yet):
-a draw keeps the item's fact, so most failures are one voice saying one invented name or
-number badly, in every wording. At most `validate.max_key_draws` draws reach the gates:
+again (a new wording of the same fact) from a seed derived from the item's and the draw's
+number, at most `validate.max_key_draws` times:
 
-1. heard: the answer names no entry (name, place, unit, month...) that the speaker's voice was
-   measured not to get across (`spiral voices --measure`; pipeline/validation/heard.py). A
-   draw turned away here costs nothing and does not count;
+1. heard: each draw is said by a voice measured to get every entry of its answer (name,
+   place, unit, month...) across (`spiral voices --measure`; pipeline/validation/heard.py):
+   the key speaker's own, or else another of the same gender, chosen at once and for free (a
+   draw keeps the item's fact, so a voice that cannot say it would fail every wording). An
+   item whose answer no voice of that gender says is rejected untried. After a draw the ASR
+   failed, the next goes to a voice not tried yet, too: most ASR failures are one voice
+   saying one invented name or number badly;
 2. the judge (informed and blind), on text only - a tenth of a second;
 3. structure and intelligibility: the item is rendered exactly as synthesis will render it
    and the key excerpt is transcribed; the render of the draw that passes is handed to

@@ -79,20 +79,20 @@ def with_voices(item: Item, voices: dict[str, str]) -> Item:
 
 def other_voice(item: Item, draw: int, ctx: Context, tried: set[str] = frozenset(),
                 answer: str = "") -> str | None:
-    """A voice for the key speaker of the key gender that no one else in the item has and
-    that was not `tried`, drawn from the half of them heard best (`spiral voices
-    --measure`), of those measured to get every entry of `answer` across when there are any;
-    None when there is no voice left."""
+    """A voice for the key speaker, of its gender, that no one else in the item has and that
+    was not `tried`: any of those measured to get every entry of `answer` across (`spiral
+    voices --measure`), so the voices a run uses stay as varied as its plan; when none is,
+    one of the half heard best. None when there is no voice left."""
     speaker = key_speaker(item)
     gender = next(s.gender for s in item.spec.speakers if s.id == speaker)
     taken = {s.voice for s in item.spec.speakers} | set(tried)
     table = heard.load(ctx.cfg.voices)
     pool = sorted((v for v in ctx.voices.values() if v.gender == gender and v.id not in taken),
                   key=lambda v: (-table.share.get(v.id, 1.0), v.id))
-    pool = [v for v in pool if not table.unheard_in(v.id, answer)] or pool
-    if not pool:
+    sayers = [v for v in pool if not table.unheard_in(v.id, answer)] if answer else []
+    best = sayers or pool[:max(1, (len(pool) + 1) // 2)]
+    if not best:
         return None
-    best = pool[:max(1, (len(pool) + 1) // 2)]
     return rng_for(item.spec.seed, "key-voice", draw).choice(best).id
 
 

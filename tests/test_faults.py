@@ -162,10 +162,12 @@ def test_preflight_finds_bad_prompts_and_banks_before_any_call(tmp_path: Path) -
 def test_a_second_run_is_refused_and_ctrl_c_exits_130_without_a_traceback(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    first = subprocess.Popen(
+    first = subprocess.Popen(  # Ctrl-C as at a terminal, even when the suite itself was
+        # started in the background (a shell without job control ignores SIGINT there, and
+        # the child would inherit that: it would never see the signal)
         [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())",
          *cli_args(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lock = tmp_path / "f" / ".lock"
     try:
         deadline = time.time() + 60

@@ -96,15 +96,21 @@ def other_voice(item: Item, draw: int, ctx: Context, tried: set[str] = frozenset
     return rng_for(item.spec.seed, "key-voice", draw).choice(best).id
 
 
+def other_sayer(item: Item, draw: int, ctx: Context, tried: set[str]) -> str | None:
+    """A voice not tried yet, measured to say the key's answer (other_voice); None if none."""
+    assert item.key is not None
+    pick = other_voice(item, draw, ctx, tried, item.key.answer)
+    unheard = heard.load(ctx.cfg.voices).unheard_in
+    return pick if pick is not None and not unheard(pick, item.key.answer) else None
+
+
 def voice_that_says(item: Item, draw: int, ctx: Context, tried: set[str]) -> str | None:
     """The key speaker's voice if it was measured to say the answer, else another voice
     measured to say it (not tried yet); None when no voice of the key gender is."""
     assert item.key is not None
-    table = heard.load(ctx.cfg.voices)
-    if not table.unheard_in(key_voice(item), item.key.answer):
+    if not heard.load(ctx.cfg.voices).unheard_in(key_voice(item), item.key.answer):
         return key_voice(item)
-    pick = other_voice(item, draw, ctx, tried, item.key.answer)
-    return pick if pick is not None and not table.unheard_in(pick, item.key.answer) else None
+    return other_sayer(item, draw, ctx, tried)
 
 
 def key_speaker(item: Item) -> str:
@@ -195,14 +201,13 @@ async def _apply(item: Item, ctx: Context) -> Item:
             continue
         assert cand.key is not None
         cand = with_voices(cand, voices)
-        table = heard.load(ctx.cfg.voices)
         if misheard:  # another voice, if one not tried yet says the answer; else new words
-            pick = other_voice(cand, draw, ctx, tried, cand.key.answer)
-            if pick is not None and not table.unheard_in(pick, cand.key.answer):
+            pick = other_sayer(cand, draw, ctx, tried)
+            if pick is not None:
                 cand = with_voices(cand, {key_speaker(cand): pick})
         voice = voice_that_says(cand, draw, ctx, tried)
         if voice is None:
-            missed = table.unheard_in(key_voice(cand), cand.key.answer)
+            missed = heard.load(ctx.cfg.voices).unheard_in(key_voice(cand), cand.key.answer)
             why = (f"no voice for {key_speaker(cand)} left that was measured to get {missed} "
                    f"across (spiral voices --measure; tried {', '.join(sorted(tried))})")
             return replace(item, checks=[Check("heard", False, why)], failed={

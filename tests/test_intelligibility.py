@@ -88,3 +88,33 @@ def test_missing_asr_model_stops_the_run_naming_it(tmp_path: Path, capsys) -> No
     err = capsys.readouterr().err
     assert code == 2 and "some-org/whisper-hub-name" in err and "offline mode" in err
     assert not (tmp_path / "nomodel" / "validate").exists()
+
+
+def test_workers_asking_at_once_build_the_model_once(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pre-check's workers start together; a second build doubled the run's peak memory."""
+    import threading
+    import time
+
+    import faster_whisper
+
+    built = []
+
+    class SlowModel:
+        def __init__(self, path: str, **kwargs: object) -> None:
+            time.sleep(0.2)  # long enough for the other worker to ask meanwhile
+            built.append(path)
+
+    monkeypatch.setattr(faster_whisper, "WhisperModel", SlowModel)
+    whisper._build.cache_clear()
+    try:
+        got = []
+        workers = [threading.Thread(target=lambda: got.append(
+            whisper.load(str(tmp_path), offline=True, parallel=2))) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        whisper._build.cache_clear()
+    assert len(built) == 1 and got[0] is got[1]

@@ -8,6 +8,7 @@ name that is not a local folder is a clear error naming the package to install.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -97,10 +98,22 @@ def resolve_model(model: str, offline: bool = True) -> str:
     return model
 
 
-@lru_cache(maxsize=4)
+_load_lock = threading.Lock()
+
+
 def load(model: str, offline: bool = True, device: str = "cpu", compute_type: str = "int8",
          parallel: int = 1):  # noqa: ANN201
-    """The model, loaded once per setting. `parallel` is how many calls it serves at once:
+    """The model, built once per setting even when the pre-check's workers ask for it at the
+    same moment (a bare cache lets each build its own: a second copy of every replica, held
+    while both load, set a run's peak memory)."""
+    with _load_lock:
+        return _build(model, offline, device, compute_type, parallel)
+
+
+@lru_cache(maxsize=4)
+def _build(model: str, offline: bool, device: str, compute_type: str, parallel: int
+           ):  # noqa: ANN202
+    """The model for one setting. `parallel` is how many calls it serves at once:
     with 1, one call at a time uses two cores (others queue); with 2, each call gets its own
     replica on one core. On key-sentence clips (one 30-s window, then token-by-token decoding
     that threads hardly speed up) two callers get ~1.25x the clips per second out of two

@@ -276,3 +276,28 @@ def test_a_run_that_did_not_build_every_item_says_so_and_exits_1(
     assert "FAILED meeting_1 at precheck" in out and "NOT BUILT: 1 of 2 requested" in out
     lost.failed = None
     assert cli.main(args) == 0
+
+
+def test_a_freed_track_buffer_goes_back_to_the_system() -> None:
+    """glibc raises its mmap threshold to the largest block freed so far: a second track-sized
+    buffer then lands in the heap, and a small block allocated after it keeps it resident."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np
+from pipeline.core import memory
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096
+memory.limit_arenas()
+track = 12 << 20
+np.ones(track, np.uint8)  # allocated and freed: glibc's threshold would now be 12 MB
+buf = np.ones(track, np.uint8)
+pin = bytearray(200_000)  # allocated after it, above it in the heap
+before = rss()
+del buf
+print(before - rss())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    assert int(out.stdout) > 10 << 20, "the freed buffer stayed resident"

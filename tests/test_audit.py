@@ -283,3 +283,23 @@ def test_plots_say_what_they_show(small_run: RunResult, monkeypatch: pytest.Monk
     assert lo < 80 and hi > 100  # the whole 90 +- 10 s window is in view
     labels = [t.get_text() for t in axes["rejections.png"].texts]
     assert "1/7" in labels and "7" in axes["rejections.png"].get_xlabel()
+
+
+def test_voice_mix_counts_keys_swaps_and_what_uniform_key_speakers_would_give() -> None:
+    records = public_like()[:4]
+    mix = [("v1", "v2", "v3", "v1", "v1"), ("v1", "v4", "v5", "v1", "v1"),
+           ("v2", "v4", "v5", "v2", "v4"), ("v1", "v2", "v4", "v1", "v1")]
+    for rec, (a, b, c, key, planned) in zip(records, mix, strict=True):
+        rec["voices"] = [{"id": "spk_1", "voice": a, "gender": "female"},
+                         {"id": "spk_2", "voice": b, "gender": "female"},
+                         {"id": "spk_3", "voice": c, "gender": "male"}]
+        rec["audio_data"]["key_sentences"]["speaker"] = \
+            next(v["id"] for v in rec["voices"] if v["voice"] == key)
+        rec["provenance"] = {"key_voice_planned": planned}
+    v = audit_records(records)["voices"]
+    assert v["voices_used"] == 5 and v["key_voices"] == 2 and v["items"] == 4
+    assert v["key_voice_swapped"] == 0.25  # the third item's key went from v4 to v2
+    assert v["by_voice"]["v1"] == {"slots": 3, "keys": 3, "expected_keys": 1.0}
+    assert v["by_voice"]["v4"]["keys"] == 0 and v["by_voice"]["v4"]["expected_keys"] == 1.0
+    assert list(v["by_voice"])[:2] == ["v1", "v2"]
+    assert audit_records(public_like()[:4])["voices"] is None  # the release names no voices

@@ -104,6 +104,7 @@ def test_precheck_draws_a_voice_not_tried_after_each_draw_the_asr_failed(
     assert not got.failed, got.failed
     assert got.provenance["key_draw"] == 2  # not after half the draws: after each failure
     assert len(set(voices)) == 3 and voices[0] == precheck.key_voice(item)
+    assert got.provenance["key_voice_planned"] == voices[0] != precheck.key_voice(got)
     others = {s.voice for s in item.spec.speakers if s.voice != voices[0]}
     assert not others & set(voices)  # never a voice someone else in the item has
 
@@ -155,6 +156,7 @@ def test_precheck_keeps_the_voice_after_a_draw_the_judge_failed(
     monkeypatch.setattr(precheck, "draw_checks", checks)
     got = asyncio.run(precheck._apply(item, Context(cfg)))
     assert not got.failed and voices == [precheck.key_voice(item)] * 3
+    assert got.provenance["key_voice_planned"] == precheck.key_voice(got)
 
 
 def test_synthesis_writes_the_render_the_precheck_approved(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ from pipeline.validation.intelligibility import heard_text, transcript_checks
 from pipeline.validation.judge import judge_checks, judge_question, solver_for
 from pipeline.validation.structural import structural_checks
 
-VERSION = "4"
+VERSION = "5"
 
 
 def unplant(item: Item) -> list[Turn]:
@@ -218,8 +218,10 @@ async def _apply(item: Item, ctx: Context) -> Item:
             voices = {s.id: s.voice for s in cand.spec.speakers}
         checks = await asyncio.to_thread(draw_checks, cand, ctx)
         bad = {c.name for c in checks if not c.ok}
-        if not bad:
-            return replace(cand, provenance={**cand.provenance, "key_draw": draw})
+        if not bad:  # the plan's voice for the key speaker: the audit counts the swaps
+            planned = next(s.voice for s in item.spec.speakers if s.id == key_speaker(cand))
+            return replace(cand, provenance={**cand.provenance, "key_draw": draw,
+                                             "key_voice_planned": planned})
         misheard = bool(bad & {"heard", "asr_wer", "asr_answer"})
         reason = "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok)
     return replace(item, checks=checks, failed={

@@ -130,8 +130,9 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
     elif isinstance(rec.get("duration"), int | float):
         duration = float(rec["duration"])
     checks = rec.get("checks") if isinstance(rec.get("checks"), dict) else None
-    genders = [v.get("gender", "unknown") for v in rec.get("voices") or []
-               if isinstance(v, dict)] or ["unknown"] * len(speakers)
+    voices = [v for v in rec.get("voices") or [] if isinstance(v, dict)]
+    genders = [v.get("gender", "unknown") for v in voices] or ["unknown"] * len(speakers)
+    key_speaker = rec.get("audio_data", {}).get("key_sentences", {}).get("speaker")
     return {
         "id": meta.get("id", f"record_{n}"),
         "type": meta.get("transcript_type", "unknown"),
@@ -153,6 +154,10 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
         "duration": duration,
         "wer": (checks.get("asr_wer") or {}).get("value") if checks else None,
         "checks": checks,
+        "voices": [str(v["voice"]) for v in voices if v.get("voice")],
+        "key_voice": next((str(v["voice"]) for v in voices
+                           if v.get("id") == key_speaker and v.get("voice")), None),
+        "key_voice_planned": (rec.get("provenance") or {}).get("key_voice_planned"),
     }
 
 
@@ -183,6 +188,34 @@ def _rejections(rejections: list[dict[str, Any]], n_exported: int) -> dict[str, 
         "by_reason": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
         "share_by_reason": {k: _share(v, attempts) for k, v in
                             sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))},
+    }
+
+
+def _voice_mix(items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Who says the key sentences, beside who would if each item's key speaker were any of
+    its speakers alike. The pre-check gives a key speaker another voice when its own was
+    measured not to say the answer, so voices heard clearly can end up saying more than
+    their share of keys; this shows how much."""
+    keyed = [it for it in items if it["key_voice"]]
+    if not keyed:
+        return None
+    slots: Counter[str] = Counter()
+    expected: Counter[str] = Counter()
+    for it in keyed:
+        for v in it["voices"]:
+            slots[v] += 1
+            expected[v] += 1 / len(it["voices"])
+    keys = Counter(it["key_voice"] for it in keyed)
+    planned = [it for it in keyed if it["key_voice_planned"]]
+    return {
+        "items": len(keyed),
+        "voices_used": len(slots),
+        "key_voices": len(keys),
+        "key_voice_swapped": _share(sum(it["key_voice"] != it["key_voice_planned"]
+                                        for it in planned), len(planned)) if planned else None,
+        "by_voice": {v: {"slots": slots[v], "keys": keys[v],
+                         "expected_keys": round(expected[v], 2)}
+                     for v in sorted(slots, key=lambda v: (-keys[v], -slots[v], v))},
     }
 
 
@@ -235,6 +268,7 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
         "gates": None,
         "rejections": _rejections(rejections, n) if rejections is not None else None,
         "text": text_figures(items, th.distinct2_words),
+        "voices": _voice_mix(items),
     }
     if durations:
         inside = sum(abs(d - target) <= tol for d in durations)
@@ -403,6 +437,18 @@ def _markdown(r: dict[str, Any]) -> str:
                   "| check | attempts | share of attempts |", "| --- | --- | --- |"]
         lines += [f"| {k} | {v} | {_pct(rj['share_by_reason'][k])} |"
                   for k, v in rj["by_reason"].items()]
+    if r.get("voices"):
+        v = r["voices"]
+        lines += ["", "## Voices", "",
+                  f"{v['voices_used']} voices speak in the {v['items']} items; "
+                  f"{v['key_voices']} of them say key sentences. Key speakers given another "
+                  f"voice than planned (one measured to say the answer): "
+                  f"{_pct(v['key_voice_swapped'])}. Expected: the keys a voice would say if "
+                  f"each item's key speaker were any of its speakers alike.", "",
+                  "| voice | speaker slots | key sentences | expected |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {name} | {x['slots']} | {x['keys']} | {x['expected_keys']:.1f} |"
+                  for name, x in v["by_voice"].items()]
     if r["distractor_said"]["items"]:
         lines += ["", "## Distractors said", ""] + [
             f"- {x['id']}: {', '.join(x['said'])}" for x in r["distractor_said"]["items"][:50]]

@@ -194,8 +194,8 @@ def _rejections(rejections: list[dict[str, Any]], n_exported: int) -> dict[str, 
 def _voice_mix(items: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Who says the key sentences, beside who would if each item's key speaker were any of
     its speakers alike. The pre-check gives a key speaker another voice when its own was
-    measured not to say the answer, so voices heard clearly can end up saying more than
-    their share of keys; this shows how much."""
+    measured not to say the answer or after a draw the ASR failed, so voices heard clearly
+    can end up saying more than their share of keys; this shows how much."""
     keyed = [it for it in items if it["key_voice"]]
     if not keyed:
         return None

@@ -118,3 +118,40 @@ def test_workers_asking_at_once_build_the_model_once(tmp_path: Path,
     finally:
         whisper._build.cache_clear()
     assert len(built) == 1 and got[0] is got[1]
+
+
+def test_fitted_window_encodes_the_clip_and_two_seconds_and_hears_it(
+        small_run: RunResult) -> None:
+    """The gate's default: a key clip encoded in a window fitted to it, not in whisper's 30 s
+    (a third of the CPU); a clip too long for one window is heard in the 30-s window."""
+    from pipeline.validation.intelligibility import read_clip
+
+    item = small_run.built[0]
+    assert item.key and item.audio
+    clip, sr = read_clip(small_run.ctx.run_dir / "audio" / "key" / item.audio.key_wav)
+    model = whisper.load("packaged:tiny.en", True)
+    shapes = []
+
+    class Spy:  # the CTranslate2 model, recording what the encoder is given
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def generate(self, features: object, *args: object, **kwargs: object) -> object:
+            shapes.append(tuple(features.shape))
+            return real.generate(features, *args, **kwargs)
+
+    real, model.model = model.model, Spy()
+    try:
+        text, _ = whisper.transcribe(clip, sr, "packaged:tiny.en", window="fitted")
+        long = np.tile(clip, int(np.ceil(29 * sr / len(clip))))
+        assert whisper.fitted_text(model, long) is None
+    finally:
+        model.model = real
+    seconds = len(clip) / sr
+    assert len(shapes) == 1 and shapes[0][:2] == (1, 80), shapes
+    width = shapes[0][2]  # frames of 10 ms: the clip and 2 s, in whole seconds
+    assert width % 100 == 0 and 100 * (seconds + 2) <= width + 1 < 100 * (seconds + 3) + 2, \
+        (width, seconds)
+    from pipeline.text.compare import wer
+
+    assert wer(item.key.sentence, text) <= 0.5, text

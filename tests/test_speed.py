@@ -217,6 +217,10 @@ def test_asr_text_is_cached_per_exact_samples(tmp_path: Path, monkeypatch) -> No
     clip[0] += 1e-3
     intelligibility.heard_text(clip, 16000, v, tmp_path)
     assert calls == [800, 800]  # the second call was a hit; a changed sample is not
+    from dataclasses import replace
+
+    intelligibility.heard_text(clip, 16000, replace(v, asr_window="full"), tmp_path)
+    assert calls == [800, 800, 800]  # another window is another instrument
 
 
 def test_file_hash_reads_a_large_file_in_pieces(tmp_path: Path) -> None:

@@ -133,12 +133,18 @@ def _build(model: str, offline: bool, device: str, compute_type: str, parallel: 
 
 
 def transcribe(audio: np.ndarray, sample_rate: int, model: str = "packaged:tiny.en",
-               offline: bool = True, words: bool = False, parallel: int = 1
-               ) -> tuple[str, list[Word]]:
+               offline: bool = True, words: bool = False, parallel: int = 1,
+               window: str = "full") -> tuple[str, list[Word]]:
     """Text and (when asked) word timestamps of mono float audio. Callers that transcribe
-    from `parallel` threads at once say so, and get one model replica per thread."""
+    from `parallel` threads at once say so, and get one model replica per thread. With
+    `window="fitted"` a clip (without word timestamps) is encoded on its own (fitted_text)."""
     audio = resample(audio, sample_rate, 16000)
-    segments, _ = load(model, offline, parallel=parallel).transcribe(
+    whisper = load(model, offline, parallel=parallel)
+    if window == "fitted" and not words:
+        text = fitted_text(whisper, audio.astype(np.float32))
+        if text is not None:
+            return text, []
+    segments, _ = whisper.transcribe(
         # temperature 0 with no fallback: greedy, so the same audio gives the same text.
         audio.astype(np.float32), language="en", beam_size=1, temperature=0.0,
         word_timestamps=words,
@@ -149,3 +155,32 @@ def transcribe(audio: np.ndarray, sample_rate: int, model: str = "packaged:tiny.
         for w in seg.words or []:
             out_words.append(Word(w.word.strip(), float(w.start), float(w.end)))
     return " ".join(p for p in text_parts if p), out_words
+
+
+FIT_PAD_FRAMES = 200  # log-mel frames (10 ms each) of silence kept after the clip
+WINDOW_FRAMES = 3000  # whisper's 30-s window
+
+
+def fitted_text(whisper, audio: np.ndarray) -> str | None:  # noqa: ANN001
+    """Greedy text of a clip encoded in a window fitted to it (the clip plus 2 s, in whole
+    seconds) instead of whisper's 30 s: the encoder's cost grows with its input, and a key
+    sentence fills a sixth of 30 s. Measured on 210 key clips (espeak, good voices and bad
+    ones alike, README "Speed"): a third of the CPU, the same share passing the gate, mean
+    WER 0.324 against 0.339; the two disagree on 13% of verdicts, the 30-s window with itself
+    on 3-6% under a 1 dB or 20 ms change. None when the clip does not fit one window."""
+    import ctranslate2
+    from faster_whisper.tokenizer import Tokenizer
+
+    feats = whisper.feature_extractor(audio)[:, :-1]
+    frames = feats.shape[-1] + FIT_PAD_FRAMES
+    if frames > WINDOW_FRAMES:
+        return None
+    size = -(-frames // 100) * 100
+    feats = np.pad(feats, ((0, 0), (0, size - feats.shape[-1])))  # as faster-whisper pads
+    tok = Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe",
+                    language="en")
+    out = whisper.model.generate(
+        ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None], np.float32)),
+        [list(tok.sot_sequence)], beam_size=1, max_length=448, suppress_blank=True,
+        suppress_tokens=[-1])
+    return tok.decode([t for t in out[0].sequences_ids[0] if t < tok.eot]).strip()

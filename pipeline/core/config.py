@@ -125,6 +125,7 @@ class ValidateConfig:
     max_choice_length_spread: float = 0.45  # (longest - shortest) / longest choice, chars
     asr_model: str = "packaged:base"  # packaged:base|tiny.en, a CTranslate2 folder, a hub name
     asr_offline: bool = True  # never try a hub download
+    asr_window: str = "fitted"  # fitted (the clip + 2 s) | full (whisper's 30-s window)
     max_wer: float = 0.5  # on the key-sentence segment, normalised text
     answer_match: str = "names_fuzzy"  # exact | names_fuzzy (names and places may be misspelt)
     name_similarity: float = 0.6  # character similarity a misspelt name needs
@@ -219,6 +220,7 @@ RESERVED_FOLDERS = ("", "export", "audio", "plan", "script", "plant", "question"
 BASELINE_ADAPTERS = ("cascade", "qwen2-audio")
 JUDGE_BACKENDS = ("offline", "llm")
 ANSWER_MATCH = ("exact", "names_fuzzy")
+ASR_WINDOWS = ("fitted", "full")
 
 
 def _build(cls: type, data: dict[str, Any], source: str, lenient: bool = False) -> Any:
@@ -297,6 +299,7 @@ def _validate(cfg: Config, source: str) -> None:
          f"one of {JUDGE_BACKENDS}"),
         (cfg.validate.answer_match in ANSWER_MATCH, "validate.answer_match",
          f"one of {ANSWER_MATCH}"),
+        (cfg.validate.asr_window in ASR_WINDOWS, "validate.asr_window", f"one of {ASR_WINDOWS}"),
         (cfg.validate.judge_orders >= 1, "validate.judge_orders", "an int >= 1"),
         (cfg.validate.max_regenerations >= 0, "validate.max_regenerations", "an int >= 0"),
         (cfg.validate.max_key_draws >= 1, "validate.max_key_draws", "an int >= 1"),

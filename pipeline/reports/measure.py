@@ -78,7 +78,7 @@ def measure_voice(cfg: Config, voice: Voice, entries: dict[str, tuple[str, ...]]
     for category, words in _lists(entries):
         audio = cache.render(tts, to_spoken(sentence(words)), voice, 1.0, sr)
         text, _ = transcribe(audio, sr, model=v.asr_model, offline=v.asr_offline,
-                             parallel=parallel)
+                             parallel=parallel, window=v.asr_window)
         rule = v.answer_match if category in FUZZY else "exact"
         for word in words:
             total += 1
@@ -112,6 +112,7 @@ def measure(cfg: Config, progress: bool = True) -> str:
     out = heard.measured_path(cfg.voices)
     data = {"version": heard.VERSION, "backend": cfg.tts.backend,
             "asr_model": cfg.validate.asr_model,
+            "asr_window": cfg.validate.asr_window,
             "entries": sum(len(set(v)) for v in entries.values()), "voices": table}
     atomic_write_text(out, json.dumps(data, indent=1, sort_keys=True) + "\n")
     return "\n".join([*([] if progress else rows), f"written: {out}"])

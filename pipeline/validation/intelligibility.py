@@ -70,16 +70,16 @@ def heard_text(audio: np.ndarray, sr: int, cfg: ValidateConfig,
     once (whisper.load); the text does not depend on it."""
     if cache_dir is None:
         return transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline,
-                          parallel=parallel)[0]
+                          parallel=parallel, window=cfg.asr_window)[0]
     digest = hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
-    key = content_hash("asr/1", cfg.asr_model, _engine_version(), sr, digest)
+    key = content_hash("asr/2", cfg.asr_model, cfg.asr_window, _engine_version(), sr, digest)
     path = Path(cache_dir) / key[:2] / f"{key}.json"
     try:
         return str(read_json(path)["text"])
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
     text = transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline,
-                      parallel=parallel)[0]
+                      parallel=parallel, window=cfg.asr_window)[0]
     atomic_write_json(path, {"text": text})
     return text
 

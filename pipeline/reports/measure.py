@@ -2,7 +2,8 @@
 
 Every fictional entry of the writer's banks (first names, surnames, place words,
 organisation words, units, months, counted things) is said by every voice in short list
-sentences, and the list is transcribed with `validate.asr_model`. An entry is heard when the
+sentences, and the list is transcribed with `validate.asr_model` in `validate.asr_window`
+(the gate's instrument: the table is measured per window). An entry is heard when the
 gate's own rule finds it in the ASR text (names and places may be misspelt up to
 `validate.name_similarity` under `names_fuzzy`; units, months and nouns must be exact). The
 result goes to `<bank>.measured.json` next to the voice bank, with each voice's speaking

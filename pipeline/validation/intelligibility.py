@@ -1,6 +1,6 @@
 """Intelligibility gate: ASR of the key-sentence audio must match its text and carry the answer.
 
-The key wav is transcribed with faster-whisper (pipeline/asr/whisper.py); both texts are
+The key wav is transcribed with whisper (pipeline/asr/whisper.py, in `asr_window`); both texts are
 normalised by pipeline/text/compare.py so "412" and "four hundred twelve" are the same words.
 """
 

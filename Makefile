@@ -12,7 +12,7 @@ SEED    ?=
 N       ?=
 IDS     ?=
 
-.PHONY: setup setup-coqui data test test-slow lint bench bench-spiral bench-llm bench-validate bench-tts audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
+.PHONY: setup setup-coqui data test test-slow lint bench bench-spiral bench-llm bench-validate bench-asr-window bench-tts audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -123,6 +123,10 @@ bench-baseline: setup
 
 bench-validate: setup
 	$(BIN)/python benchmarks/bench_validate.py --build 20
+
+# The gate's ASR in whisper's 30-s window against the fitted one, on the same key clips.
+bench-asr-window: setup
+	$(BIN)/python benchmarks/bench_asr_window.py
 
 audit: setup
 	$(BIN)/spiral audit data/runs/$(or $(RUN),demo)/export/data.jsonl --audio data/runs/$(or $(RUN),demo)/export/wavs

@@ -51,11 +51,9 @@ def main() -> int:
     ctx = Context(cfg)
     tts = get_backend(cfg.tts, cfg.cache_root)
     v = cfg.validate
-    model = whisper.load(v.asr_model, v.asr_offline)
     listeners: dict[str, Callable[[np.ndarray], str]] = {
-        "full": lambda a: whisper.transcribe(a, SR, v.asr_model, v.asr_offline)[0],
-        "fitted": lambda a: whisper.fitted_text(model, a) or "",
-    }
+        w: lambda a, w=w: whisper.transcribe(a, SR, v.asr_model, v.asr_offline, window=w)[0]
+        for w in ("full", "fitted")}
     rng = random.Random(7)
     verdicts: dict[str, list[bool]] = {k: [] for k in
                                        ("full", "fitted", "full_1db", "full_20ms")}

@@ -219,7 +219,8 @@ async def _apply(item: Item, ctx: Context) -> Item:
         checks = await asyncio.to_thread(draw_checks, cand, ctx)
         bad = {c.name for c in checks if not c.ok}
         if not bad:  # the plan's voice for the key speaker: the audit counts the swaps
-            planned = next(s.voice for s in item.spec.speakers if s.id == key_speaker(cand))
+            speaker = key_speaker(cand)
+            planned = next(s.voice for s in item.spec.speakers if s.id == speaker)
             return replace(cand, provenance={**cand.provenance, "key_draw": draw,
                                              "key_voice_planned": planned})
         misheard = bool(bad & {"heard", "asr_wer", "asr_answer"})

@@ -68,9 +68,12 @@ def heard_text(audio: np.ndarray, sr: int, cfg: ValidateConfig,
     transcription is greedy and deterministic, so the pre-check's verdict on a clip and the
     gate's on the same clip are one ASR pass, not two. `parallel`: how many threads call at
     once (whisper.load); the text does not depend on it."""
-    if cache_dir is None:
+    def listen() -> str:
         return transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline,
                           parallel=parallel, window=cfg.asr_window)[0]
+
+    if cache_dir is None:
+        return listen()
     digest = hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
     key = content_hash("asr/2", cfg.asr_model, cfg.asr_window, _engine_version(), sr, digest)
     path = Path(cache_dir) / key[:2] / f"{key}.json"
@@ -78,8 +81,7 @@ def heard_text(audio: np.ndarray, sr: int, cfg: ValidateConfig,
         return str(read_json(path)["text"])
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
-    text = transcribe(audio, sr, model=cfg.asr_model, offline=cfg.asr_offline,
-                      parallel=parallel, window=cfg.asr_window)[0]
+    text = listen()
     atomic_write_json(path, {"text": text})
     return text
 

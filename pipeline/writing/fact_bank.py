@@ -12,6 +12,7 @@ them and `python -m pipeline.writing.fact_bank FILE...` runs it.
 
 from __future__ import annotations
 
+import random
 import re
 import statistics
 import sys
@@ -21,6 +22,13 @@ from typing import Any
 
 from pipeline.core.resources import ResourceError, Subtopic, load_topics, load_yaml
 from pipeline.text.numbers import MONTHS
+from pipeline.writing.details import (
+    FIRST_NAMES,
+    PLACE_HEADS,
+    PLACE_ROOTS,
+    PLACE_TAILS,
+    SURNAMES,
+)
 
 VALUE_KINDS = ("number", "quantity", "date", "time", "name", "place", "percentage", "money")
 PHRASE_KINDS = ("finding", "decision", "cause", "method", "proposal")
@@ -378,6 +386,108 @@ def load_bank(root: str | Path, topics: dict[str, list[Subtopic]]
             out[(data["type"], entry["name"])] = _subtopic(entry, data["type"],
                                                           data["main_topic"], path)
     return out
+
+
+FEMALE_NAMES = frozenset({
+    "Adele", "Celia", "Esther", "Greta", "Imogen", "Karin", "Marta", "Odette", "Rosalind",
+    "Tamsin", "Vera", "Yvonne", "Beatrix", "Delia", "Freya", "Helena", "Juno", "Lorna",
+    "Nadia", "Petra"})
+RELATIVES = {"female": ("my sister", "my aunt", "my sister-in-law", "my cousin", "my neighbour",
+                        "my flatmate", "my friend"),
+             "male": ("my brother", "my uncle", "my brother-in-law", "my cousin", "my neighbour",
+                      "my flatmate", "my friend")}
+
+
+@dataclass(frozen=True)
+class Who:
+    """A drawn subject: as said, as a question names it, and as later sentences refer to it."""
+
+    said: str
+    asked: str
+    ref: str
+    its: str = "its"  # the subject's possessive: "its" in a template becomes "her" or "his"
+
+
+def _generate(name: str, rng: random.Random) -> str:
+    if name == "person":
+        return f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
+    if name == "first":
+        return rng.choice(FIRST_NAMES)
+    if name == "surname":
+        return rng.choice(SURNAMES)
+    if name == "root":
+        return rng.choice(PLACE_ROOTS)
+    if name == "place":
+        if rng.random() < 0.5:
+            return f"{rng.choice(PLACE_HEADS)} {rng.choice(PLACE_ROOTS)}"
+        return f"{rng.choice(PLACE_ROOTS)} {rng.choice(PLACE_TAILS)}"
+    raise ValueError(f"unknown generator {name!r}")
+
+
+def fill(pattern: str, rng: random.Random) -> str:
+    """A pattern with each generator slot replaced by a fresh fictional name."""
+    return _SLOT.sub(lambda m: _generate(m.group(1), rng), pattern)
+
+
+def draw_subject(pattern: str, rng: random.Random, ttype: str) -> Who:
+    """A fresh subject from a `subjects` pattern."""
+    text, _, ref = pattern.partition("|")
+    text, ref = text.strip(), ref.strip()
+    if text == "{relative}":
+        first = rng.choice(FIRST_NAMES)
+        his = "her" if first in FEMALE_NAMES else "his"
+        rel = rng.choice(RELATIVES["female" if his == "her" else "male"])
+        return Who(f"{rel} {first}", first, rel, his)
+    said = fill(text, rng)
+    if text == "{person}":
+        his = "her" if said.split()[0] in FEMALE_NAMES else "his"
+        return Who(said, said, f"{his} {'team' if ttype != 'lecture' else 'group'}", his)
+    if not ref:
+        ref = "the " + said.split()[-1].lower()
+    return Who(said, said, ref)
+
+
+def render(template: str, who: Who, value: str = "") -> str:
+    """A `say` or `ask` template for `who`: "its" (the subject's) made "her" or "his" for a
+    person, `{Subject}`, `{subject}` and `{value}` filled."""
+    if who.its != "its":
+        template = re.sub(r"\bits\b", who.its, template)
+        template = re.sub(r"\bIts\b", who.its.capitalize(), template)
+    text = template.replace("{Subject}", who.said[:1].upper() + who.said[1:])
+    text = text.replace("{subject}", who.said if "{value}" in template else who.asked)
+    return text.replace("{value}", value)
+
+
+def value_choices(fact: BankFact) -> int:
+    """How many distinct values a value fact's spec can give (0 for a pattern: unbounded)."""
+    v = fact.value
+    if fact.kind in ("number", "quantity", "percentage", "money"):
+        return (v["max"] - v["min"]) // v.get("step", 1) + 1
+    if fact.kind == "date":
+        return 28 * len(v.get("months", MONTHS))
+    if fact.kind == "time":
+        return ((_minutes(v["max"]) or 0) - (_minutes(v["min"]) or 0)) // 5 + 1
+    return 0
+
+
+def draw_value(fact: BankFact, rng: random.Random) -> str:
+    """One value of a value fact, uniform over its range (so the answer's rank among values
+    drawn the same way is uniform)."""
+    v, kind = fact.value, fact.kind
+    if kind in ("number", "quantity", "percentage", "money"):
+        step = v.get("step", 1)
+        n = rng.randrange(v["min"], v["max"] + 1, step)
+        unit = "percent" if kind == "percentage" else v.get("unit", "")
+        return f"{n} {unit}".strip()
+    if kind == "date":
+        return f"{rng.choice(v.get('months', MONTHS))} {rng.randint(1, 28)}"
+    if kind == "time":
+        lo, hi = _minutes(v["min"]) or 60, _minutes(v["max"]) or 60
+        m = rng.randrange(lo, hi + 1, 5)
+        return f"{m // 60}:{m % 60:02d}"
+    if kind in ("name", "place"):
+        return fill(v["pattern"], rng)
+    raise ValueError(f"{fact.frame}: {kind} is not a value kind")
 
 
 def main(argv: list[str] | None = None) -> int:

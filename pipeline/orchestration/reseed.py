@@ -17,7 +17,7 @@ from pipeline.core.records import Item, ItemSpec
 from pipeline.core.resources import ResourceError, Voice, draw_speakers
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.core.store import atomic_write_json, read_json
-from pipeline.writing.facts import redraw_facts
+from pipeline.writing.bank_sheet import redraw_sheet
 
 FILE = "reseeds.json"
 _lock = threading.Lock()
@@ -38,7 +38,8 @@ def load(run_dir: str | Path) -> dict[str, list[int]]:
     return data
 
 
-def apply(items: list[Item], run_dir: str | Path, voices: list[Voice]) -> list[Item]:
+def apply(items: list[Item], run_dir: str | Path, voices: list[Voice],
+          prompts_dir: str | Path = "prompts") -> list[Item]:
     """Give each re-seeded item its latest seed and voices drawn from it; record the seed
     history in its provenance."""
     history = load(run_dir)
@@ -46,16 +47,17 @@ def apply(items: list[Item], run_dir: str | Path, voices: list[Voice]) -> list[I
         seeds = history.get(item.id)
         if seeds:
             item.provenance["seed_history"] = [item.spec.seed, *seeds]
-            item.spec = reseeded(item.spec, seeds[-1], voices)
+            item.spec = reseeded(item.spec, seeds[-1], voices, prompts_dir)
     return items
 
 
-def reseeded(spec: ItemSpec, seed: int, voices: list[Voice]) -> ItemSpec:
+def reseeded(spec: ItemSpec, seed: int, voices: list[Voice],
+             prompts_dir: str | Path = "prompts") -> ItemSpec:
     """`spec` rebuilt from `seed`: the same plan, voices drawn again with the same genders,
     and a new fact sheet of the same shape (key kind, depth, size, confusers)."""
     speakers = draw_speakers(rng_for(seed, "voices"), voices,
                              [(s.id, s.gender) for s in spec.speakers])
-    facts, key_id = redraw_facts(spec, seed)
+    facts, key_id = redraw_sheet(spec, seed, prompts_dir)
     return replace(spec, seed=seed, speakers=speakers, facts=facts, key_fact=key_id)
 
 

@@ -15,7 +15,8 @@ from pipeline.core.seeds import (
     stratified_ordinal,
     weighted_strata,
 )
-from pipeline.writing.facts import PHRASE_KINDS, VALUE_KINDS, draw_facts, n_facts
+from pipeline.writing.bank_sheet import draw_sheet
+from pipeline.writing.facts import PHRASE_KINDS, VALUE_KINDS, n_facts
 
 GENDERS = ("female", "male")
 LONGEST_SHARE = (True, False, False, False, False)  # 20% may have a strictly longest answer
@@ -54,9 +55,9 @@ def plan_item(index: int, cfg: Config, topics: dict[str, list[Subtopic]],
     offset = round(rng.random(), 6)
     kind = key_kind(seed, index, cfg.question.descriptive_share)
     longest = stratified(seed, "longest", index, LONGEST_SHARE)
-    facts, key_id = draw_facts(item_seed, ttype, list(sub.terms), kind, (decile + offset) / 10,
-                               n_facts(cfg.audio.target_seconds), cfg.question.confusers,
-                               longest)
+    facts, key_id = draw_sheet(item_seed, ttype, sub.name, list(sub.terms), kind,
+                               (decile + offset) / 10, n_facts(cfg.audio.target_seconds),
+                               cfg.question.confusers, longest, cfg.prompts_dir)
     return ItemSpec(
         index=index,
         id=f"{ttype}_{index}",

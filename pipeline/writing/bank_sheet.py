@@ -109,11 +109,13 @@ class _Sheet:
             free = [o for o in fact.options if o not in self.used_options.get(fact.frame, set())
                     and o not in self.values]
             return rng.choice(free) if free else None
-        for _ in range(400):
+        for tries in range(300):
             cand = draw_value(fact, rng)
             if cand in self.values or any(cand in v or v in cand for v in self.values):
                 continue
-            if _names(cand) & self.names:
+            # An hour-long sheet runs out of unshared numbers and names: then a value may
+            # share one with another (never be one, nor contain one).
+            if tries < 150 and _names(cand) & self.names:
                 continue
             return cand
         return None

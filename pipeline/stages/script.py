@@ -41,7 +41,8 @@ def _rates(item: Item, ctx: Context) -> list[float] | None:
 
 def _inputs(item: Item, ctx: Context) -> dict:
     w = ctx.cfg.writer
-    inputs = {"spec": asdict(item.spec), "writer": asdict(w), "llm": ctx.writer.name,
+    inputs = {"spec": asdict(item.spec), "provenance": item.provenance,
+              "writer": asdict(w), "llm": ctx.writer.name,
               **ctx.writer.inputs("script", item)}
     if w.aim_from_voices:
         inputs["voice_rates"] = voice_rates(item, ctx)
@@ -51,11 +52,12 @@ def _inputs(item: Item, ctx: Context) -> dict:
 
 
 async def _apply(item: Item, ctx: Context) -> Item:
+    item = await ctx.writer.facts(item)  # the LLM may propose the sheet (llm_facts.yaml)
     words = word_target(item.spec, ctx.cfg.writer, ctx.cfg.audio, _rates(item, ctx))
     return replace(item, transcript=await ctx.writer.script(item, words))
 
 
-STAGE = writer_stage("script", "2", ("transcript",), _inputs, _apply)
+STAGE = writer_stage("script", "3", ("spec", "transcript", "provenance"), _inputs, _apply)
 
 
 def run(items: list[Item], ctx: Context) -> list[Item]:

@@ -157,7 +157,7 @@ def test_sources_resolve_like_spiral_and_errors_are_one_line(
     assert src.items[0].wav == public / "spiral" / "wavs" / recs[0]["audio_data"][
         "combined"]["audio_files"][0]
     assert src.items[0].duration > 30 and src.items[0].depth is not None
-    assert src.eval_root == tmp_path / "eval" / "public"
+    assert src.eval_root == tmp_path / "public" / "eval"
     # the same records read from inside spiral/ resolve against the folder above
     shutil.copy(public / "data.jsonl", public / "spiral" / "data.jsonl")
     assert load_source(str(public / "spiral"), "default", tmp_path).items[1].wav.is_file()
@@ -220,9 +220,72 @@ def test_eval_over_http_with_input_audio_equals_the_cascade_and_reruns_free(
     local = run_eval(make_config(tmp_path), "ev", parse_model("cascade"), limit=1, quiet=True)
     http = [json.loads(x) for x in (tmp_path / "ev" / "eval" / "openai-offline-cascade"
                                     / "predictions.jsonl").read_text().splitlines()]
-    ours = [json.loads(x) for x in (tmp_path / "ev" / "eval" / "cascade-proxy"
+    ours = [json.loads(x) for x in (tmp_path / "ev" / "eval" / "cascade"
                                     / "predictions.jsonl").read_text().splitlines()]
     assert [[r["choice"] for r in p["rotations"]] for p in http] == \
         [[r["choice"] for r in p["rotations"]] for p in ours]
     assert local["proxy"] and "OFFLINE PROXY" in (
-        tmp_path / "ev" / "eval" / "cascade-proxy" / "report.md").read_text()
+        tmp_path / "ev" / "eval" / "cascade" / "report.md").read_text()
+
+
+def test_eval_flags_mean_what_they_mean_elsewhere_and_errors_are_one_line(
+        small_run: RunResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--config` is the YAML file, as in every command; the subset is `--subset`. A bad
+    argument or model is one line and exit 2, never a usage block or a traceback."""
+    copy_run(small_run, tmp_path)
+    where = ["--data", "ev", "--set", f"output_root={tmp_path}", "--quiet"]
+    bad = [
+        (["--model", "cascade", "--limit", "abc"], "argument --limit: invalid int value"),
+        (["--model", "cascade", "--subset", "easy"], "argument --subset: invalid choice"),
+        (["--model", "cascade", "--config", "hard"], "the subset is --subset hard"),
+        (["--model", "cascade:foo"], "--model cascade:foo: the cascade's ASR model must be"),
+        (["--model", "cascade", "--config", str(tmp_path / "none.yaml")], "none.yaml"),
+    ]
+    for args, message in bad:
+        with pytest.raises(SystemExit) if "argument" in message else _nothing() as exc:
+            code = main(["eval", *where, *args])
+        code = exc.value.code if exc is not None else code
+        err = capsys.readouterr().err
+        assert code == 2 and message in err, (args, err)
+        assert err.count("\n") == 1 and "usage:" not in err and "Traceback" not in err, err
+    assert main(["eval", *where, "--model", "cascade", "--subset", "hard"]) == 2
+    assert "no difficulty tags, so no hard subset" in capsys.readouterr().err
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+
+def test_every_source_puts_its_results_in_one_place(small_run: RunResult,
+                                                    tmp_path: Path) -> None:
+    """`<output_root>/<name>/eval/[hard/]<model>/`: a run by its name, a published folder
+    of a run as `<run>-<folder>`, a SPIRAL folder by its name; `<model>` is `--model` as
+    written. Never a folder named `eval` among the runs."""
+    run_dir = copy_run(small_run, tmp_path, "demo")
+    cfg = make_config(tmp_path)
+    oracle = Fake(lambda item, shown: "ABCD"[shown.index(right_text(item, shown))])
+    rep = run_eval(cfg, "demo", parse_model("cascade"), limit=1, backend=oracle, quiet=True)
+    assert rep["out"] == str(run_dir / "eval" / "cascade")
+    hub = run_dir / "hub"
+    (hub / "spiral").mkdir(parents=True)
+    shutil.copy(run_dir / "export" / "data.jsonl", hub / "spiral" / "data.jsonl")
+    (hub / "spiral" / "wavs").symlink_to(run_dir / "export" / "wavs")
+    rep = run_eval(cfg, str(hub), parse_model("cascade"), limit=1, backend=oracle, quiet=True)
+    assert rep["out"] == str(tmp_path / "demo-hub" / "eval" / "cascade")
+    elsewhere = tmp_path / "downloads" / "spiralpub"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(run_dir / "export" / "data.jsonl", elsewhere / "data.jsonl")
+    (elsewhere / "wavs").symlink_to(run_dir / "export" / "wavs")
+    rep = run_eval(cfg, str(elsewhere), parse_model("openai:m"), limit=1, backend=oracle,
+                   quiet=True)
+    assert rep["out"] == str(tmp_path / "spiralpub" / "eval" / "openai-m")
+    assert not (tmp_path / "eval").exists()
+    # a folder named like a run does not write into that run
+    clash = tmp_path / "downloads" / "demo"
+    shutil.copytree(elsewhere, clash, symlinks=True)
+    with pytest.raises(Exception, match="belongs to the run demo"):
+        run_eval(cfg, str(clash), parse_model("cascade"), limit=1, backend=oracle, quiet=True)

@@ -116,7 +116,7 @@ def markdown(rep: dict[str, Any]) -> str:
     title = rep["label"] + (" — OFFLINE PROXY, not a speech model" if rep["proxy"] else "")
     u = rep["usage"]
     lines = [f"# Eval: {title}", "",
-             f"Source: {rep['source']} ({rep['source_kind']}, config `{rep['config']}`), "
+             f"Source: {rep['source']} ({rep['source_kind']}, subset `{rep['subset']}`), "
              f"{rep['n_items']} items." + (f" {rep['note']}." if rep.get("note") else ""), "",
              "Accuracy % [95% Wilson interval]. Plain: choices in their original order; "
              "circular: right in all four rotations of the choices.", "",
@@ -189,7 +189,7 @@ def write(out: Path, rep: dict[str, Any], preds: list[dict]) -> None:
 
 def side_by_side(eval_root: Path) -> str:
     """`models.md` / `models.json` under the source's eval folder: one row per model whose
-    report is there, same source and config."""
+    report is there, same source and subset."""
     reps = []
     for path in sorted(eval_root.glob("*/report.json")):
         try:

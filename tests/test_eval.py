@@ -289,3 +289,54 @@ def test_every_source_puts_its_results_in_one_place(small_run: RunResult,
     shutil.copytree(elsewhere, clash, symlinks=True)
     with pytest.raises(Exception, match="belongs to the run demo"):
         run_eval(cfg, str(clash), parse_model("cascade"), limit=1, backend=oracle, quiet=True)
+
+
+def test_tags_lapse_when_their_item_changes(small_run: RunResult, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`eval --tag`, then `reroll --ids` of a hard item, then export, publish, review,
+    `eval --subset hard` and `reroll --hard`: none of them still calls the rebuilt item hard
+    (they all did: the tag named only the id)."""
+    import pyarrow.parquet as pq
+
+    from pipeline.engine.stage import Context
+    from pipeline.orchestration import reseed
+    from pipeline.orchestration.reroll import Selection, reroll, select
+    from pipeline.orchestration.runner import run_pipeline
+    from pipeline.publishing.publish import publish
+    from pipeline.review.data import load_run
+    from pipeline.stages import plan
+
+    run_dir = tmp_path / "tg"
+    shutil.copytree(small_run.ctx.run_dir, run_dir)
+    cfg = make_config(tmp_path, "run=tg", "n_items=6", "seed=7")
+    ids = [json.loads(x)["metadata"]["id"]
+           for x in (run_dir / "export" / "data.jsonl").read_text().splitlines()]
+    target, kept = ids[0], ids[1]
+    wrong = Fake(lambda item, shown: "unsure" if item.id in (target, kept)
+                 else right_text(item, shown), lambda item, shown: "A")
+    run_eval(cfg, "tg", ModelSpec("openai", "m"), tag=True, backend=wrong, quiet=True)
+    rows = difficulty.load_all(run_dir)
+    assert rows[target]["seed"] is not None and len(rows[target]["content"]) == 16
+    assert difficulty.hard_ids(difficulty.load(run_dir)) == {target, kept}
+    capsys.readouterr()
+    reroll(cfg, Selection(ids=[target]), quiet=True)
+    err = capsys.readouterr().err
+    assert "dropped the difficulty tags of 1 item(s)" in err and target in err
+    assert difficulty.hard_ids(difficulty.load(run_dir)) == {kept}
+    hard_lines = (run_dir / "export" / "data_h.jsonl").read_text().splitlines()
+    assert [json.loads(x)["metadata"]["id"] for x in hard_lines] == [kept]
+    publish(cfg)
+    table = pq.read_table(sorted((run_dir / "hub" / "data" / "default").glob("*.parquet")),
+                          columns=["metadata", "difficulty"]).to_pylist()
+    tagged = {r["metadata"]["id"]: r["difficulty"] for r in table}
+    assert tagged.get(target) is None and tagged[kept]["hard"] is True
+    views = {it["id"]: it for it in load_run(run_dir).items}
+    assert views[target]["tag"] == "untagged" and views[kept]["tag"] == "hard"
+    assert [it.id for it in load_source("tg", "hard", tmp_path).items] == [kept]
+    ctx = Context(cfg, quiet=True)
+    voices = list(ctx.voices.values())
+    items = reseed.apply(plan.run(cfg, ctx.topics, voices), run_dir, voices)
+    assert [it.id for it in select(items, run_dir, Selection(hard=True))] == [kept]
+    # nothing changed since: a rebuild keeps every current tag, silently
+    run_pipeline(cfg, quiet=True)
+    assert difficulty.hard_ids(difficulty.load(run_dir)) == {kept}

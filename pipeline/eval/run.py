@@ -188,7 +188,7 @@ def run_eval(cfg: Config, data: str, spec: ModelSpec, subset: str = "default",
     rp.side_by_side(src.eval_root)
     if tag:
         assert src.run_dir is not None
-        rows = tag_rows(preds, spec)
+        rows = tag_rows(preds, spec, {it.id: difficulty.stamp(it.rec) for it in src.items})
         rep["tags"] = {"file": str(difficulty.write(src.run_dir, rows)),
                        "hard": sum(r["hard"] for r in rows),
                        "too_easy": sum(r["too_easy"] for r in rows)}
@@ -196,13 +196,15 @@ def run_eval(cfg: Config, data: str, spec: ModelSpec, subset: str = "default",
     return rep
 
 
-def tag_rows(preds: list[dict], spec: ModelSpec) -> list[dict[str, Any]]:
+def tag_rows(preds: list[dict], spec: ModelSpec,
+             stamps: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Difficulty tags from this model: hard = wrong in the original order; too_easy = the
-    blind pass right in at least TOO_EASY_MIN of the four rotations."""
+    blind pass right in at least TOO_EASY_MIN of the four rotations. Each row carries the
+    item's seed and content hash, so it lapses when the item changes."""
     rows = []
     for p in preds:
         blind_right = sum(r["correct"] for r in p["blind"])
-        rows.append({"id": p["id"], "hard": not p["plain"],
+        rows.append({"id": p["id"], **stamps[p["id"]], "hard": not p["plain"],
                      "too_easy": blind_right >= TOO_EASY_MIN,
                      "model": spec.label, "model_id": spec.model_id, "proxy": spec.proxy,
                      "original_correct": p["plain"],

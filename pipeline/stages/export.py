@@ -141,7 +141,7 @@ def run(items: list[Item], ctx: Context) -> Path:
         item.provenance = provenance(item, ctx)
         records.append(to_spiral(item))
     failures = [{"id": it.id, **(it.failed or {})} for it in items if it.failed]
-    tags = difficulty.load(run_dir)
+    tags = difficulty.load(run_dir, records)  # only tags of the items as they are now
     hard = difficulty.publishable_hard(tags, ctx.cfg.publish.hard_from_proxy)
     used = {s.voice for it in passed for s in it.spec.speakers}
     licence = audio_licence_section(ctx.cfg, (v for k, v in ctx.voices.items() if k in used))

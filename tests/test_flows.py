@@ -217,3 +217,26 @@ def test_card_and_publish_do_not_import_each_other() -> None:
         tree = ast.parse((folder / name).read_text())
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert other not in imported, (name, other)
+
+
+def test_a_rerun_after_make_audit_does_no_work_and_keeps_the_audit(
+        small_run: RunResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make audit` writes export/audit/; a rerun with nothing changed recomputed the export
+    (`export 6 computed`) and deleted the audit. A changed export keeps it too: the audit
+    names the data.jsonl it measured, so publish audits again when they differ."""
+    run_dir = copy_run(small_run, tmp_path, "small")
+    export = run_dir / "export"
+    assert main(["audit", str(export / "data.jsonl"), "--audio", str(export / "wavs"),
+                 *CONFIG]) == 0
+    before = {p.name: p.read_bytes() for p in (export / "audit").iterdir()}
+    capsys.readouterr()
+    where = [*CONFIG, "--run", "small", "--set", f"output_root={tmp_path}", "--quiet"]
+    assert main(["run", *where]) == 0
+    out = capsys.readouterr().out
+    row = next(x for x in out.splitlines() if x.strip().startswith("export "))
+    assert row.split()[1:4] == ["0", "computed,", "6"], row
+    assert {p.name: p.read_bytes() for p in (export / "audit").iterdir()} == before
+    (export / "failures.jsonl").unlink()  # a damaged export is rebuilt; its audit stays
+    assert main(["export", *where]) == 0
+    assert (export / "failures.jsonl").exists()
+    assert {p.name: p.read_bytes() for p in (export / "audit").iterdir()} == before

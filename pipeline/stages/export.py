@@ -38,6 +38,7 @@ from pipeline.tts.licences import audio_licence_section
 EXPORT_VERSION = "2"  # 2: hf/ streamed with the published rows' schema
 HF_BATCH_BYTES = 16 * 1024 * 1024  # audio bytes per Arrow batch (bounds memory)
 FILES = ".export-files.json"  # {path in the export: sha256} of every file but the stamps
+AUDIT = "audit"  # the audit's report folder: kept across rebuilds, never checksummed
 
 
 def provenance(item: Item, ctx: Context) -> dict:
@@ -68,9 +69,11 @@ def _link(src: Path, dst: Path, sha: str | None) -> None:
 
 
 def _checksums(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): file_hash(p)
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != FILES
-            and p.name != ".export-key"}
+    """Every file the export wrote; not `audit/`, which `spiral audit` (`make audit`) adds
+    beside the records and which says itself which data.jsonl it measured."""
+    return {rel: file_hash(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in (FILES, ".export-key")
+            and (rel := p.relative_to(folder).as_posix()).split("/")[0] != AUDIT}
 
 
 def _intact(export: Path) -> bool:
@@ -176,6 +179,8 @@ def run(items: list[Item], ctx: Context) -> Path:
             save_hf(records, tmp, tmp / "hf", ctx.cfg.audio.sample_rate, tags, key)
         atomic_write_json(tmp / FILES, _checksums(tmp))
         atomic_write_text(tmp / ".export-key", key)
+        if (export / AUDIT).is_dir():  # an audit of other records says so itself (its sha)
+            shutil.copytree(export / AUDIT, tmp / AUDIT)
         replace_dir(tmp, export)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -183,7 +183,7 @@ def test_progress_without_a_terminal_has_no_carriage_returns(
 
     run_pipeline(make_config(tmp_path, "run=bars", "n_items=2"), until="plant", quiet=False)
     err = capsys.readouterr().err
-    assert "[1/2] script: 2/2" in err and "[2/2] plant: 2/2" in err  # overall position
+    assert "[2/3] script: 2/2" in err and "[3/3] plant: 2/2" in err  # overall position
 
 
 def test_one_licence_policy_for_a_local_xtts_checkpoint(tmp_path: Path) -> None:

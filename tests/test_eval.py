@@ -340,3 +340,30 @@ def test_tags_lapse_when_their_item_changes(small_run: RunResult, tmp_path: Path
     # nothing changed since: a rebuild keeps every current tag, silently
     run_pipeline(cfg, quiet=True)
     assert difficulty.hard_ids(difficulty.load(run_dir)) == {kept}
+
+
+def test_plot_legend_covers_no_point_and_proxy_is_said_once() -> None:
+    """The legend sat on the 100% points of deciles 0-2; the cascade's title read
+    "(offline proxy) ... (proxy)"."""
+    import matplotlib.pyplot as plt
+
+    from pipeline.eval.report import _rate, figure, plot_title
+
+    # points everywhere a legend inside the axes could go: 100% left, alternating right
+    rows = [{"value": str(d), "plain": _rate([d < 3 or d % 2 == 1] * 5),
+             "circular": _rate([d < 3] * 5)} for d in range(10)]
+    fig = figure(rows, "t", "key-sentence depth decile")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    legend = ax.get_legend() or fig.legends[0]
+    box = legend.get_window_extent(renderer)
+    points = [ax.transData.transform(xy) for line in ax.lines for xy in line.get_xydata()]
+    assert len(points) >= 20
+    assert not [p for p in points if box.contains(*p)]
+    assert not box.overlaps(ax.get_window_extent(renderer))
+    plt.close(fig)
+    cascade = {"label": parse_model("cascade").label, "proxy": True}
+    assert plot_title(cascade).count("proxy") == 1
+    assert plot_title({"label": "some model", "proxy": True}) == "some model (proxy)"
+    assert plot_title({"label": "openai:m", "proxy": False}) == "openai:m"

@@ -163,9 +163,16 @@ def test_cli_describes_itself_and_names_bad_values(capsys: pytest.CaptureFixture
     for name in ("baseline", "voices"):
         flags = {o for a in sub.choices[name]._actions for o in a.option_strings}
         assert not flags & {"--n", "--seed"}, name
-    with pytest.raises(SystemExit):
-        main(["run", "--n", "0"])
-    assert "--n: '0' is not a number of items" in capsys.readouterr().err
+    for argv, said in ((["run", "--n", "0"], "--n: '0' is not a number of items"),
+                       (["eval", "--data", "x", "--model", "cascade", "--limit", "abc"],
+                        "argument --limit: invalid int value: 'abc'"),
+                       (["frobnicate"], "invalid choice: 'frobnicate'")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        # one line naming the argument, exit 2: no usage block (7 lines for eval --limit)
+        assert exc.value.code == 2 and said in err, err
+        assert err.count("\n") == 1 and "usage:" not in err and err.startswith("spiral"), err
 
 
 def test_progress_without_a_terminal_has_no_carriage_returns(

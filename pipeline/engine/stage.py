@@ -114,10 +114,11 @@ class Context:
             print(f"{self.phase}{self.rejection_line()}", file=sys.stderr, flush=True)
 
     def rejection_line(self) -> str:
-        draws = f", key draws rejected {self.draws_rejected}" if self.draws_rejected else ""
+        counts = [f"rejected {self.rejected}"] if self.rejected else []
+        if self.draws_rejected:
+            counts.append(f"key draws rejected {self.draws_rejected}")
         last = self.last_rejection
-        return f"rejected {self.rejected}{draws}, last: " + (
-            last if len(last) <= 100 else last[:99] + "…")
+        return ", ".join([*counts, "last: " + (last if len(last) <= 100 else last[:99] + "…")])
 
 
 _BARS: dict[int, Any] = {}  # Context id -> its running bar (a bar never travels with a ctx)

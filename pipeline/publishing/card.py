@@ -400,13 +400,14 @@ def _measured(inp: CardInputs) -> str:
         return "; this card carries no audit to show how well they are."
     said = (a.get("distractor_said") or {}).get("share")
     verdict = {t["name"]: t["ok"] for t in a.get("thresholds", [])}
-    where = {True: "within", False: "outside", None: "not checked against"}
-    text = (f"; the audit finds the correct letters {where[verdict.get('letter_balance')]} "
-            f"its tolerance and the key depths {where[verdict.get('key_depth_balance')]} "
-            "theirs")
+    state = {True: "within tolerance", False: "outside tolerance",
+             None: "not checked (too few items)"}
+    parts = [f"the correct letters are {state[verdict.get('letter_balance')]}",
+             f"the key depths {state[verdict.get('key_depth_balance')]}"]
     if said is not None:
-        text += ("; no item has a wrong choice said in its audio" if said == 0 else
-                 f"; {100 * said:.1f}% of items have a wrong choice said in their audio")
+        parts.append("no item has a wrong choice said in its audio" if said == 0 else
+                     f"{100 * said:.1f}% of items have a wrong choice said in their audio")
+    text = "; in the audit, " + ", ".join(parts[:-1]) + " and " + parts[-1]
     return text + " (see Statistics)."
 
 

@@ -168,11 +168,11 @@ def _show(value: Any) -> str:
 
 
 def clock(seconds: Any) -> str | None:
-    """92.3 -> "1:32", as the audio player counts: shown beside a player that has loaded
-    nothing yet (and so reads 0:00 / 0:00)."""
+    """92.7 -> "1:32", as the audio player counts (whole seconds, rounded down): shown beside
+    a player that has loaded nothing yet (and so reads 0:00 / 0:00)."""
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
         return None
-    whole = round(seconds)
+    whole = int(seconds)
     return f"{whole // 60}:{whole % 60:02d}"
 
 
@@ -188,8 +188,11 @@ def tag_fields(tag: dict[str, Any] | None) -> list[tuple[str, str]]:
     """A difficulty tag as label/value rows a reviewer reads, not raw JSON."""
     if not tag:
         return []
+    first = ("hard", "too_easy", "model", "proxy", "original_correct", "rotations_correct",
+             "blind_rotations_correct", "rule")
     out = []
-    for key, value in tag.items():
+    for key, value in sorted(tag.items(), key=lambda kv: first.index(kv[0])
+                             if kv[0] in first else len(first)):
         if key in ("id", "model_id"):
             continue
         if isinstance(value, bool):

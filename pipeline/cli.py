@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NoReturn
 
 from pipeline import __version__, cli_eval, cli_publish
 from pipeline.core.config import ConfigError, load_config
@@ -55,8 +56,17 @@ def _common(p: argparse.ArgumentParser, sizes: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line and exit 2, not the whole usage block: the
+    usage is one `--help` away, and a script reading stderr gets the error alone."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spiral", description=__doc__)
+    parser = OneLineParser(prog="spiral", description=__doc__)
     parser.add_argument("--version", action="version", version=f"spiral-pipeline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -184,7 +194,15 @@ def os_error_line(exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
+    except BrokenPipeError:  # the reader went away (`spiral ... | head -1`): not an error
+        try:  # what is still buffered goes nowhere, so no second error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141  # as a shell reports a process ended by SIGPIPE
     except KeyboardInterrupt:
         print("\nspiral: interrupted; rerun the same command to resume (finished work is "
               "kept)", file=sys.stderr)

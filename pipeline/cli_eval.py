@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
@@ -19,8 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="BACKEND[:NAME]",
                    help="cascade (offline proxy) | qwen2-audio:/local/folder (tests: "
                         "qwen2-audio:tiny-random) | openai:MODEL (llm.base_url, OPENAI_API_KEY)")
-    p.add_argument("--config", dest="subset", default="default", choices=("default", "hard"),
-                   help="the benchmark's subset")
+    p.add_argument("--subset", default="default", choices=("default", "hard"),
+                   help="the benchmark's subset: every item, or the hard ones")
     p.add_argument("--limit", type=int, help="only the first N items")
     p.add_argument("--tag", action="store_true",
                    help="write the run's difficulty tags from this model (hard, too_easy)")
@@ -31,26 +32,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device for qwen2-audio")
     p.add_argument("--base-url", help="openai: the endpoint (default: llm.base_url)")
     p.add_argument("--max-tokens", type=int, default=64, help="openai: reply length limit")
-    p.add_argument("--spiral-config", default="spiral.yaml", help="YAML config")
+    p.add_argument("--config", default="spiral.yaml", help="YAML config (default: spiral.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set output_root=/tmp/runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(args: argparse.Namespace) -> int:
+    from pipeline.asr.whisper import ASRModelError
     from pipeline.eval.backends import BackendError, parse_model
     from pipeline.eval.report import markdown
     from pipeline.eval.run import EvalError, run_eval
 
     overrides = list(args.set) + ([f"llm.base_url={args.base_url}"] if args.base_url else [])
     try:
-        cfg = load_config(args.spiral_config, overrides)
+        if args.config in ("default", "hard") and not Path(args.config).exists():
+            raise EvalError(f"--config {args.config}: --config is the YAML file, as in every "
+                            f"spiral command; the subset is --subset {args.config}")
+        cfg = load_config(args.config, overrides)
         spec = parse_model(args.model, args.selector, args.prune_rate, args.seed, args.device,
                            args.max_tokens)
         if args.limit is not None and args.limit < 1:
             raise EvalError("--limit must be >= 1")
         rep = run_eval(cfg, args.data, spec, args.subset, args.limit, args.tag, args.quiet)
-    except (ConfigError, BackendError, EvalError, DifficultyError, FileNotFoundError) as exc:
+    except (ConfigError, BackendError, EvalError, DifficultyError, FileNotFoundError,
+            ASRModelError) as exc:
         print(f"spiral eval: error: {exc}", file=sys.stderr)
         return 2
     print(markdown(rep))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from pipeline.core.config import ConfigError, load_config
@@ -77,6 +78,8 @@ def _network_error(exc: BaseException) -> bool:
     """Whether `exc` (or what caused it) comes from the HTTP stack: no network, DNS, TLS."""
     while exc is not None:
         module = type(exc).__module__.split(".")[0]
+        if isinstance(exc, BrokenPipeError):  # our stdout closed (`| head`), not the network
+            return False
         if module in ("httpx", "httpx2", "httpcore", "requests", "urllib3") or \
                 isinstance(exc, ConnectionError):
             return True
@@ -119,9 +122,25 @@ def _publish(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
     return 0
 
 
+_REF_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|^[./]|[./]$|\.lock$|^@$")
+
+
+def check_revision(revision: str | None) -> None:
+    """A branch name the Hub (git) accepts, checked before anything is uploaded or listed:
+    git's ref-name rules (no spaces, control characters, `~^:?*[\\`, `..`, `@{`, `//`; no
+    leading or trailing `/` or `.`, no `.lock` ending)."""
+    from pipeline.publishing.push import PushError
+
+    if revision is not None and (not revision or len(revision) > 255
+                                 or _REF_BAD.search(revision)):
+        raise PushError(f"--revision {revision!r}: not a valid branch name (no spaces, "
+                        "'..', '~^:?*[\\', '@{', and no leading or trailing '/' or '.')")
+
+
 def _push(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     from pipeline.publishing.push import push
 
+    check_revision(args.revision)
     push(cfg.run_dir, cfg.run_dir / cfg.publish.folder, args.repo_id, private=args.private,
          revision=args.revision, dry_run=args.dry_run, quiet=args.quiet)
     return 0

@@ -157,7 +157,7 @@ def test_sources_resolve_like_spiral_and_errors_are_one_line(
     assert src.items[0].wav == public / "spiral" / "wavs" / recs[0]["audio_data"][
         "combined"]["audio_files"][0]
     assert src.items[0].duration > 30 and src.items[0].depth is not None
-    assert src.eval_root == tmp_path / "eval" / "public"
+    assert src.eval_root == tmp_path / "public" / "eval"
     # the same records read from inside spiral/ resolve against the folder above
     shutil.copy(public / "data.jsonl", public / "spiral" / "data.jsonl")
     assert load_source(str(public / "spiral"), "default", tmp_path).items[1].wav.is_file()
@@ -220,9 +220,150 @@ def test_eval_over_http_with_input_audio_equals_the_cascade_and_reruns_free(
     local = run_eval(make_config(tmp_path), "ev", parse_model("cascade"), limit=1, quiet=True)
     http = [json.loads(x) for x in (tmp_path / "ev" / "eval" / "openai-offline-cascade"
                                     / "predictions.jsonl").read_text().splitlines()]
-    ours = [json.loads(x) for x in (tmp_path / "ev" / "eval" / "cascade-proxy"
+    ours = [json.loads(x) for x in (tmp_path / "ev" / "eval" / "cascade"
                                     / "predictions.jsonl").read_text().splitlines()]
     assert [[r["choice"] for r in p["rotations"]] for p in http] == \
         [[r["choice"] for r in p["rotations"]] for p in ours]
     assert local["proxy"] and "OFFLINE PROXY" in (
-        tmp_path / "ev" / "eval" / "cascade-proxy" / "report.md").read_text()
+        tmp_path / "ev" / "eval" / "cascade" / "report.md").read_text()
+
+
+def test_eval_flags_mean_what_they_mean_elsewhere_and_errors_are_one_line(
+        small_run: RunResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--config` is the YAML file, as in every command; the subset is `--subset`. A bad
+    argument or model is one line and exit 2, never a usage block or a traceback."""
+    copy_run(small_run, tmp_path)
+    where = ["--data", "ev", "--set", f"output_root={tmp_path}", "--quiet"]
+    bad = [
+        (["--model", "cascade", "--limit", "abc"], "argument --limit: invalid int value"),
+        (["--model", "cascade", "--subset", "easy"], "argument --subset: invalid choice"),
+        (["--model", "cascade", "--config", "hard"], "the subset is --subset hard"),
+        (["--model", "cascade:foo"], "--model cascade:foo: the cascade's ASR model must be"),
+        (["--model", "cascade", "--config", str(tmp_path / "none.yaml")], "none.yaml"),
+    ]
+    for args, message in bad:
+        with pytest.raises(SystemExit) if "argument" in message else _nothing() as exc:
+            code = main(["eval", *where, *args])
+        code = exc.value.code if exc is not None else code
+        err = capsys.readouterr().err
+        assert code == 2 and message in err, (args, err)
+        assert err.count("\n") == 1 and "usage:" not in err and "Traceback" not in err, err
+    assert main(["eval", *where, "--model", "cascade", "--subset", "hard"]) == 2
+    assert "no difficulty tags, so no hard subset" in capsys.readouterr().err
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+
+def test_every_source_puts_its_results_in_one_place(small_run: RunResult,
+                                                    tmp_path: Path) -> None:
+    """`<output_root>/<name>/eval/[hard/]<model>/`: a run by its name, a published folder
+    of a run as `<run>-<folder>`, a SPIRAL folder by its name; `<model>` is `--model` as
+    written. Never a folder named `eval` among the runs."""
+    run_dir = copy_run(small_run, tmp_path, "demo")
+    cfg = make_config(tmp_path)
+    oracle = Fake(lambda item, shown: "ABCD"[shown.index(right_text(item, shown))])
+    rep = run_eval(cfg, "demo", parse_model("cascade"), limit=1, backend=oracle, quiet=True)
+    assert rep["out"] == str(run_dir / "eval" / "cascade")
+    hub = run_dir / "hub"
+    (hub / "spiral").mkdir(parents=True)
+    shutil.copy(run_dir / "export" / "data.jsonl", hub / "spiral" / "data.jsonl")
+    (hub / "spiral" / "wavs").symlink_to(run_dir / "export" / "wavs")
+    rep = run_eval(cfg, str(hub), parse_model("cascade"), limit=1, backend=oracle, quiet=True)
+    assert rep["out"] == str(tmp_path / "demo-hub" / "eval" / "cascade")
+    elsewhere = tmp_path / "downloads" / "spiralpub"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(run_dir / "export" / "data.jsonl", elsewhere / "data.jsonl")
+    (elsewhere / "wavs").symlink_to(run_dir / "export" / "wavs")
+    rep = run_eval(cfg, str(elsewhere), parse_model("openai:m"), limit=1, backend=oracle,
+                   quiet=True)
+    assert rep["out"] == str(tmp_path / "spiralpub" / "eval" / "openai-m")
+    assert not (tmp_path / "eval").exists()
+    # a folder named like a run does not write into that run
+    clash = tmp_path / "downloads" / "demo"
+    shutil.copytree(elsewhere, clash, symlinks=True)
+    with pytest.raises(Exception, match="belongs to the run demo"):
+        run_eval(cfg, str(clash), parse_model("cascade"), limit=1, backend=oracle, quiet=True)
+
+
+def test_tags_lapse_when_their_item_changes(small_run: RunResult, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`eval --tag`, then `reroll --ids` of a hard item, then export, publish, review,
+    `eval --subset hard` and `reroll --hard`: none of them still calls the rebuilt item hard
+    (they all did: the tag named only the id)."""
+    import pyarrow.parquet as pq
+
+    from pipeline.engine.stage import Context
+    from pipeline.orchestration import reseed
+    from pipeline.orchestration.reroll import Selection, reroll, select
+    from pipeline.orchestration.runner import run_pipeline
+    from pipeline.publishing.publish import publish
+    from pipeline.review.data import load_run
+    from pipeline.stages import plan
+
+    run_dir = tmp_path / "tg"
+    shutil.copytree(small_run.ctx.run_dir, run_dir)
+    cfg = make_config(tmp_path, "run=tg", "n_items=6", "seed=7")
+    ids = [json.loads(x)["metadata"]["id"]
+           for x in (run_dir / "export" / "data.jsonl").read_text().splitlines()]
+    target, kept = ids[0], ids[1]
+    wrong = Fake(lambda item, shown: "unsure" if item.id in (target, kept)
+                 else right_text(item, shown), lambda item, shown: "A")
+    run_eval(cfg, "tg", ModelSpec("openai", "m"), tag=True, backend=wrong, quiet=True)
+    rows = difficulty.load_all(run_dir)
+    assert rows[target]["seed"] is not None and len(rows[target]["content"]) == 16
+    assert difficulty.hard_ids(difficulty.load(run_dir)) == {target, kept}
+    capsys.readouterr()
+    reroll(cfg, Selection(ids=[target]), quiet=True)
+    err = capsys.readouterr().err
+    assert "dropped the difficulty tags of 1 item(s)" in err and target in err
+    assert difficulty.hard_ids(difficulty.load(run_dir)) == {kept}
+    hard_lines = (run_dir / "export" / "data_h.jsonl").read_text().splitlines()
+    assert [json.loads(x)["metadata"]["id"] for x in hard_lines] == [kept]
+    publish(cfg)
+    table = pq.read_table(sorted((run_dir / "hub" / "data" / "default").glob("*.parquet")),
+                          columns=["metadata", "difficulty"]).to_pylist()
+    tagged = {r["metadata"]["id"]: r["difficulty"] for r in table}
+    assert tagged.get(target) is None and tagged[kept]["hard"] is True
+    views = {it["id"]: it for it in load_run(run_dir).items}
+    assert views[target]["tag"] == "untagged" and views[kept]["tag"] == "hard"
+    assert [it.id for it in load_source("tg", "hard", tmp_path).items] == [kept]
+    ctx = Context(cfg, quiet=True)
+    voices = list(ctx.voices.values())
+    items = reseed.apply(plan.run(cfg, ctx.topics, voices), run_dir, voices)
+    assert [it.id for it in select(items, run_dir, Selection(hard=True))] == [kept]
+    # nothing changed since: a rebuild keeps every current tag, silently
+    run_pipeline(cfg, quiet=True)
+    assert difficulty.hard_ids(difficulty.load(run_dir)) == {kept}
+
+
+def test_plot_legend_covers_no_point_and_proxy_is_said_once() -> None:
+    """The legend sat on the 100% points of deciles 0-2; the cascade's title read
+    "(offline proxy) ... (proxy)"."""
+    import matplotlib.pyplot as plt
+
+    from pipeline.eval.report import _rate, figure, plot_title
+
+    # points everywhere a legend inside the axes could go: 100% left, alternating right
+    rows = [{"value": str(d), "plain": _rate([d < 3 or d % 2 == 1] * 5),
+             "circular": _rate([d < 3] * 5)} for d in range(10)]
+    fig = figure(rows, "t", "key-sentence depth decile")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    legend = ax.get_legend() or fig.legends[0]
+    box = legend.get_window_extent(renderer)
+    points = [ax.transData.transform(xy) for line in ax.lines for xy in line.get_xydata()]
+    assert len(points) >= 20
+    assert not [p for p in points if box.contains(*p)]
+    assert not box.overlaps(ax.get_window_extent(renderer))
+    plt.close(fig)
+    cascade = {"label": parse_model("cascade").label, "proxy": True}
+    assert plot_title(cascade).count("proxy") == 1
+    assert plot_title({"label": "some model", "proxy": True}) == "some model (proxy)"
+    assert plot_title({"label": "openai:m", "proxy": False}) == "openai:m"

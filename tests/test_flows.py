@@ -163,9 +163,16 @@ def test_cli_describes_itself_and_names_bad_values(capsys: pytest.CaptureFixture
     for name in ("baseline", "voices"):
         flags = {o for a in sub.choices[name]._actions for o in a.option_strings}
         assert not flags & {"--n", "--seed"}, name
-    with pytest.raises(SystemExit):
-        main(["run", "--n", "0"])
-    assert "--n: '0' is not a number of items" in capsys.readouterr().err
+    for argv, said in ((["run", "--n", "0"], "--n: '0' is not a number of items"),
+                       (["eval", "--data", "x", "--model", "cascade", "--limit", "abc"],
+                        "argument --limit: invalid int value: 'abc'"),
+                       (["frobnicate"], "invalid choice: 'frobnicate'")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        # one line naming the argument, exit 2: no usage block (7 lines for eval --limit)
+        assert exc.value.code == 2 and said in err, err
+        assert err.count("\n") == 1 and "usage:" not in err and err.startswith("spiral"), err
 
 
 def test_progress_without_a_terminal_has_no_carriage_returns(
@@ -183,7 +190,7 @@ def test_progress_without_a_terminal_has_no_carriage_returns(
 
     run_pipeline(make_config(tmp_path, "run=bars", "n_items=2"), until="plant", quiet=False)
     err = capsys.readouterr().err
-    assert "[1/2] script: 2/2" in err and "[2/2] plant: 2/2" in err  # overall position
+    assert "[2/3] script: 2/2" in err and "[3/3] plant: 2/2" in err  # overall position
 
 
 def test_one_licence_policy_for_a_local_xtts_checkpoint(tmp_path: Path) -> None:
@@ -217,3 +224,26 @@ def test_card_and_publish_do_not_import_each_other() -> None:
         tree = ast.parse((folder / name).read_text())
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert other not in imported, (name, other)
+
+
+def test_a_rerun_after_make_audit_does_no_work_and_keeps_the_audit(
+        small_run: RunResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make audit` writes export/audit/; a rerun with nothing changed recomputed the export
+    (`export 6 computed`) and deleted the audit. A changed export keeps it too: the audit
+    names the data.jsonl it measured, so publish audits again when they differ."""
+    run_dir = copy_run(small_run, tmp_path, "small")
+    export = run_dir / "export"
+    assert main(["audit", str(export / "data.jsonl"), "--audio", str(export / "wavs"),
+                 *CONFIG]) == 0
+    before = {p.name: p.read_bytes() for p in (export / "audit").iterdir()}
+    capsys.readouterr()
+    where = [*CONFIG, "--run", "small", "--set", f"output_root={tmp_path}", "--quiet"]
+    assert main(["run", *where]) == 0
+    out = capsys.readouterr().out
+    row = next(x for x in out.splitlines() if x.strip().startswith("export "))
+    assert row.split()[1:4] == ["0", "computed,", "6"], row
+    assert {p.name: p.read_bytes() for p in (export / "audit").iterdir()} == before
+    (export / "failures.jsonl").unlink()  # a damaged export is rebuilt; its audit stays
+    assert main(["export", *where]) == 0
+    assert (export / "failures.jsonl").exists()
+    assert {p.name: p.read_bytes() for p in (export / "audit").iterdir()} == before

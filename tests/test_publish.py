@@ -266,3 +266,54 @@ def test_card_names_the_model_behind_hard_and_flags_a_proxy() -> None:
     assert "defined by an offline proxy" in card._difficulty(asked)
     withheld = SimpleNamespace(**{**vars(asked), "subsets": []})
     assert "not published as a `hard` config" in card._difficulty(withheld)
+
+
+def test_every_card_sentence_about_the_data_agrees_with_it(
+        small_run: RunResult, tmp_path: Path) -> None:
+    """The card said "Each answer is one short detail (a number, date, ...)" beside phrase
+    answers, and "the share ... was not recorded" beside `rejected_attempts: 0`."""
+    import re
+    from collections import Counter
+
+    run_dir = copy_run(small_run, tmp_path)
+    recs = records(run_dir / "export" / "data.jsonl")
+    answers = [r["test_question"]["correct_answer"][3:] for r in recs]
+    phrases = [a for a in answers if len(a.split()) >= 3]
+    if not phrases:  # the shared run's answers: make one a phrase, as 5 of 12 were
+        rec = recs[0]
+        q = rec["test_question"]
+        old = q["correct_answer"]
+        new = old[:3] + "moved the launch back a week"
+        q["choices"] = [new if c == old else c for c in q["choices"]]
+        q["correct_answer"] = new
+        (run_dir / "export" / "data.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in recs))
+        answers = [r["test_question"]["correct_answer"][3:] for r in recs]
+        phrases = [a for a in answers if len(a.split()) >= 3]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    (run_dir / "rejections.jsonl").unlink(missing_ok=True)  # a build no gate rejected
+    manifest["counts"]["rejected_attempts"] = 0
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    cfg = make_config(tmp_path, "run=pub")
+    publish(cfg, quiet=True)
+    text = (run_dir / "hub" / "README.md").read_text()
+    assert "Each answer is one short detail" not in text
+    assert f"Of the {len(answers)} answers, {len(answers) - len(phrases)} are short details" \
+        in text and f"{len(phrases)} are phrases of 3 or more words" in text
+    assert f"e.g. `{phrases[0]}`" in text
+    assert "was not recorded" not in text
+    assert f"no attempt was rejected by a gate ({len(recs)} attempts)" in text
+    types = sorted({r["metadata"]["transcript_type"] for r in recs})
+    assert f"of spoken {types[0]}" in text and all(t in text.split("hides")[0] for t in types)
+    kinds = Counter(r["key_detail"]["kind"] for r in recs)
+    intro = text.split("## Contents")[0]
+    assert all(k in intro for k in kinds)
+    assert "no audit to show how well they are" in intro  # no audit was given
+    assert "hard` config separately" not in text  # untagged: no hard config to report
+    # rejections recorded: the count and share as they are
+    manifest["counts"]["rejected_attempts"] = 3
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    publish(cfg, quiet=True)
+    text = (run_dir / "hub" / "README.md").read_text()
+    n = len(recs) + 3
+    assert re.search(rf"3 of {n} generated attempts \({100 * 3 / n:.1f}%\) were rejected", text)

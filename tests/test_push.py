@@ -207,3 +207,38 @@ def test_push_refuses_a_folder_older_than_the_export(small_run: RunResult, tmp_p
     result = push(run_dir, run_dir / "hub", "someorg/x", dry_run=True, echo=lambda _: None)
     assert "5 items" in result.message  # what it uploads, not the manifest's count
     assert hub.requests == []
+
+
+def test_a_bad_revision_is_refused_before_anything_is_listed(
+        hub: FakeHub, run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["push", "--config", str(ROOT / "spiral.yaml"), "--run", "pub",
+            "--set", f"output_root={run_dir.parent}", "--repo-id", "someorg/x", "--dry-run"]
+    for bad in ("bad branch", "a..b", "x.lock", "/x", "a~1", ""):
+        assert main([*args, "--revision", bad]) == 2, bad
+        err = capsys.readouterr()
+        assert err.out == "" and err.err.count("\n") == 1, err
+        assert f"--revision {bad!r}: not a valid branch name" in err.err
+    assert main([*args, "--revision", "refs/pr/1"]) == 0
+    assert "someorg/x@refs/pr/1" in capsys.readouterr().out
+    assert hub.requests == []
+
+
+def test_a_reader_that_stops_early_is_no_network_error(
+        hub: FakeHub, run_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`spiral push --dry-run | head -1`: once head has its line, our stdout is closed."""
+    import io
+    import sys
+
+    class HeadOne(io.StringIO):
+        def write(self, text: str) -> int:
+            if "\n" in self.getvalue():
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stdout", HeadOne())
+    code = main(["push", "--config", str(ROOT / "spiral.yaml"), "--run", "pub",
+                 "--set", f"output_root={run_dir.parent}", "--repo-id", "someorg/x",
+                 "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 141 and err == "", err

@@ -372,3 +372,50 @@ def test_bad_input_gets_one_line_and_exit_2(run_copy: Path, tmp_path: Path,
     err = error("--run", "silent", root=tmp_path)
     assert "audio of" in err and "export/wavs/" in err
     assert "export folder" in error("--run", "small", "--out", str(run_copy / "export" / "x"))
+
+
+def test_page_reads_as_words_and_players_say_their_length(
+        browser: Any, run_copy: Path, records: list[dict], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The difficulty tag was raw JSON (`\\u003e= 3 of 4` shown literally), the key wav's
+    label sat under its player, players read 0:00 / 0:00 until played, and the static
+    banner named `small/reviews.jsonl` for a run in data/runs/small."""
+    from pipeline.review.data import clock
+    from pipeline.review.render import run_path
+
+    run_dir = tmp_path / "runs" / "tagged"
+    shutil.copytree(run_copy, run_dir, copy_function=os.link)
+    rec = records[0]
+    item = rec["metadata"]["id"]
+    rule = "hard: wrong in the original order; too_easy: blind right in >= 3 of 4 rotations"
+    (run_dir / "baseline").mkdir(exist_ok=True)
+    (run_dir / "baseline" / "difficulty.jsonl").write_text(json.dumps({
+        "id": item, "hard": False, "too_easy": False, "model": "cascade (offline proxy)",
+        "proxy": True, "original_correct": True, "rotations_correct": 4,
+        "blind_rotations_correct": 0, "rule": rule}) + "\n")
+    out = tmp_path / "static"
+    export_static(load_run(run_dir), out)
+    pg = browser.new_page(viewport={"width": 1400, "height": 900})
+    pg.goto(out.as_uri() + f"/index.html#i={item}")
+    sec = f"#item-{item}"
+    pg.wait_for_selector(sec, state="visible")
+    tag = pg.text_content(f"{sec} table.tag")
+    assert rule in tag and "\\u003e" not in tag and "{" not in tag
+    assert "rotations right with no audio0 of 4" in tag.replace("\n", "")
+    assert "offline proxyyes" in tag.replace("\n", "")
+    label = pg.locator(f"{sec} .keywav-label").bounding_box()
+    player = pg.locator(f"{sec} audio.keywav").bounding_box()
+    assert label["x"] + label["width"] <= player["x"]  # beside it, before it
+    middle = label["y"] + label["height"] / 2
+    assert player["y"] <= middle <= player["y"] + player["height"]
+    key_len = rec["timestamps"]["key_sentence"][1] - rec["timestamps"]["key_sentence"][0]
+    assert pg.text_content(f"{sec} .player .dur") == clock(rec["duration"])
+    assert pg.text_content(f"{sec} .keywav-row .dur") == clock(key_len)
+    main_audio = f"document.querySelector('{sec} audio.main')"
+    pg.wait_for_function(f"() => {main_audio}.readyState >= 1", timeout=5000)
+    assert abs(pg.evaluate(f"{main_audio}.duration") - rec["duration"]) < 0.1
+    banner = pg.text_content("#static-banner")
+    assert f"{run_dir.resolve()}/reviews.jsonl" in banner
+    pg.close()
+    monkeypatch.chdir(tmp_path)
+    assert run_path(load_run(run_dir)) == "runs/tagged"

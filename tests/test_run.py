@@ -153,3 +153,66 @@ def test_sigkill_during_synthesis_then_resume_loses_nothing(small_run: RunResult
     b = tmp_path / "small" / "export" / "data.jsonl"
     assert a.read_bytes() == b.read_bytes()
     assert not list((tmp_path / "small").rglob("*.tmp"))
+
+
+def test_one_rejection_is_counted_once_and_shown_as_it_happens(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An item the pre-check rejects was counted three times (`precheck 1 failed`,
+    `synthesize 1 failed`, `validate 1 rejected`), the bars read [k/7] beside 8 listed stages,
+    and a rejection showed only in the summary, at the end."""
+    from pipeline.core.records import Check
+    from pipeline.orchestration import precheck
+    from pipeline.orchestration.runner import summary
+    from pipeline.stages import validate
+    from tests.test_regenerate import _fake_gates
+
+    def draws(item, ctx):  # noqa: ANN001, ANN202 - item 0's key is never heard
+        return [Check("asr_answer", item.spec.index != 0, "answer not heard (test)")]
+
+    monkeypatch.setattr(precheck, "draw_checks", draws)
+    monkeypatch.setattr(validate, "gate_checks", _fake_gates(lambda it: False))
+    cfg = make_config(tmp_path, "run=once", "n_items=2", "validate.max_regenerations=0",
+                      "validate.max_key_draws=2")
+    result = run_pipeline(cfg, quiet=False)
+    err = capsys.readouterr().err
+    (bad,) = result.failed
+    st = result.ctx.stats
+    assert st["precheck"]["failed"] == 1
+    assert st["synthesize"]["failed"] == st["validate"]["failed"] == st["export"]["failed"] == 0
+    text = summary(result)
+    assert re.search(r"precheck +\d+ computed, \d+ cached, 1 failed", text)
+    assert re.search(r"validate +\d+ computed, \d+ cached, 0 rejected", text)
+    assert "[2/8] script" in err and "[7/8] validate" in err and "/7]" not in err
+    # each rejected draw, then the item, on its own line while the run goes on
+    first = err.index(f"key draws rejected 1, last: {bad.id} key draw 1/2: asr_answer")
+    item = err.index(f"rejected 1, key draws rejected 2, last: {bad.id} at precheck: no key "
+                     "draw passed in 2")
+    assert first < item < err.index("[6/8] synthesize")
+
+
+def test_a_terminal_bar_carries_the_rejections(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from pipeline.engine.stage import Context
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    ctx = Context(make_config(tmp_path), quiet=False)
+    for n in ctx.progress(iter(range(3)), "validate", 3):
+        if n == 1:
+            ctx.note_rejection("lecture_3 at validate", "duration: 61.2 s outside 90 +- 10")
+    text = err.getvalue()
+    assert "rejected 1, last: lecture_3 at validate: duration: 61.2 s" in text
+    final = text.split("\r")[-1]
+    assert "3/3" in final and "rejected 1" in final  # the bar goes on, the count on it
+    ctx.phase = "[7/8] "
+    for _ in ctx.progress(iter(range(1)), "export", 1):
+        pass
+    assert "[7/8] export" in err.getvalue().split("3/3")[-1] and \
+        "rejected 1" in err.getvalue().split("export")[-1]

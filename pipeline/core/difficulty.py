@@ -6,6 +6,12 @@ item in its original choice order, `too_easy` when a blind (text-only) pass answ
 at least 3 of 4 rotations. Publishing, the SPIRAL export (`data_h.jsonl`) and
 `spiral reroll --hard` read it here, so a malformed file is reported once, naming its line.
 
+A tag belongs to one version of its item: it carries the item's seed and a hash of its content
+(transcript, question, voices, timings) as they were when the model answered. Once the item
+changes (a reroll, a regenerated question), its tag no longer applies: readers drop it with a
+one-line notice, and the item is untagged until `spiral eval --tag` runs again. Rows written
+before tags carried a stamp apply as they are (nothing to compare them with).
+
 Tags from an offline proxy (the cascade) measure where the answer is said rather than how
 hard the item is: they become the published `hard` subset only when asked for
 (`publish.hard_from_proxy`), and so do tags that name no model.
@@ -17,8 +23,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.records import Check, Item
-from pipeline.core.store import atomic_write_text, read_jsonl
+from pipeline.core.errors import notice
+from pipeline.core.records import Check, Item, to_spiral
+from pipeline.core.store import atomic_write_text, content_hash, read_jsonl
 
 FILE = Path("baseline") / "difficulty.jsonl"
 
@@ -31,8 +38,77 @@ def path(run_dir: str | Path) -> Path:
     return Path(run_dir) / FILE
 
 
-def load(run_dir: str | Path) -> dict[str, dict[str, Any]] | None:
-    """Tags by item id, or None when no model has tagged this run."""
+def stamp(rec: dict[str, Any], seed: int | None = None) -> dict[str, Any]:
+    """What ties a tag to one version of an item: its seed (the record's
+    `provenance.item_seed` unless given) and a hash of what a model hears and reads."""
+    combined = rec["audio_data"]["combined"]
+    if seed is None:
+        seed = (rec.get("provenance") or {}).get("item_seed")
+    return {"seed": seed,
+            "content": content_hash(rec["transcript"], rec["test_question"],
+                                    combined.get("prompts_used"), rec.get("timestamps"),
+                                    rec.get("duration"))[:16]}
+
+
+def item_stamp(item: Item) -> dict[str, Any]:
+    return stamp(to_spiral(item), item.spec.seed)
+
+
+def applies(row: dict[str, Any], now: dict[str, Any] | None) -> bool:
+    """Whether a tag row was made on the item's current version (`now`, its stamp). Rows
+    with no stamp (older files) and items not known here apply as they are."""
+    if now is None or "content" not in row:
+        return True
+    if now["content"] is None:  # known by its seed alone
+        return row.get("seed") == now["seed"]
+    return row.get("seed") == now["seed"] and row.get("content") == now["content"]
+
+
+def load(run_dir: str | Path, records: list[dict[str, Any]] | None = None
+         ) -> dict[str, dict[str, Any]] | None:
+    """Tags by item id that apply to the items as they are: `records` (SPIRAL records about
+    to be exported), else the run's `export/data.jsonl`. None when no model has tagged this
+    run. Tags of items changed since they were tagged are dropped, with a notice."""
+    tags = load_all(run_dir)
+    if tags is None:
+        return None
+    now: dict[str, dict[str, Any]] = {}
+    if records is None:
+        data = Path(run_dir) / "export" / "data.jsonl"
+        records = [rec for _, rec in read_jsonl(data, DifficultyError)] if data.exists() else []
+        # an item left out of the export (a reroll that failed its gates) is known by the
+        # seed the run ended on
+        plan = Path(run_dir) / "plan.jsonl"
+        if plan.exists():
+            for _, spec in read_jsonl(plan, DifficultyError):
+                if isinstance(spec.get("id"), str):
+                    now[spec["id"]] = {"seed": spec.get("seed"), "content": None}
+    for rec in records:  # a malformed record is its reader's to report, not this one's
+        try:
+            now[rec["metadata"]["id"]] = stamp(rec)
+        except (KeyError, TypeError, IndexError):
+            continue
+    stale = sorted(i for i, row in tags.items() if not applies(row, now.get(i)))
+    if stale:
+        _notice_once(f"{path(run_dir)}: dropped the difficulty tags of {len(stale)} item(s) "
+                     f"changed since they were tagged ({', '.join(stale[:5])}"
+                     f"{', ...' if len(stale) > 5 else ''}); they are untagged until "
+                     "spiral eval --tag runs again")
+    return {i: row for i, row in tags.items() if i not in stale}
+
+
+_said: set[str] = set()
+
+
+def _notice_once(message: str) -> None:
+    """Several readers in one command (export, publish, review) say it once."""
+    if message not in _said:
+        _said.add(message)
+        notice(message)
+
+
+def load_all(run_dir: str | Path) -> dict[str, dict[str, Any]] | None:
+    """Every tag row by item id, current or not; None when no model has tagged this run."""
     src = path(run_dir)
     if not src.exists():
         return None
@@ -81,6 +157,8 @@ def too_easy_check(item: Item, tags: dict[str, dict[str, Any]] | None) -> Check:
     tag = (tags or {}).get(item.id)
     if tag is None:
         return Check("not_too_easy", True, "no difficulty tag yet")
+    if not applies(tag, item_stamp(item)):
+        return Check("not_too_easy", True, "its difficulty tag is of an earlier version")
     if tag.get("too_easy"):
         return Check("not_too_easy", False,
                      f"answered right with no audio by "

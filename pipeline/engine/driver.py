@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pipeline.core.errors import CONTENT, failure_kind
 from pipeline.core.records import Item
 from pipeline.core.store import StageCache, content_hash
 from pipeline.engine.stage import Context, Stage
@@ -72,9 +73,13 @@ def run_stage(stage: Stage, items: list[Item], ctx: Context) -> list[Item]:
             files = stage.files(new, ctx) if stage.files is not None and not new.failed else []
             cache.put(new.id, key, {f: new.to_dict()[f] for f in stage.outputs}, files)
         out[i] = new
-    # Added up over every call of the stage in a run (regeneration calls it again).
+        if failure_kind(new.failed) == CONTENT:
+            ctx.note_rejection(f"{new.id} at {stage.name}", str(new.failed.get("reason", "")))
+    # Added up over every call of the stage in a run (regeneration calls it again). An item
+    # is counted failed by the stage that failed it, not again by each stage it passes on to.
     st = ctx.stats.setdefault(stage.name, {"cached": 0, "computed": 0, "failed": 0})
     st["cached"] += len(items) - len(todo)
     st["computed"] += len(todo)
-    st["failed"] += sum(1 for it in out if it and it.failed)
+    st["failed"] += sum(1 for before, after in zip(items, out, strict=True)
+                        if not before.failed and after is not None and after.failed)
     return [it for it in out if it is not None]

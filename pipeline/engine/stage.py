@@ -35,6 +35,9 @@ class Context:
     quiet: bool = False
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     phase: str = ""  # progress label prefix: where the run is ("[5/6] ", "regen 1 ")
+    rejected: int = 0  # attempts a stage rejected so far in this run, shown as they happen
+    draws_rejected: int = 0  # the pre-check's key draws rejected (each item may have several)
+    last_rejection: str = ""
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -79,9 +82,46 @@ class Context:
     def progress(self, iterable: Any, desc: str, total: int) -> Any:
         label = f"{self.phase}{desc:<11}"  # e.g. "[5/6] regen 1 validate"
         if sys.stderr.isatty() or self.quiet:
-            return tqdm(iterable, desc=label, total=total, file=sys.stderr,
-                        disable=self.quiet, leave=True, dynamic_ncols=True)
+            return self._bar(tqdm(iterable, desc=label, total=total, file=sys.stderr,
+                                  disable=self.quiet, leave=True, dynamic_ncols=True))
         return _log_lines(iterable, label, total)
+
+    def _bar(self, bar: Any) -> Any:
+        """The bar, registered so a rejection can show on it while it runs."""
+        _BARS[id(self)] = bar
+        if self.rejected or self.draws_rejected:
+            bar.set_postfix_str(self.rejection_line(), refresh=False)
+        try:
+            yield from bar
+        finally:
+            _BARS.pop(id(self), None)
+
+    def note_rejection(self, what: str, reason: str, draw: bool = False) -> None:
+        """A gate rejected an attempt (`draw`: one key draw of the pre-check): shown at once,
+        on the running bar or as its own log line, so a run that keeps failing says so
+        while it runs, not only in the summary."""
+        if draw:
+            self.draws_rejected += 1
+        else:
+            self.rejected += 1
+        self.last_rejection = f"{what}: {reason}"
+        if self.quiet:
+            return
+        bar = _BARS.get(id(self))
+        if bar is not None:
+            bar.set_postfix_str(self.rejection_line())
+        else:
+            print(f"{self.phase}{self.rejection_line()}", file=sys.stderr, flush=True)
+
+    def rejection_line(self) -> str:
+        counts = [f"rejected {self.rejected}"] if self.rejected else []
+        if self.draws_rejected:
+            counts.append(f"key draws rejected {self.draws_rejected}")
+        last = self.last_rejection
+        return ", ".join([*counts, "last: " + (last if len(last) <= 100 else last[:99] + "…")])
+
+
+_BARS: dict[int, Any] = {}  # Context id -> its running bar (a bar never travels with a ctx)
 
 
 def _log_lines(iterable: Any, label: str, total: int) -> Any:

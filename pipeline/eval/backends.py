@@ -56,11 +56,14 @@ class ModelSpec:
 
     @property
     def model_id(self) -> str:
-        """The results folder's name: backend, model, and the selector when not Original."""
-        if self.backend == "cascade":
-            base = "cascade-proxy" + (f"-{_slug(self.name)}" if self.name else "")
+        """The results folder's name: `--model` as written, `:` and `/` as `-` (a local
+        model folder by its last part), and the selector when not Original."""
+        if self.backend == "qwen2-audio" and self.name and self.name != TINY:
+            name = Path(self.name).name or self.name
         else:
-            base = f"{self.backend}-{_slug(Path(self.name or '').name or self.name or '')}"
+            name = self.name or ""
+        base = self.backend + (f"-{_slug(name.replace(':', '-').replace('/', '-'))}"
+                               if name else "")
         if self.backend != "openai" and self.selector != "original":
             base += f"-{self.selector}{self.prune_rate:g}"
             if self.selector in ("rap", "rac"):
@@ -107,6 +110,13 @@ def parse_model(text: str, selector: str = "original", prune_rate: float | None 
                                f"qwen2-audio:{TINY})")
         if name != TINY and not Path(name).is_dir():
             raise BackendError(f"--model qwen2-audio:{name}: not a local folder")
+    if backend == "cascade" and name:
+        from pipeline.asr.whisper import PACKAGED, SPLIT
+
+        if name not in PACKAGED and name not in SPLIT and not Path(name).is_dir():
+            raise BackendError(f"--model cascade:{name}: the cascade's ASR model must be "
+                               f"{' or '.join(sorted({*PACKAGED, *SPLIT}))}, or a local "
+                               "faster-whisper (CTranslate2) folder")
     if backend == "openai" and not name:
         raise BackendError("--model openai needs a model name, e.g. openai:gpt-4o-audio-preview")
     return ModelSpec(backend, name or None, selector, pr, seed, device, max_tokens)

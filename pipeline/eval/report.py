@@ -116,7 +116,7 @@ def markdown(rep: dict[str, Any]) -> str:
     title = rep["label"] + (" — OFFLINE PROXY, not a speech model" if rep["proxy"] else "")
     u = rep["usage"]
     lines = [f"# Eval: {title}", "",
-             f"Source: {rep['source']} ({rep['source_kind']}, config `{rep['config']}`), "
+             f"Source: {rep['source']} ({rep['source_kind']}, subset `{rep['subset']}`), "
              f"{rep['n_items']} items." + (f" {rep['note']}." if rep.get("note") else ""), "",
              "Accuracy % [95% Wilson interval]. Plain: choices in their original order; "
              "circular: right in all four rotations of the choices.", "",
@@ -150,14 +150,16 @@ def markdown(rep: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _plot(rows: list[dict], title: str, xlabel: str) -> bytes:
+def figure(rows: list[dict], title: str, xlabel: str) -> Any:
+    """Accuracy by group, both measures with their intervals; the legend sits below the
+    axes, where no point (100% at the top, chance at the bottom) can be under it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     xs = list(range(len(rows)))
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     for key, color, off in (("plain", "tab:blue", -0.1), ("circular", "tab:orange", 0.1)):
         ys = [100 * (r[key]["acc"] or 0) for r in rows]
         lo = [y - 100 * r[key]["lo"] for y, r in zip(ys, rows, strict=True)]
@@ -166,10 +168,25 @@ def _plot(rows: list[dict], title: str, xlabel: str) -> bytes:
                     color=color, label=key, ls="-")
     ax.axhline(25, color="gray", ls=":", label="chance (plain)")
     ax.set(xticks=xs, xticklabels=[f"{r['value']}\n(n={r['plain']['n']})" for r in rows],
-           ylim=(0, 100), ylabel="accuracy (%), 95% Wilson", xlabel=xlabel, title=title)
-    ax.legend(fontsize=8)
-    buf = io.BytesIO()
+           ylim=(0, 104), ylabel="accuracy (%), 95% Wilson", xlabel=xlabel, title=title)
     fig.tight_layout()
+    fig.subplots_adjust(bottom=fig.subplotpars.bottom + 0.07)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, ncol=3, loc="lower center", frameon=False)
+    return fig
+
+
+def plot_title(rep: dict[str, Any]) -> str:
+    """The model's label, marked a proxy once (the cascade's label already says so)."""
+    label = rep["label"]
+    return label + (" (proxy)" if rep["proxy"] and "proxy" not in label else "")
+
+
+def _plot(rows: list[dict], title: str, xlabel: str) -> bytes:
+    import matplotlib.pyplot as plt
+
+    fig = figure(rows, title, xlabel)
+    buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
@@ -180,7 +197,7 @@ def write(out: Path, rep: dict[str, Any], preds: list[dict]) -> None:
                       "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds))
     atomic_write_json(out / "report.json", rep)
     atomic_write_text(out / "report.md", markdown(rep))
-    short = rep["label"] + (" (proxy)" if rep["proxy"] else "")
+    short = plot_title(rep)
     atomic_write_bytes(out / "accuracy_by_depth.png",
                        _plot(rep["by"]["depth"], short, "key-sentence depth decile"))
     atomic_write_bytes(out / "accuracy_by_duration.png",
@@ -189,7 +206,7 @@ def write(out: Path, rep: dict[str, Any], preds: list[dict]) -> None:
 
 def side_by_side(eval_root: Path) -> str:
     """`models.md` / `models.json` under the source's eval folder: one row per model whose
-    report is there, same source and config."""
+    report is there, same source and subset."""
     reps = []
     for path in sorted(eval_root.glob("*/report.json")):
         try:

@@ -143,19 +143,19 @@ class _Passes:
         asyncio.run(main())
 
 
-def run_eval(cfg: Config, data: str, spec: ModelSpec, config: str = "default",
+def run_eval(cfg: Config, data: str, spec: ModelSpec, subset: str = "default",
              limit: int | None = None, tag: bool = False, quiet: bool = False,
              backend: Any = None) -> dict[str, Any]:
     """Evaluate `spec` on `data`; write predictions, report, plots, the models table, and
     with `tag` the run's difficulty tags. Returns the report. `backend` replaces the one
     `spec` names (tests)."""
     try:
-        src = load_source(data, config, Path(cfg.output_root), limit)
+        src = load_source(data, subset, Path(cfg.output_root), limit)
     except SourceError as exc:
         raise EvalError(str(exc)) from None
-    if tag and (src.run_dir is None or config != "default" or limit is not None):
+    if tag and (src.run_dir is None or subset != "default" or limit is not None):
         raise EvalError("--tag rewrites a run's difficulty tags from every item: it needs a run "
-                        "name as --data, --config default and no --limit")
+                        "name as --data, --subset default and no --limit")
     out = src.eval_root / spec.model_id
     passes = _Passes(src, spec, cfg, out)
     passes.backend = backend
@@ -181,14 +181,14 @@ def run_eval(cfg: Config, data: str, spec: ModelSpec, config: str = "default",
                                 got["usage"], got["time_s"]))
     meta = {"model_id": spec.model_id, "label": spec.label, "proxy": spec.proxy,
             "backend": spec.backend, "source": src.label, "source_kind": src.kind,
-            "config": config, "note": src.note, "limit": limit, "computed": passes.computed,
+            "subset": subset, "note": src.note, "limit": limit, "computed": passes.computed,
             "requests_this_run": passes.requests, "eval_version": EVAL_VERSION}
     rep = rp.summarise(preds, meta)
     rp.write(out, rep, preds)
     rp.side_by_side(src.eval_root)
     if tag:
         assert src.run_dir is not None
-        rows = tag_rows(preds, spec)
+        rows = tag_rows(preds, spec, {it.id: difficulty.stamp(it.rec) for it in src.items})
         rep["tags"] = {"file": str(difficulty.write(src.run_dir, rows)),
                        "hard": sum(r["hard"] for r in rows),
                        "too_easy": sum(r["too_easy"] for r in rows)}
@@ -196,13 +196,15 @@ def run_eval(cfg: Config, data: str, spec: ModelSpec, config: str = "default",
     return rep
 
 
-def tag_rows(preds: list[dict], spec: ModelSpec) -> list[dict[str, Any]]:
+def tag_rows(preds: list[dict], spec: ModelSpec,
+             stamps: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Difficulty tags from this model: hard = wrong in the original order; too_easy = the
-    blind pass right in at least TOO_EASY_MIN of the four rotations."""
+    blind pass right in at least TOO_EASY_MIN of the four rotations. Each row carries the
+    item's seed and content hash, so it lapses when the item changes."""
     rows = []
     for p in preds:
         blind_right = sum(r["correct"] for r in p["blind"])
-        rows.append({"id": p["id"], "hard": not p["plain"],
+        rows.append({"id": p["id"], **stamps[p["id"]], "hard": not p["plain"],
                      "too_easy": blind_right >= TOO_EASY_MIN,
                      "model": spec.label, "model_id": spec.model_id, "proxy": spec.proxy,
                      "original_correct": p["plain"],

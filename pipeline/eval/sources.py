@@ -43,7 +43,7 @@ class Source:
     kind: str  # run | published | spiral | hub
     label: str  # what the reports call it
     config: str
-    eval_root: Path  # <run>/eval, or <output_root>/eval/<source>
+    eval_root: Path  # <output_root>/<run or source name>/eval[/hard]
     run_dir: Path | None = None  # only a run's tags can be written
     items: list[EvalItem] = field(default_factory=list)
     note: str = ""  # how the hard subset was chosen, for the report
@@ -135,14 +135,25 @@ def _from_run(run_dir: Path, config: str) -> Source:
     return src
 
 
+def results_root(output_root: Path, name: str) -> Path:
+    """The one place results go: `<output_root>/<name>/eval/`, as for a run of that name.
+    A source that is not a run must not write into a run that happens to share its name."""
+    home = output_root / _slug(name)
+    if (home / "manifest.json").is_file():
+        raise SourceError(f"--data: its results would go to {home / 'eval'}, which belongs to "
+                          f"the run {home.name}; rename the folder you evaluate")
+    return home / "eval"
+
+
 def _from_folder(folder: Path, config: str, output_root: Path) -> Source:
     if (folder / "manifest.json").is_file() and (folder / "export").is_dir():
         return _from_run(folder, config)
     name = "data_h.jsonl" if config == "hard" else "data.jsonl"
-    # a published folder inside a run (<run>/hub): results go beside the run's own
-    run_dir = folder.parent if (folder.parent / "manifest.json").is_file() else None
-    root = (run_dir / "eval" / _slug(folder.name)) if run_dir else \
-        output_root / "eval" / _slug(folder.resolve().name)
+    # a published folder inside a run (<run>/hub) is named after both: demo-hub
+    inside = folder.resolve().parent
+    label = f"{inside.name}-{folder.resolve().name}" if (inside / "manifest.json").is_file() \
+        else folder.resolve().name
+    root = results_root(output_root, label)
     for data, kind in ((folder / "spiral" / name, "published"), (folder / name, "spiral")):
         if data.is_file():
             return Source(kind, str(folder), config, root, None, read_spiral_jsonl(data))
@@ -193,14 +204,14 @@ def to_wav(audio: dict[str, Any], where: str) -> bytes:
 def load_source(data: str, config: str, output_root: Path, limit: int | None = None) -> Source:
     """Resolve `--data`: a run name under the output root, a folder, or a Hub dataset id."""
     if config not in CONFIGS:
-        raise SourceError(f"--config {config!r}: one of {', '.join(CONFIGS)}")
+        raise SourceError(f"--subset {config!r}: one of {', '.join(CONFIGS)}")
     run_dir = output_root / data
     if "/" not in data and (run_dir / "manifest.json").is_file():
         src = _from_run(run_dir, config)
     elif Path(data).is_dir():
         src = _from_folder(Path(data), config, output_root)
     elif re.fullmatch(r"[\w.-]+/[\w.-]+", data):
-        src = _from_datasets(data, config, output_root / "eval" / _slug(data),
+        src = _from_datasets(data, config, results_root(output_root, data.replace("/", "--")),
                              f"Hub dataset {data}")
     else:
         raise SourceError(f"--data {data}: not a run under {output_root}, a folder, or a Hub "
@@ -208,7 +219,7 @@ def load_source(data: str, config: str, output_root: Path, limit: int | None = N
     if not src.items:
         raise SourceError(f"--data {data} ({config}): no items")
     if config == "hard":  # its own side-by-side table
-        src.eval_root = src.eval_root / "_hard"
+        src.eval_root = src.eval_root / "hard"
     if limit is not None:
         src.items = src.items[:limit]
     return src

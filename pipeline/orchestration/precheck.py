@@ -225,6 +225,7 @@ async def _apply(item: Item, ctx: Context) -> Item:
                                              "key_voice_planned": planned})
         misheard = bool(bad & {"heard", "asr_wer", "asr_answer"})
         reason = "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok)
+        ctx.note_rejection(f"{item.id} key draw {draw + 1}/{limit}", reason, draw=True)
     return replace(item, checks=checks, failed={
         "stage": "precheck", "reason": f"no key draw passed in {limit}: {reason}"})
 

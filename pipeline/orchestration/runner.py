@@ -131,8 +131,8 @@ def _run_locked(cfg: Config, until: str, quiet: bool) -> RunResult:
     write_plan(items, cfg.run_dir)
     done = ["plan"]
     try:
-        for k, name in enumerate(todo, 1):
-            ctx.phase = f"[{k}/{len(todo)}] "  # where the run is overall, on every bar
+        for k, name in enumerate(todo, 2):  # plan, done above, is stage 1
+            ctx.phase = f"[{k}/{len(todo) + 1}] "  # where the run is overall, on every bar
             if name == "export":
                 if any(is_infrastructure(it.failed) for it in items):
                     break  # an export is of a finished run only; the old one stays

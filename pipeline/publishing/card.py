@@ -150,7 +150,7 @@ def _generation(inp: CardInputs) -> str:
         ("pipeline", f"spiral-pipeline {versions.get('pipeline', '?')}"),
         ("run / seed", f"`{cfg.run}` / {m['seed']}"),
         ("items", f"{counts.get('planned', '?')} planned, {counts.get('built', '?')} built, "
-                  f"{counts.get('failed', '?')} left out by validation"),
+                  f"{counts.get('failed', '?')} left out by the gates"),
         ("writer (LLM)", llm),
         ("speech (TTS)", tts_description(cfg.tts)
          + (f" {_version(versions['espeak-ng'])}" if cfg.tts.backend == "espeak"
@@ -173,8 +173,12 @@ def _generation(inp: CardInputs) -> str:
                     "deterministic template-based stand-in for an LLM: fluent but formulaic. "
                     "Treat this build as a demonstration of the format, not as a benchmark of "
                     "natural speech.\n")
-    text.append("Regenerate it byte for byte (deterministic backends) with the config it was "
-                "built with, `generation/spiral.yaml`"
+    exact = cfg.llm.backend == "offline" and cfg.tts.backend == "espeak"
+    text.append(("Regenerate it byte for byte (its writer and speech backends are "
+                 "deterministic) " if exact else
+                 f"Rebuild it (the `{cfg.llm.backend}` writer or the `{cfg.tts.backend}` "
+                 "voices need not give the same bytes on another machine) ")
+                + "with the config it was built with, `generation/spiral.yaml`"
                 + (" and its re-rolls, `generation/reseeds.json` (copy it to "
                    f"`data/runs/{cfg.run}/reseeds.json` first)" if inp.reseeds else "")
                 + ":\n\n```bash\nspiral run --config generation/spiral.yaml\n```\n\nA "
@@ -245,6 +249,57 @@ def _durations(inp: CardInputs) -> tuple[float, float, float]:
     return sum(d) / len(d), min(d), max(d)
 
 
+PHRASE_WORDS = 3  # an answer of this many words is a phrase, as the audit counts them
+
+
+def _kinds(counts: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1],
+                                                                                  kv[0])))
+
+
+def _answer_forms(inp: CardInputs) -> str:
+    """What the answers are, counted from the published items (the audit counts phrases the
+    same way), with one of each form as it is written in the choices."""
+    answered = [it for it in inp.items if it.answer]
+    if not answered:
+        return ""
+    phrases = [it for it in answered if len(it.answer.split()) >= PHRASE_WORDS]
+    values = [it for it in answered if it not in phrases]
+    parts = []
+    for group, what in ((values, "short details of one or two words"),
+                        (phrases, f"phrases of {PHRASE_WORDS} or more words")):
+        if group:
+            kinds = Counter(it.kind or "unknown" for it in group)
+            parts.append(f"{len(group)} are {what} ({_kinds(kinds)}; e.g. "
+                         f"`{group[0].answer}`)")
+    return (f"Of the {len(answered)} answers, " + " and ".join(parts) + ". Each is written in "
+            "the choices as text and spoken as words; an item's wrong choices are of its "
+            "answer's kind.")
+
+
+def _gate_share(inp: CardInputs) -> str:
+    """How many generated attempts the gates rejected: the audit's count (from
+    rejections.jsonl), else the manifest's; a sentence only when one of them recorded it."""
+    rj = (inp.audit or {}).get("rejections")
+    if rj and rj.get("attempts"):
+        asr = rj.get("asr_rejected")
+        return (f"In this build {rj['rejected']} of {rj['attempts']} generated attempts "
+                f"({100 * rj['rejected_share']:.1f}%) were rejected by a gate"
+                + (f", {asr} of them ({100 * asr / rj['attempts']:.1f}% of attempts) by the "
+                   "ASR checks" if asr else "")
+                + ", and rebuilt from new seeds or left out.")
+    counts = inp.manifest.get("counts") or {}
+    rejected, built = counts.get("rejected_attempts"), counts.get("built")
+    if isinstance(rejected, int) and isinstance(built, int):
+        attempts = rejected + built
+        if rejected == 0:
+            return f"In this build no attempt was rejected by a gate ({attempts} attempts)."
+        return (f"In this build {rejected} of {attempts} generated attempts "
+                f"({100 * rejected / attempts:.1f}%) were rejected by a gate, and rebuilt "
+                "from new seeds or left out.")
+    return "The share of attempts the gates rejected was not recorded for this build."
+
+
 def _limitations(inp: CardInputs) -> str:
     cfg = inp.built_with
     policy = audio_licence(cfg.tts)
@@ -252,16 +307,7 @@ def _limitations(inp: CardInputs) -> str:
               "human speech in ways that are not measured" if policy.kind == "espeak" else
               f"voices rendered by {tts_description(cfg.tts)}"
               + (", cloned from reference recordings" if policy.kind == "xtts" else ""))
-    rj = (inp.audit or {}).get("rejections")
-    if rj and rj.get("attempts"):
-        asr = rj.get("asr_rejected")
-        gate = (f"In this build {rj['rejected']} of {rj['attempts']} generated attempts "
-                f"({100 * rj['rejected_share']:.1f}%) were rejected by a gate"
-                + (f", {asr} of them ({100 * asr / rj['attempts']:.1f}% of attempts) by the "
-                   "ASR checks" if asr is not None else "")
-                + ", and rebuilt from new seeds or left out.")
-    else:
-        gate = "The share of attempts the gates rejected was not recorded for this build."
+    gate = _gate_share(inp)
     by = inp.hard_by or {"model": None, "proxy": True}
     if not inp.tagged:
         hard = "No model had tagged this run (`spiral eval --tag`), so nothing is tagged hard."
@@ -281,9 +327,7 @@ def _limitations(inp: CardInputs) -> str:
         f"toward easy audio. {gate}",
         "- **English only**, one speaker at a time: no background noise, no overlapping "
         "speech, no channel effects.",
-        "- **Answer forms.** Each answer is one short detail (a number, date, time, amount, "
-        "name or place), written in the choices as text (`4300 dollars`, `March 14`) and spoken "
-        "as words; distractors are of the same form.",
+        *([f"- **Answer forms.** {forms}"] if (forms := _answer_forms(inp)) else []),
         f"- **Difficulty.** {hard}",
         *(["- **Writer.** The transcripts come from a template-based offline writer: fluent "
            "but formulaic, so a text model may learn its patterns."]
@@ -298,8 +342,7 @@ protocol for Qwen2-Audio) reads the answer as the letter among A-D with the high
 log-probability at the first answer token; a model that generates text is scored on the
 first letter A-D it outputs. The metric is accuracy: the share of items whose letter equals
 `answer_label` (0-3 for A-D; `test_question.correct_answer` is the same choice as text).
-Chance is 25%; report it overall and per `metadata.transcript_type`, and on the `hard`
-config separately when there is one."""
+Chance is 25%; report it overall and per `metadata.transcript_type`."""
 
 
 def _example(inp: CardInputs) -> str:
@@ -337,6 +380,37 @@ def _citations(inp: CardInputs) -> str:
             "```bibtex\n" + own + "\n```")
 
 
+def _words(names: list[str]) -> str:
+    """["a", "b", "c"] -> "a, b or c"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _top_kinds(inp: CardInputs) -> str:
+    kinds = Counter(it.kind for it in inp.items if it.kind)
+    if not kinds:
+        return "one detail per item"
+    top = [k for k, _ in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return ("a " + _words(top) if len(top) <= 5 else "a " + ", ".join(top[:5]) + ", ...")
+
+
+def _measured(inp: CardInputs) -> str:
+    """The balance and distractor claims as the audit measured them, when it did."""
+    a = inp.audit
+    if not a:
+        return "; this card carries no audit to show how well they are."
+    said = (a.get("distractor_said") or {}).get("share")
+    verdict = {t["name"]: t["ok"] for t in a.get("thresholds", [])}
+    state = {True: "within tolerance", False: "outside tolerance",
+             None: "not checked (too few items)"}
+    parts = [f"the correct letters are {state[verdict.get('letter_balance')]}",
+             f"the key depths {state[verdict.get('key_depth_balance')]}"]
+    if said is not None:
+        parts.append("no item has a wrong choice said in its audio" if said == 0 else
+                     f"{100 * said:.1f}% of items have a wrong choice said in their audio")
+    text = "; in the audit, " + ", ".join(parts[:-1]) + " and " + parts[-1]
+    return text + " (see Statistics)."
+
+
 def build_card(inp: CardInputs) -> str:
     policy = audio_licence(inp.built_with.tts)
     hard = any(s.name == "hard" for s in inp.subsets)
@@ -366,18 +440,19 @@ def build_card(inp: CardInputs) -> str:
         f"# {inp.publish.pretty_name}",
         "A synthetic benchmark for long-context speech language models in the style of SPIRAL "
         "(from the SpeechPrune paper, [arXiv 2412.12009](https://arxiv.org/abs/2412.12009)). "
-        f"Each item is {mean:.0f} seconds on average ({lo:.0f}-{hi:.0f} s) of spoken lecture, "
-        "conversation or meeting that hides one key sentence with a critical detail (a "
-        "number, date, name, place, amount...). A four-choice question (A-D) asks for that "
+        f"Each item is {mean:.0f} seconds on average ({lo:.0f}-{hi:.0f} s) of spoken "
+        f"{_words(sorted({it.type for it in inp.items}))} that hides one key sentence with a "
+        f"critical detail ({_top_kinds(inp)}). A four-choice question (A-D) asks for that "
         "detail, so a model must find one sentence in a long recording: it measures speech "
-        "information retrieval over long audio, not general comprehension. Answer letters, "
-        "key-sentence depth, transcript type and speaker gender are balanced by construction, "
-        "and distractors are checked not to be said in the audio.",
+        "information retrieval over long audio, not general comprehension. The planner "
+        "assigns answer letters, key-sentence depth, transcript type and speaker gender to "
+        "balance them" + _measured(inp),
         "## Contents\n\n" + _contents(inp),
         "## Loading\n\n" + "\n".join(load) + spiral,
         "## Fields\n\n" + FIELDS,
         *(["## Example\n\n" + _example(inp)] if inp.example else []),
-        "## Evaluation protocol\n\n" + EVALUATION,
+        "## Evaluation protocol\n\n" + EVALUATION + (
+            " Report the `hard` config separately." if hard else ""),
         "## Baseline\n\n" + _baseline(inp),
         "## How it was generated\n\n" + _generation(inp),
         "## Difficulty\n\n" + _difficulty(inp),

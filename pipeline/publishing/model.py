@@ -28,6 +28,8 @@ class ItemInfo:
     letter: str
     duration: float
     size: int  # estimated bytes in a shard (audio files + JSON line)
+    kind: str = ""  # the key detail's kind (number, date, finding...): the card's sentences
+    answer: str = ""  # the correct choice's text, without its letter
 
 
 @dataclass

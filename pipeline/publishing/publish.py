@@ -63,7 +63,8 @@ def scan(export: Path) -> list[ItemInfo]:
             wav, key_wav = audio_paths(export, rec)
             info = ItemInfo(item_id, rec["metadata"]["transcript_type"],
                             rec["test_question"]["correct_answer"][:1], float(rec["duration"]),
-                            0)
+                            0, str((rec.get("key_detail") or {}).get("kind") or ""),
+                            rec["test_question"]["correct_answer"][3:])
             if info.letter not in LETTERS or not isinstance(
                     rec["audio_data"]["combined"]["prompts_used"], dict):
                 raise KeyError("test_question.correct_answer A-D, prompts_used")

@@ -167,6 +167,44 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def clock(seconds: Any) -> str | None:
+    """92.7 -> "1:32", as the audio player counts (whole seconds, rounded down): shown beside
+    a player that has loaded nothing yet (and so reads 0:00 / 0:00)."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        return None
+    whole = int(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+_TAG_LABELS = {"model": "model", "proxy": "offline proxy",
+               "original_correct": "right in the original order",
+               "rotations_correct": "rotations right (audio)",
+               "blind_rotations_correct": "rotations right with no audio",
+               "rule": "rule", "seed": "item seed tagged", "content": "content tagged",
+               "type": "type"}
+
+
+def tag_fields(tag: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A difficulty tag as label/value rows a reviewer reads, not raw JSON."""
+    if not tag:
+        return []
+    first = ("hard", "too_easy", "model", "proxy", "original_correct", "rotations_correct",
+             "blind_rotations_correct", "rule")
+    out = []
+    for key, value in sorted(tag.items(), key=lambda kv: first.index(kv[0])
+                             if kv[0] in first else len(first)):
+        if key in ("id", "model_id"):
+            continue
+        if isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif key.endswith("rotations_correct") and isinstance(value, int):
+            text = f"{value} of 4"
+        else:
+            text = _show(value)
+        out.append((_TAG_LABELS.get(key, key.replace("_", " ")), text))
+    return out
+
+
 def view(rec: dict[str, Any], status: str, audio: tuple[str | None, str | None],
          tag: dict[str, Any] | None, failure: dict[str, Any] | None = None) -> dict[str, Any]:
     """One item as the template shows it (every field optional but the id)."""
@@ -214,6 +252,7 @@ def view(rec: dict[str, Any], status: str, audio: tuple[str | None, str | None],
         tag_label = "untagged"
     else:
         tag_label = "hard" if tag.get("hard") else "too_easy" if tag.get("too_easy") else "other"
+    key_len = key_times[1] - key_times[0] if key_times and None not in key_times[:2] else None
     return {
         "id": meta.get("id"),
         "status": status,
@@ -226,11 +265,14 @@ def view(rec: dict[str, Any], status: str, audio: tuple[str | None, str | None],
         "decile": decile,
         "tag": tag_label,
         "tag_row": tag,
+        "tag_fields": tag_fields(tag),
         "failed_checks": [c["name"] for c in checks if not c["ok"]],
         "seed": prov.get("item_seed"),
         "audio": audio[0],
         "key_audio": audio[1],
         "duration": rec.get("duration"),
+        "clock": clock(rec.get("duration")),
+        "key_clock": clock(key_len),
         "turns": turns,
         "has_confusers": bool(confuser_idx),
         "key": {"index": key_index, "start": key_times[0] if key_times else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jinja2
@@ -68,7 +69,14 @@ def render_shell(run: ReviewRun, mode: str) -> str:
     state; `with_state` completes it."""
     return environment().get_template("review.html.j2").render(
         run=run, items=run.items, audit=run.audit, filters=filters(run), mode=mode,
-        counts=facets(run.items), state_mark=Markup(STATE_MARK))
+        counts=facets(run.items), state_mark=Markup(STATE_MARK), run_path=run_path(run))
+
+
+def run_path(run: ReviewRun) -> str:
+    """The run folder as the reviewer would type it: relative to where `spiral review` ran
+    (data/runs/demo), else absolute."""
+    rel = os.path.relpath(run.run_dir.resolve())
+    return rel if not rel.startswith("..") else str(run.run_dir.resolve())
 
 
 def with_state(shell: str, run: ReviewRun, mode: str) -> str:

@@ -38,6 +38,7 @@ from pipeline.tts.licences import audio_licence_section
 EXPORT_VERSION = "2"  # 2: hf/ streamed with the published rows' schema
 HF_BATCH_BYTES = 16 * 1024 * 1024  # audio bytes per Arrow batch (bounds memory)
 FILES = ".export-files.json"  # {path in the export: sha256} of every file but the stamps
+AUDIT = "audit"  # the audit's report folder: kept across rebuilds, never checksummed
 
 
 def provenance(item: Item, ctx: Context) -> dict:
@@ -68,9 +69,11 @@ def _link(src: Path, dst: Path, sha: str | None) -> None:
 
 
 def _checksums(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): file_hash(p)
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != FILES
-            and p.name != ".export-key"}
+    """Every file the export wrote; not `audit/`, which `spiral audit` (`make audit`) adds
+    beside the records and which says itself which data.jsonl it measured."""
+    return {rel: file_hash(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in (FILES, ".export-key")
+            and (rel := p.relative_to(folder).as_posix()).split("/")[0] != AUDIT}
 
 
 def _intact(export: Path) -> bool:
@@ -141,7 +144,7 @@ def run(items: list[Item], ctx: Context) -> Path:
         item.provenance = provenance(item, ctx)
         records.append(to_spiral(item))
     failures = [{"id": it.id, **(it.failed or {})} for it in items if it.failed]
-    tags = difficulty.load(run_dir)
+    tags = difficulty.load(run_dir, records)  # only tags of the items as they are now
     hard = difficulty.publishable_hard(tags, ctx.cfg.publish.hard_from_proxy)
     used = {s.voice for it in passed for s in it.spec.speakers}
     licence = audio_licence_section(ctx.cfg, (v for k, v in ctx.voices.items() if k in used))
@@ -150,7 +153,7 @@ def run(items: list[Item], ctx: Context) -> Path:
                        *([sorted(hard)] if hard is not None else []))
     stamp = export / ".export-key"
     if stamp.exists() and stamp.read_text() == key and _intact(export):
-        ctx.stats["export"] = {"cached": len(records), "computed": 0, "failed": len(failures)}
+        ctx.stats["export"] = {"cached": len(records), "computed": 0, "failed": 0}
         return export
     tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".export-"))
     try:
@@ -176,8 +179,11 @@ def run(items: list[Item], ctx: Context) -> Path:
             save_hf(records, tmp, tmp / "hf", ctx.cfg.audio.sample_rate, tags, key)
         atomic_write_json(tmp / FILES, _checksums(tmp))
         atomic_write_text(tmp / ".export-key", key)
+        if (export / AUDIT).is_dir():  # an audit of other records says so itself (its sha)
+            shutil.copytree(export / AUDIT, tmp / AUDIT)
         replace_dir(tmp, export)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    ctx.stats["export"] = {"cached": 0, "computed": len(records), "failed": len(failures)}
+    # items left out were counted by the stage that rejected them, not again here
+    ctx.stats["export"] = {"cached": 0, "computed": len(records), "failed": 0}
     return export

@@ -89,6 +89,8 @@
     for (const r of rows) r.classList.toggle("current", r.dataset.id === id);
     if (id !== null) {
       section(id).hidden = false;
+      // the players of the item shown fetch their headers, so they show their length
+      for (const a of section(id).querySelectorAll("audio")) a.preload = "metadata";
       rowById.get(id).scrollIntoView({ block: "nearest" });
       document.getElementById("main").scrollTop = 0;
       renderVerdict(id);

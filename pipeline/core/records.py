@@ -61,6 +61,11 @@ class ItemSpec:
     answer_may_be_longest: bool  # only some items may have a strictly longest answer
     facts: list[Fact] = field(default_factory=list)  # the fact sheet, in order of position
     key_fact: str = ""  # id of the fact the question asks for
+    # The item's duration window (core/grid.py): a length grid gives items of one run
+    # different lengths; 0 in records planned before it (the config's window then).
+    target_seconds: float = 0.0
+    tolerance_seconds: float = 0.0
+    hops: int = 1  # facts the question needs: 1, or 2 for a two-hop question
 
 
 @dataclass
@@ -160,6 +165,8 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
             "subtopic": spec.subtopic,
             "transcript_type": spec.type,
             "id": spec.id,
+            "target_seconds": spec.target_seconds,
+            "hops": spec.hops,
         },
         "audio_data": {
             "key_sentences": {

@@ -31,7 +31,8 @@ def features(sample_rate: int) -> Any:
         "transcript": List({"speaker": s, "text": List(s)}),
         "original_key_sentence": s,
         "test_question": {"question": s, "choices": List(s), "correct_answer": s},
-        "metadata": {"main_topic": s, "subtopic": s, "transcript_type": s, "id": s},
+        "metadata": {"main_topic": s, "subtopic": s, "transcript_type": s, "id": s,
+                     "target_seconds": f, "hops": i},
         "audio_data": {
             "key_sentences": {"speaker": s, "text": s, "audio_file": s, "indices": List(i),
                               "audio_dir": s},

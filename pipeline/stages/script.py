@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 
+from pipeline.core.grid import item_audio
 from pipeline.core.records import Item
 from pipeline.core.resources import Voice
 from pipeline.engine.driver import run_stage
@@ -45,7 +46,8 @@ def _inputs(item: Item, ctx: Context) -> dict:
               **ctx.writer.inputs("script", item)}
     if w.aim_from_voices:
         inputs["voice_rates"] = voice_rates(item, ctx)
-        inputs["audio"] = [ctx.cfg.audio.target_seconds, ctx.cfg.audio.pause_sentence_ms,
+        inputs["audio"] = [item_audio(item.spec, ctx.cfg.audio).target_seconds,
+                           ctx.cfg.audio.pause_sentence_ms,
                            ctx.cfg.audio.pause_turn_ms]
     return inputs
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
+from pipeline.core.grid import item_audio
 from pipeline.core.records import AudioInfo, Item
 from pipeline.core.resources import ResourceError
 from pipeline.core.store import atomic_write_bytes, content_hash
@@ -48,7 +49,7 @@ def _inputs(item: Item, ctx: Context) -> dict:
         "speakers": item.sentence_speakers(),
         "key_index": item.key.index if item.key else None,
         "voices": {spk: tts.params(v, 1.0) for spk, v in voices.items()},
-        "audio": asdict(ctx.cfg.audio),
+        "audio": asdict(item_audio(item.spec, ctx.cfg.audio)),
         "fixes": ctx.cfg.tts.max_duration_fixes,
         "backend": tts.name,
         "normalizer": NORMALIZER_VERSION,
@@ -73,7 +74,7 @@ def render_item(item: Item, ctx: Context) -> tuple[np.ndarray, list[list[float]]
     """The item's final track, sentence times and rate scale: rendered, then re-rendered with
     a scaled speaking rate until inside the duration window (a bounded number of times).
     Deterministic, so the pre-check (stages/precheck.py) hears exactly what is written here."""
-    a = ctx.cfg.audio
+    a = item_audio(item.spec, ctx.cfg.audio)
     tts = backend(ctx)
     scale = 1.0
     samples, times = _render(item, ctx, tts, scale)

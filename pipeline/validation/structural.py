@@ -7,6 +7,7 @@ rule the writer is meant to obey is also verified.
 from __future__ import annotations
 
 from pipeline.core.config import AudioConfig, ValidateConfig
+from pipeline.core.grid import item_audio
 from pipeline.core.records import LETTERS, SPEAKERS, Check, Item
 from pipeline.text.compare import mentions
 
@@ -70,7 +71,7 @@ def structural_checks(item: Item, audio: AudioConfig, gates: ValidateConfig) -> 
     check("choices_similar_length", spread <= limit or max(lengths) - min(lengths) <= 3,
           f"choice lengths {lengths} differ by {spread:.1%} of the longest (max {limit:.1%})")
     check("stem_without_answer", not mentions(q.stem, answer), "the stem contains the answer")
-    a = audio
+    a = item_audio(item.spec, audio)  # a length grid gives each item its own window
     dur = item.audio.duration
     check("duration_window", abs(dur - a.target_seconds) <= a.tolerance_seconds,
           f"duration {dur:.1f}s outside {a.target_seconds:g}+-{a.tolerance_seconds:g}s")

@@ -1,0 +1,88 @@
+"""Length grids: items at several lengths in one run, stratified within each length."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.core.config import ConfigError
+from pipeline.core.records import LETTERS
+from pipeline.core.resources import load_topics, load_voices
+from pipeline.orchestration import remember
+from pipeline.stages import plan
+from tests.conftest import ROOT, make_config
+
+TOPICS = load_topics(ROOT / "prompts" / "topics.yaml")
+VOICES = load_voices(ROOT / "voices" / "voices.yaml")
+
+
+def specs(tmp: Path, *overrides: str) -> list:
+    return [it.spec for it in plan.run(make_config(tmp, *overrides), TOPICS, VOICES)]
+
+
+def test_each_length_is_stratified_on_its_own(tmp_path: Path) -> None:
+    grid = specs(tmp_path, "n_items=20", "lengths=[30, 120, 600]", "seed=5")
+    assert len(grid) == 60 and len({s.id for s in grid}) == 60
+    by_length: dict[float, list] = {}
+    for s in grid:
+        by_length.setdefault(s.target_seconds, []).append(s)
+    assert sorted(by_length) == [30.0, 120.0, 600.0]
+    for length, items in by_length.items():
+        assert len(items) == 20
+        deciles = Counter(s.key_decile for s in items)
+        assert sorted(deciles) == list(range(10)) and set(deciles.values()) == {2}, length
+        letters = Counter(s.letter for s in items)
+        assert set(letters) == set(LETTERS) and set(letters.values()) == {5}, length
+        types = Counter(s.type for s in items[:12])  # types come in blocks of 12
+        assert set(types.values()) == {4}, (length, types)
+        # the window keeps the config's share of the target (10 s of 90 s)
+        assert all(s.tolerance_seconds == pytest.approx(length * 10 / 90, abs=1e-3)
+                   for s in items)
+    # more facts for longer items
+    assert len(by_length[600.0][0].facts) > len(by_length[30.0][0].facts)
+
+
+def test_lengths_draw_independent_seeds(tmp_path: Path) -> None:
+    """A length's items do not depend on which other lengths the grid holds."""
+    both = specs(tmp_path, "n_items=6", "lengths=[30, 600]", "seed=5")
+    alone = specs(tmp_path, "n_items=6", "lengths=[600]", "seed=5")
+
+    def body(s: object) -> dict:
+        d = asdict(s)
+        d.pop("index"), d.pop("id")
+        return d
+
+    assert [body(s) for s in both[6:]] == [body(s) for s in alone]
+    assert {s.seed for s in both[:6]}.isdisjoint({s.seed for s in both[6:]})
+    plain = specs(tmp_path, "n_items=6", "seed=5")
+    assert all(s.target_seconds == 90 and s.tolerance_seconds == 10 for s in plain)
+
+
+def test_bad_lengths_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'lengths'"):
+        make_config(tmp_path, "lengths=[30, 30]")
+    with pytest.raises(ConfigError, match="'lengths'"):
+        make_config(tmp_path, "lengths=[5]")
+
+
+def test_lengths_are_remembered_like_n(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["--config", str(ROOT / "spiral.yaml"), "--run", "g", "--set",
+             f"output_root={tmp_path}", "--set", f"prompts_dir={ROOT / 'prompts'}", "--set",
+             f"voices={ROOT / 'voices' / 'voices.yaml'}", "--quiet"]
+    assert main(["plan", *where, "--n", "2", "--lengths", "30,120"]) == 0
+    run_dir = tmp_path / "g"
+    assert json.loads((run_dir / remember.FILE).read_text())["lengths"] == [30.0, 120.0]
+    assert main(["plan", *where]) == 0  # a bare rerun keeps the grid
+    assert "at each of [30.0, 120.0] s" in capsys.readouterr().err
+    plan_lines = (run_dir / "plan.jsonl").read_text().splitlines()
+    assert [json.loads(x)["target_seconds"] for x in plan_lines] == [30.0, 30.0, 120.0, 120.0]
+    assert main(["plan", *where, "--lengths", "600"]) == 0
+    assert "lengths changes from [30.0, 120.0] to [600.0]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["plan", *where, "--lengths", "thirty"])

@@ -64,8 +64,8 @@ def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
     voices = _voices_of(item, ctx)
     cache = SentenceCache(ctx.cfg.tts_cache)
     speakers = item.sentence_speakers()
-    rendered = [cache.render(tts, to_spoken(text), voices[spk], scale, a.sample_rate)
-                for text, spk in zip(item.sentences(), speakers, strict=True)]
+    rendered = (cache.render(tts, to_spoken(text), voices[spk], scale, a.sample_rate)
+                for text, spk in zip(item.sentences(), speakers, strict=True))
     return assemble(rendered, speakers, a.sample_rate, a.pause_sentence_ms, a.pause_turn_ms,
                     a.loudness_lufs)
 
@@ -88,6 +88,7 @@ def render_item(item: Item, ctx: Context) -> tuple[np.ndarray, list[list[float]]
         scale *= (duration - pauses) / wanted
         scale = round(round(scale / RATE_SCALE_STEP) * RATE_SCALE_STEP, 3)
         scale = min(RATE_SCALE_BOUNDS[1], max(RATE_SCALE_BOUNDS[0], scale))
+        del samples  # an hour's track is not held twice
         samples, times = _render(item, ctx, tts, scale)
     return samples, times, scale
 
@@ -115,7 +116,7 @@ def keep_track(item: Item, ctx: Context, samples: np.ndarray, times: list[list[f
 
 
 def _apply(item: Item, ctx: Context) -> Item:
-    from pipeline.tts.assemble import wav_bytes
+    from pipeline.tts.assemble import wav_bytes, write_wav
 
     assert item.key is not None
     a = ctx.cfg.audio
@@ -131,7 +132,7 @@ def _apply(item: Item, ctx: Context) -> Item:
     audio_dir = ctx.run_dir / "audio"
     atomic_write_bytes(audio_dir / "key" / key_name,
                        wav_bytes(key_samples(samples, times, k, sr), sr))
-    atomic_write_bytes(audio_dir / wav_name, wav_bytes(samples, sr))
+    write_wav(audio_dir / wav_name, samples, sr)
     info = AudioInfo(wav=wav_name, key_wav=key_name, sample_rate=sr,
                      duration=round(len(samples) / sr, 4), sentence_times=times,
                      key_times=[start, end], rate_scale=scale, tts_backend=tts.name)

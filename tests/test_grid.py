@@ -86,3 +86,25 @@ def test_lengths_are_remembered_like_n(tmp_path: Path,
     assert "lengths changes from [30.0, 120.0] to [600.0]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["plan", *where, "--lengths", "thirty"])
+
+
+def test_a_script_that_cannot_fill_its_window_fails_as_the_scripts_content(
+        tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from pipeline.core.records import Turn
+    from pipeline.engine.stage import Context, StageFailure
+    from pipeline.stages.script import check_reachable
+
+    cfg = make_config(tmp_path, "n_items=1", "lengths=[1800]", "types={lecture: 1}")
+    ctx = Context(cfg, quiet=True)
+    item = plan.run(cfg, ctx.topics, list(ctx.voices.values()))[0]
+    sentence = "The survey crew counted the readings again before the long winter break."
+    short = replace(item, transcript=[Turn("spk_1", [sentence] * 200)])  # ~2,400 words
+    with pytest.raises(StageFailure, match=r"script_too_short: .*1800\+-200s window cannot"):
+        check_reachable(short, ctx, 4300)
+    enough = replace(item, transcript=[Turn("spk_1", [sentence] * 330)])
+    check_reachable(enough, ctx, 4300)
+    too_long = replace(item, transcript=[Turn("spk_1", [sentence] * 900)])
+    with pytest.raises(StageFailure, match="script_too_long"):
+        check_reachable(too_long, ctx, 4300)

@@ -45,6 +45,20 @@ def aimed_words(ttype: str, audio: AudioConfig, rates: list[float]) -> int:
     return int(round(min(MAX_WORDS, max(50.0, words))))
 
 
+def reachable_seconds(ttype: str, audio: AudioConfig, rates: list[float], words: int,
+                      sentences: int, scale_bounds: tuple[float, float]) -> tuple[float, float]:
+    """The shortest and longest a script of `words` words in `sentences` sentences can be
+    rendered, speaking rates scaled within `scale_bounds` (synthesis' duration control):
+    the inverse of `aimed_words`, so the same figures decide how long to write and whether
+    what was written can fit its window."""
+    wps = sum(rates) / len(rates) * passage_chars_per_word() / CHARS_PER_WORD[ttype]
+    pause = (audio.pause_sentence_ms
+             + TURN_SHARE[ttype] * (audio.pause_turn_ms - audio.pause_sentence_ms)) / 1000.0
+    speech = words / wps
+    pauses = pause * max(0, sentences - 1)
+    return pauses + speech / scale_bounds[1], pauses + speech / scale_bounds[0]
+
+
 def word_target(spec: ItemSpec, writer: WriterConfig, audio: AudioConfig,
                 rates: list[float] | None) -> int:
     """Words of the whole transcript, key sentence included; `rates` (words per second of

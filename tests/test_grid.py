@@ -108,3 +108,35 @@ def test_a_script_that_cannot_fill_its_window_fails_as_the_scripts_content(
     too_long = replace(item, transcript=[Turn("spk_1", [sentence] * 900)])
     with pytest.raises(StageFailure, match="script_too_long"):
         check_reachable(too_long, ctx, 4300)
+
+
+def test_eval_reports_accuracy_by_length_depth_and_hops(tmp_path: Path) -> None:
+    from pipeline.eval import report
+
+    preds = []
+    for k in range(60):
+        length = (30.0, 600.0, 3600.0)[k % 3]
+        right = length == 30.0 or (length == 600.0 and k % 2 == 0)  # long items fail
+        preds.append({"id": str(k), "type": "lecture", "depth": (k // 3) % 10, "kind": "date",
+                      "duration": length, "n_speakers": 1, "plain": right,
+                      "circular": right, "rotations": [{"letter": "A", "correct": right}],
+                      "time_s": 0.1, "target_seconds": length, "hops": 1 + k % 2})
+    rep = report.summarise(preds, {"label": "m", "proxy": False, "source": "s",
+                                   "source_kind": "run", "config": "c",
+                                   "requests_this_run": 0})
+    by_length = {r["value"]: r["plain"] for r in rep["grid"]["by_length"]}
+    assert by_length[30.0]["acc"] == 1.0 and by_length[3600.0]["acc"] == 0.0
+    assert by_length[30.0]["n"] == 20 and 0.8 < by_length[30.0]["lo"] < 1.0
+    hour = next(g for g in rep["grid"]["depth_by_length"] if g["length"] == 3600.0)
+    assert [r["value"] for r in hour["rows"]] == list(range(10))
+    assert all(r["plain"]["n"] == 2 for r in hour["rows"])
+    assert [r["value"] for r in rep["grid"]["by_hops"]] == [1, 2]
+    md = report.markdown(rep)
+    assert "## By length" in md and "| 60 min | 20 | 0.0 [0, 16]" in md
+    assert "## By hops" in md
+    report.write(tmp_path, rep, preds)
+    assert (tmp_path / "accuracy_length_depth.png").read_bytes()[:4] == b"\x89PNG"
+    # records without lengths (the public SPIRAL release): no grid section
+    plain = [{k: v for k, v in p.items() if k not in ("target_seconds", "hops")}
+             for p in preds]
+    assert "grid" not in report.summarise(plain, {"label": "m"})

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +64,7 @@ def one(seconds: float, warm: bool = True) -> dict:
     import pyarrow.parquet as pq
 
     from pipeline.core.config import load_config
+    from pipeline.core.grid import tolerance_for
     from pipeline.core.records import KeyDetail, Question, Turn, to_spiral
     from pipeline.core.spiral_rows import features, row
     from pipeline.core.store import link_or_copy
@@ -75,10 +77,11 @@ def one(seconds: float, warm: bool = True) -> dict:
     cfg = load_config(ROOT / "spiral.yaml", [
         f"output_root={tmp}", f"prompts_dir={ROOT / 'prompts'}",
         f"voices={ROOT / 'voices' / 'voices.yaml'}", f"tts.cache_dir={tmp / 'tts'}",
-        "n_items=1", "types={lecture: 1}", f"lengths=[{seconds:g}]",
-        "tts.max_duration_fixes=0"])
+        "n_items=1", "types={lecture: 1}", "tts.max_duration_fixes=0"])
     ctx = Context(cfg, quiet=True)
     item = plan.run(cfg, ctx.topics, list(ctx.voices.values()))[0]
+    item.spec = replace(item.spec, target_seconds=seconds,
+                        tolerance_seconds=tolerance_for(cfg.audio, seconds))
     text = sentences(seconds)
     key_index = len(text) // 2
     item.transcript = [Turn("spk_1", text)]
@@ -138,8 +141,11 @@ def main() -> int:
         return 0
     rows = []
     for s in (float(x) for x in args.lengths.split(",")):
-        out = subprocess.run([sys.executable, __file__, "--one", f"{s:g}"], check=True,
+        out = subprocess.run([sys.executable, __file__, "--one", f"{s:g}"],
                              capture_output=True, text=True)
+        if out.returncode:
+            sys.stderr.write(out.stderr)
+            return out.returncode
         rows.append(json.loads(out.stdout.splitlines()[-1]))
     if args.json:
         print(json.dumps(rows))

@@ -19,6 +19,7 @@ from pipeline.core.seeds import (
 from pipeline.writing.facts import PHRASE_KINDS, VALUE_KINDS, draw_facts, n_facts
 
 GENDERS = ("female", "male")
+SHORT_SECONDS = 60
 LONGEST_SHARE = (True, False, False, False, False)  # 20% may have a strictly longest answer
 
 
@@ -49,6 +50,8 @@ def plan_item(cell: Cell, cfg: Config, topics: dict[str, list[Subtopic]],
     sub = subtopic(seed, local, cfg.types, topics)
     lo, hi = SPEAKERS[ttype]
     n_speakers = rng.randint(lo, hi)
+    if cell.target_seconds < SHORT_SECONDS:  # a few turns cannot give five people a say
+        n_speakers = lo
     first = stratified(seed, "gender", local, GENDERS)
     genders = [GENDERS[(GENDERS.index(first) + k) % 2] for k in range(n_speakers)]
     speakers = draw_speakers(rng, voices, [(f"spk_{k + 1}", g) for k, g in enumerate(genders)])

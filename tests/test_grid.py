@@ -140,3 +140,24 @@ def test_eval_reports_accuracy_by_length_depth_and_hops(tmp_path: Path) -> None:
     plain = [{k: v for k, v in p.items() if k not in ("target_seconds", "hops")}
              for p in preds]
     assert "grid" not in report.summarise(plain, {"label": "m"})
+
+
+def test_audit_counts_lengths_hops_and_depth_per_length(small_run) -> None:
+    from pipeline.reports.audit import audit_records
+
+    path = small_run.ctx.run_dir / "export" / "data.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for k, rec in enumerate(records):  # as if half were planned at 30 s
+        rec["metadata"]["target_seconds"] = 90.0 if k % 2 else 30.0
+        rec["metadata"]["hops"] = 1 + (k < 2)
+    r = audit_records(records)
+    g = r["grid"]
+    assert list(g["lengths"]) == ["30", "90"]
+    assert g["lengths"]["30"]["items"] == 3 and g["lengths"]["30"]["window"] == [30.0, 3.333]
+    assert g["lengths"]["90"]["inside_window"] == 1.0  # built at 90 s, judged at 90 +- 10
+    assert g["lengths"]["30"]["inside_window"] == 0.0  # 90-s audio is not a 30-s item
+    assert sum(g["lengths"]["90"]["depth_counts"]) == 3
+    assert g["hops"] == {"1": 4, "2": 2}
+    assert r["duration"]["inside_window"] == 0.5
+    plain = audit_records([json.loads(line) for line in path.read_text().splitlines()])
+    assert plain["grid"]["lengths"].keys() == {"90"}  # this export's own records

@@ -27,6 +27,7 @@ from pipeline.core.store import (
     file_hash,
     read_jsonl,
 )
+from pipeline.reports import audit_grid
 from pipeline.reports.text_audit import text_figures
 from pipeline.text.compare import mentions
 
@@ -158,6 +159,7 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
         "key_voice": next((str(v["voice"]) for v in voices
                            if v.get("id") == key_speaker and v.get("voice")), None),
         "key_voice_planned": (rec.get("provenance") or {}).get("key_voice_planned"),
+        **audit_grid.record_fields(rec),
     }
 
 
@@ -269,9 +271,12 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
         "rejections": _rejections(rejections, n) if rejections is not None else None,
         "text": text_figures(items, th.distinct2_words),
         "voices": _voice_mix(items),
+        "grid": audit_grid.summary(items, target, tol),
     }
     if durations:
-        inside = sum(abs(d - target) <= tol for d in durations)
+        inside = sum(abs(it["duration"] - w[0]) <= w[1] for it in items
+                     if it["duration"] is not None
+                     for w in [audit_grid.window(it, target, tol)])
         lo = 5 * int(min(durations) // 5)
         edges = list(range(lo, 5 * int(max(durations) // 5) + 10, 5))
         counts = [sum(a <= d < b for d in durations)
@@ -428,6 +433,7 @@ def _markdown(r: dict[str, Any]) -> str:
         lines.append(f"- every gate passed: {_pct(r['gates']['all_passed'])}; failed checks: "
                      + (", ".join(f"{k} {v}" for k, v in r["gates"]["failed_by_check"].items())
                         or "none"))
+    lines += audit_grid.markdown(r.get("grid"))
     if r["rejections"]:
         rj = r["rejections"]
         lines += ["", "## Rejections", "",

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WORDS_PER_SECOND = 1.95  # espeak at rate 1.0 with the lecture pauses, measured here
+SECONDS_PER_SENTENCE = 8.1  # espeak at rate 1.0 with the lecture pauses, measured here
 SUBJECTS = ("the survey crew", "the northern station", "the night shift", "the field team",
             "the pilot group", "the harbour office", "the archive staff", "the lab")
 VERBS = ("counted", "logged", "checked", "recorded", "sorted", "labelled", "weighed",
@@ -39,12 +39,11 @@ THINGS = ("samples", "readings", "crates", "records", "sensors", "batches", "for
 
 def sentences(seconds: float) -> list[str]:
     """Distinct sentences (every one rendered, none cached) that fill about `seconds`."""
-    out, words, k = [], 0, 0
-    while words < seconds * WORDS_PER_SECOND:
+    out, k = [], 0
+    while len(out) < seconds / SECONDS_PER_SENTENCE:
         s = (f"On day {k + 1}, {SUBJECTS[k % 8]} {VERBS[(k // 8) % 8]} {k * 7 + 3} "
              f"{THINGS[(k // 64) % 8]} before the {k % 5 + 2} o'clock break.")
         out.append(s)
-        words += len(s.split())
         k += 1
     return out
 
@@ -89,11 +88,13 @@ def one(seconds: float, warm: bool = True) -> dict:
     item.question = Question("How many were counted?", ["1", "2", "3", str(key_index * 7 + 3)],
                              "D")
     steps: dict[str, float] = {}
+    peaks: dict[str, int] = {}  # peak RSS (MB) so far, after each step
     cpu0, wall0 = cpu_now(), time.perf_counter()
 
     def lap(name: str, t: float) -> float:
         now = cpu_now()
         steps[name] = round(now - t, 2)
+        peaks[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         return now
 
     t = cpu_now()
@@ -127,7 +128,8 @@ def one(seconds: float, warm: bool = True) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "before_rss_mb": round(base_rss), "cpu_s": round(cpu, 1),
             "wall_s": round(time.perf_counter() - wall0, 1),
-            "cpu_per_audio_min": round(cpu / (duration / 60), 3), "steps": steps}
+            "cpu_per_audio_min": round(cpu / (duration / 60), 3), "steps": steps,
+            "peak_after_mb": peaks}
 
 
 def main() -> int:
@@ -160,6 +162,7 @@ def main() -> int:
               f"{r['cpu_per_audio_min']} s | {r['cpu_per_audio_min'] / first:.2f}x |")
     for r in rows:
         print(f"{r['seconds']:g} s steps (CPU s): {r['steps']}")
+        print(f"{r['seconds']:g} s peak RSS after each step (MB): {r['peak_after_mb']}")
     return 0
 
 

@@ -143,6 +143,7 @@ class QuestionConfig:
 
     confusers: int = 0  # 0-3 wrong choices that are other facts of the key's kind, said
     descriptive_share: float = 0.4  # keys whose answer is a phrase (a finding, a decision...)
+    multi_hop: float = 0.0  # share of two-hop items: the answer adds two facts said apart
 
 
 @dataclass
@@ -312,6 +313,7 @@ def _validate(cfg: Config, source: str) -> None:
         (0 <= cfg.question.confusers <= 3, "question.confusers", "an int from 0 to 3"),
         (0 <= cfg.question.descriptive_share <= 1, "question.descriptive_share",
          "a float from 0 to 1"),
+        (0 <= cfg.question.multi_hop <= 1, "question.multi_hop", "a float from 0 to 1"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]

@@ -108,6 +108,9 @@ class AudioInfo:
     key_times: list[float]
     rate_scale: float  # speaking-rate factor the duration control settled on
     tts_backend: str
+    # Every key fact's sentence in transcript order (two for a two-hop item, the later one
+    # being `key_wav`): {"index", "times": [start, end], "wav", "value"}.
+    keys: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -192,6 +195,11 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
         "duration": audio.duration,
         "sample_rate": audio.sample_rate,
         "key_detail": {"kind": key.kind, "answer": key.answer, "depth": spec.key_decile,
+                       "keys": [{"text": item.sentences()[k["index"]], "value": k["value"],
+                                 "index": k["index"],
+                                 "depth": min(9, 10 * k["index"] // len(item.sentences())),
+                                 "timestamps": k["times"], "audio_file": k["wav"]}
+                                for k in audio.keys],
                        "confusers": [f.value for f in spec.facts if f.role == "confuser"],
                        "facts": [dataclasses.asdict(f) for f in spec.facts]},
         "checks": {c.name: {"ok": c.ok, "reason": c.reason, "value": c.value}

@@ -46,6 +46,8 @@ def features(sample_rate: int) -> Any:
         "duration": f,
         "sample_rate": i,
         "key_detail": {"kind": s, "answer": s, "depth": i, "confusers": List(s),
+                       "keys": List({"text": s, "value": s, "index": i, "depth": i,
+                                     "timestamps": List(f), "audio_file": s}),
                        "facts": List({"id": s, "kind": s, "subject": s, "context": s,
                                       "value": s, "position": f, "frame": s, "role": s,
                                       "slots": {"term": s, "count": s, "unit": s}})},

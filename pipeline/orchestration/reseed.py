@@ -17,6 +17,7 @@ from pipeline.core.records import Item, ItemSpec
 from pipeline.core.resources import ResourceError, Voice, draw_speakers
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.core.store import atomic_write_json, read_json
+from pipeline.writing import two_hop
 from pipeline.writing.facts import redraw_facts
 
 FILE = "reseeds.json"
@@ -56,6 +57,8 @@ def reseeded(spec: ItemSpec, seed: int, voices: list[Voice]) -> ItemSpec:
     speakers = draw_speakers(rng_for(seed, "voices"), voices,
                              [(s.id, s.gender) for s in spec.speakers])
     facts, key_id = redraw_facts(spec, seed)
+    if spec.hops == 2:
+        facts = two_hop.add_first_hop(facts, key_id, seed, spec.type)
     return replace(spec, seed=seed, speakers=speakers, facts=facts, key_fact=key_id)
 
 

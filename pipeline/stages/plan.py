@@ -16,6 +16,7 @@ from pipeline.core.seeds import (
     stratified_ordinal,
     weighted_strata,
 )
+from pipeline.writing import two_hop
 from pipeline.writing.facts import PHRASE_KINDS, VALUE_KINDS, draw_facts, n_facts
 
 GENDERS = ("female", "male")
@@ -58,11 +59,16 @@ def plan_item(cell: Cell, cfg: Config, topics: dict[str, list[Subtopic]],
     item_seed = derive_seed(seed, "item", local)
     decile = stratified(seed, "depth", local, range(10))
     offset = round(rng.random(), 6)
-    kind = key_kind(seed, local, cfg.question.descriptive_share)
+    hops = two_hop.hops_for(seed, local, cfg.question.multi_hop)
+    kind = key_kind(seed, local, cfg.question.descriptive_share) if hops == 1 else \
+        two_hop.kind_for(seed, local)
     longest = stratified(seed, "longest", local, LONGEST_SHARE)
     facts, key_id = draw_facts(item_seed, ttype, list(sub.terms), kind, (decile + offset) / 10,
                                n_facts(cell.target_seconds), cfg.question.confusers,
                                longest)
+    if hops == 2:
+        facts = two_hop.add_first_hop(facts, key_id, item_seed, ttype)
+        hops = 2 if two_hop.first_hop(facts, key_id) else 1  # a key said first stays 1-hop
     return ItemSpec(
         index=index,
         id=f"{ttype}_{index}",
@@ -81,6 +87,7 @@ def plan_item(cell: Cell, cfg: Config, topics: dict[str, list[Subtopic]],
         key_fact=key_id,
         target_seconds=cell.target_seconds,
         tolerance_seconds=cell.tolerance_seconds,
+        hops=hops,
     )
 
 

@@ -23,6 +23,7 @@ from pipeline.text.spoken import to_spoken
 from pipeline.tts import tracks
 from pipeline.tts.backends import get_backend
 from pipeline.tts.base import SentenceCache, TTSBackend
+from pipeline.writing import two_hop
 
 NORMALIZER_VERSION = "1"  # bump when pipeline/text/spoken.py changes what is spoken
 
@@ -132,23 +133,41 @@ def _apply(item: Item, ctx: Context) -> Item:
     audio_dir = ctx.run_dir / "audio"
     atomic_write_bytes(audio_dir / "key" / key_name,
                        wav_bytes(key_samples(samples, times, k, sr), sr))
+    keys = [{"index": k, "times": [start, end], "wav": key_name, "value": item.key.answer}]
+    if item.spec.hops == 2:  # the first fact's sentence gets a key wav of its own
+        first = two_hop.first_hop(item.spec.facts, item.spec.key_fact)
+        i = two_hop.sentence_index(item, first) if first else None
+        if i is None:
+            raise StageFailure("two_hop_facts: the first fact's value is not said once")
+        spk = item.sentence_speakers()[i]
+        name = f"{item.id}_{spk}_hop1_key.wav"
+        atomic_write_bytes(audio_dir / "key" / name,
+                           wav_bytes(key_samples(samples, times, i, sr), sr))
+        keys.insert(0, {"index": i, "times": list(times[i]), "wav": name,
+                        "value": first.value})
     write_wav(audio_dir / wav_name, samples, sr)
     info = AudioInfo(wav=wav_name, key_wav=key_name, sample_rate=sr,
                      duration=round(len(samples) / sr, 4), sentence_times=times,
-                     key_times=[start, end], rate_scale=scale, tts_backend=tts.name)
+                     key_times=[start, end], rate_scale=scale, tts_backend=tts.name,
+                     keys=keys)
     return replace(item, audio=info)
 
 
 def _files_exist(item: Item, ctx: Context) -> bool:
     audio_dir = ctx.run_dir / "audio"
-    return bool(item.audio) and (audio_dir / item.audio.wav).exists() and (
-        audio_dir / "key" / item.audio.key_wav).exists()
+    return bool(item.audio) and (audio_dir / item.audio.wav).exists() and all(
+        (audio_dir / "key" / name).exists() for name in key_wavs(item.audio))
+
+
+def key_wavs(audio: AudioInfo) -> list[str]:
+    """Every key wav of the item (records from before `keys` name only `key_wav`)."""
+    return [k["wav"] for k in audio.keys] or [audio.key_wav]
 
 
 def audio_files(item: Item, ctx: Context) -> list[str]:
     """The item's wavs, relative to the run folder (checksummed with its record)."""
     assert item.audio is not None
-    return [f"audio/{item.audio.wav}", f"audio/key/{item.audio.key_wav}"]
+    return [f"audio/{item.audio.wav}", *(f"audio/key/{n}" for n in key_wavs(item.audio))]
 
 
 STAGE = Stage("synthesize", "1", ("audio",), _inputs, _apply,

@@ -68,11 +68,16 @@ def structural_checks(item: Item, audio: AudioConfig, gates: ValidateConfig) -> 
     decile = depth_decile(key.index, len(sents))
     check("key_depth", depth_ok(key.index, len(sents), item.spec.key_decile),
           f"key at decile {decile}, planned {item.spec.key_decile}")
-    check("answer_in_choices", q.choices.count(answer) == 1 and answer == key.answer,
+    # A two-hop answer is a total said nowhere (stages check it with writing/two_hop.py):
+    # here the key's own value must be said in the key sentence and only there.
+    said_value = key.answer if item.spec.hops == 2 else answer
+    check("answer_in_choices", q.choices.count(answer) == 1
+          and (item.spec.hops == 2 or answer == key.answer),
           f"correct choice {answer!r} is not the planted detail {key.answer!r} once")
-    check("answer_in_key", mentions(key.sentence, answer), "answer not said in the key sentence")
+    check("answer_in_key", mentions(key.sentence, said_value),
+          "answer not said in the key sentence")
     others = [s for i, s in enumerate(sents) if i != key.index]
-    leaks = [s for s in others if mentions(s, answer)]
+    leaks = [s for s in others if mentions(s, said_value)]
     check("answer_only_in_key", not leaks, f"answer also said in: {leaks[:1]}")
     text = " ".join(sents)
     said = [c for c in q.choices if c != answer and mentions(text, c)]

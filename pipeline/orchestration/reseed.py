@@ -58,7 +58,7 @@ def reseeded(spec: ItemSpec, seed: int, voices: list[Voice]) -> ItemSpec:
                              [(s.id, s.gender) for s in spec.speakers])
     facts, key_id = redraw_facts(spec, seed)
     if spec.hops == 2:
-        facts = two_hop.add_first_hop(facts, key_id, seed, spec.type)
+        facts, key_id = two_hop.add_first_hop(facts, key_id, seed, spec.type)
     return replace(spec, seed=seed, speakers=speakers, facts=facts, key_fact=key_id)
 
 

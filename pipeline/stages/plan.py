@@ -67,7 +67,7 @@ def plan_item(cell: Cell, cfg: Config, topics: dict[str, list[Subtopic]],
                                n_facts(cell.target_seconds), cfg.question.confusers,
                                longest)
     if hops == 2:
-        facts = two_hop.add_first_hop(facts, key_id, item_seed, ttype)
+        facts, key_id = two_hop.add_first_hop(facts, key_id, item_seed, ttype)
         hops = 2 if two_hop.first_hop(facts, key_id) else 1  # a key said first stays 1-hop
     return ItemSpec(
         index=index,

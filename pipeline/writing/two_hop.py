@@ -23,7 +23,7 @@ import re
 from dataclasses import replace
 
 from pipeline.core.records import LETTERS, Check, Fact, Item, Question
-from pipeline.core.seeds import rng_for, stratified, weighted_strata
+from pipeline.core.seeds import rng_for, stratified
 from pipeline.text.compare import mentions
 from pipeline.writing.details import _value
 from pipeline.writing.facts import _entity
@@ -34,12 +34,21 @@ NUMBER = re.compile(r"^(\d+)((?: .+)?)$")
 
 
 def hops_for(seed: int, index: int, share: float) -> int:
-    """2 for `share` of the items, stratified in blocks of ten (no draw when share is 0, so
-    one-hop runs plan exactly as before)."""
+    """2 for `share` of the items (no draw when it is 0: one-hop runs plan as before).
+
+    A key in the first depth decile has nothing before it to combine with, so two hops go
+    to the other nine items of each block of ten (depth is stratified in blocks of ten),
+    in the proportion that makes `share` of all items: stratified among those nine."""
     if share <= 0:
         return 1
-    strata = weighted_strata({"1": 1 - share, "2": share}, 10)
-    return int(stratified(seed, "hops", index, strata))
+    block, pos = divmod(index, 10)
+    deciles = [stratified(seed, "depth", 10 * block + j, range(10)) for j in range(10)]
+    if deciles[pos] == 0:
+        return 1
+    ordinal = 9 * block + pos - (deciles.index(0) < pos)
+    wanted = min(9, round(10 * share))
+    strata = ["2"] * wanted + ["1"] * (9 - wanted)
+    return int(stratified(seed, "hops", ordinal, strata))
 
 
 def kind_for(seed: int, index: int) -> str:
@@ -64,18 +73,24 @@ def first_hop(facts: list[Fact], key_id: str) -> Fact | None:
     return next((f for f in facts if f.role == "hop"), None) if key_id else None
 
 
-def add_first_hop(facts: list[Fact], key_id: str, seed: int, ttype: str) -> list[Fact]:
-    """The sheet with one fact before the key turned into the first hop: the key's frame
+def add_first_hop(facts: list[Fact], key_id: str, seed: int, ttype: str
+                  ) -> tuple[list[Fact], str]:
+    """The sheet (and its key's id) with one fact turned into the first hop: the key's frame
     (context, term, unit) about another subject of the frame's role, a fresh value of the
-    key's kind, said between 10% and 50% of the way to the key (its position keeps the
-    sheet's order: the fact nearest that place is the one replaced)."""
+    key's kind, said between 10% and 50% of the way to the key. The fact nearest that place
+    is the one replaced; when the key is the sheet's first fact, the next one moves there
+    (ids follow the new order)."""
     rng = rng_for(seed, "two_hop")
     key = next(f for f in facts if f.id == key_id)
+    want = round(key.position * rng.uniform(*FIRST_SPAN), 6)
     before = [f for f in facts if f.position < key.position and f.role == "fact"]
-    if not before:  # a key at the very start: the first hop goes just before it
-        return facts
-    want = key.position * rng.uniform(*FIRST_SPAN)
-    target = min(before, key=lambda f: abs(f.position - want))
+    after = [f for f in facts if f.position > key.position and f.role == "fact"]
+    if before:
+        target = min(before, key=lambda f: abs(f.position - want))
+    elif after:
+        target = replace(after[0], position=want)
+    else:
+        return facts, key_id
     role = "org" if key.subject.split()[-1] in _ORG_TAILS else \
         "project" if key.subject.endswith(" project") else "person"
     subjects = {f.subject for f in facts}
@@ -91,7 +106,9 @@ def add_first_hop(facts: list[Fact], key_id: str, seed: int, ttype: str) -> list
         raise ValueError(f"could not draw a first-hop value of kind {key.kind}")
     hop = replace(target, kind=key.kind, subject=subject, context=key.context,
                   value=value, frame=key.frame, slots=dict(key.slots), role="hop")
-    return [hop if f.id == target.id else f for f in facts]
+    new = sorted((hop if f.id == target.id else f for f in facts), key=lambda f: f.position)
+    ids = {f.id: f"f{i + 1}" for i, f in enumerate(new)}
+    return [replace(f, id=ids[f.id]) for f in new], ids[key_id]
 
 
 _ORG_TAILS = frozenset({"Institute", "Laboratory", "Observatory", "Foundation", "Archive",

@@ -42,6 +42,10 @@ class Fact:
     frame: str = ""  # the frame (facts.FRAMES) the context and the question come from
     slots: dict[str, str] = field(default_factory=dict)  # term, count, unit of the frame
     role: str = "fact"  # key | confuser | fact
+    # The key's wrong choices besides the confusers' values, drawn with the sheet from the
+    # same range or sibling options as the value (writing/bank_sheet.py, or the LLM's
+    # alternatives); empty for the old frames, whose wrong choices the question stage draws.
+    alternatives: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -103,7 +103,8 @@ def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) ->
             old = items[i]
             seed = reseed.next_seed(old, run_dir)
             seeds = [*old.provenance.get("seed_history", [old.spec.seed]), seed]
-            spec = reseed.reseeded(old.spec, seed, list(ctx.voices.values()))
+            spec = reseed.reseeded(old.spec, seed, list(ctx.voices.values()),
+                                   ctx.cfg.prompts_dir)
             fresh.append(Item(spec=spec,
                               provenance={"seed_history": seeds}))
         rounds += 1

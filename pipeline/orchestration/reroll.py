@@ -108,7 +108,8 @@ def _reroll(cfg: Config, sel: Selection, seed: int | None, quiet: bool
             ) -> tuple[list[Item], RunResult | None]:
     ctx = Context(cfg, quiet=quiet)
     voices = list(ctx.voices.values())
-    items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices)
+    items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices,
+                         cfg.prompts_dir)
     chosen = select(items, cfg.run_dir, sel)
     if not chosen:
         return [], None

@@ -18,7 +18,7 @@ from pipeline.core.resources import ResourceError, Voice, draw_speakers
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.core.store import atomic_write_json, read_json
 from pipeline.writing import two_hop
-from pipeline.writing.facts import redraw_facts
+from pipeline.writing.bank_sheet import redraw_sheet
 
 FILE = "reseeds.json"
 _lock = threading.Lock()
@@ -39,7 +39,8 @@ def load(run_dir: str | Path) -> dict[str, list[int]]:
     return data
 
 
-def apply(items: list[Item], run_dir: str | Path, voices: list[Voice]) -> list[Item]:
+def apply(items: list[Item], run_dir: str | Path, voices: list[Voice],
+          prompts_dir: str | Path = "prompts") -> list[Item]:
     """Give each re-seeded item its latest seed and voices drawn from it; record the seed
     history in its provenance."""
     history = load(run_dir)
@@ -47,18 +48,18 @@ def apply(items: list[Item], run_dir: str | Path, voices: list[Voice]) -> list[I
         seeds = history.get(item.id)
         if seeds:
             item.provenance["seed_history"] = [item.spec.seed, *seeds]
-            item.spec = reseeded(item.spec, seeds[-1], voices)
+            item.spec = reseeded(item.spec, seeds[-1], voices, prompts_dir)
     return items
 
 
-def reseeded(spec: ItemSpec, seed: int, voices: list[Voice]) -> ItemSpec:
+def reseeded(spec: ItemSpec, seed: int, voices: list[Voice],
+             prompts_dir: str | Path = "prompts") -> ItemSpec:
     """`spec` rebuilt from `seed`: the same plan, voices drawn again with the same genders,
     and a new fact sheet of the same shape (key kind, depth, size, confusers)."""
     speakers = draw_speakers(rng_for(seed, "voices"), voices,
                              [(s.id, s.gender) for s in spec.speakers])
-    facts, key_id = redraw_facts(spec, seed)
-    if spec.hops == 2:
-        facts, key_id = two_hop.add_first_hop(facts, key_id, seed, spec.type)
+    facts, key_id = two_hop.redraw_sheet(spec, seed) if spec.hops == 2 else \
+        redraw_sheet(spec, seed, prompts_dir)
     return replace(spec, seed=seed, speakers=speakers, facts=facts, key_fact=key_id)
 
 

@@ -125,7 +125,8 @@ def _run_locked(cfg: Config, until: str, quiet: bool) -> RunResult:
     ctx = Context(cfg, quiet=quiet)
     clean_leftovers(ctx)
     voices = list(ctx.voices.values())
-    items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices)
+    items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices,
+                         cfg.prompts_dir)
     todo = STAGES[1:STAGES.index(until) + 1]
     run_preflight(ctx, items, list(todo))
     write_plan(items, cfg.run_dir)

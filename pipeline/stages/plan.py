@@ -17,7 +17,8 @@ from pipeline.core.seeds import (
     weighted_strata,
 )
 from pipeline.writing import two_hop
-from pipeline.writing.facts import PHRASE_KINDS, VALUE_KINDS, draw_facts, n_facts
+from pipeline.writing.bank_sheet import draw_sheet
+from pipeline.writing.facts import PHRASE_KINDS, VALUE_KINDS, n_facts
 
 GENDERS = ("female", "male")
 SHORT_SECONDS = 60
@@ -63,12 +64,15 @@ def plan_item(cell: Cell, cfg: Config, topics: dict[str, list[Subtopic]],
     kind = key_kind(seed, local, cfg.question.descriptive_share) if hops == 1 else \
         two_hop.kind_for(seed, local)
     longest = stratified(seed, "longest", local, LONGEST_SHARE)
-    facts, key_id = draw_facts(item_seed, ttype, list(sub.terms), kind, (decile + offset) / 10,
-                               n_facts(cell.target_seconds), cfg.question.confusers,
-                               longest)
     if hops == 2:
-        facts, key_id = two_hop.add_first_hop(facts, key_id, item_seed, ttype)
-        hops = 2 if two_hop.first_hop(facts, key_id) else 1  # a key said first stays 1-hop
+        facts, key_id = two_hop.draw_sheet(item_seed, ttype, list(sub.terms), kind,
+                                           (decile + offset) / 10, n_facts(cell.target_seconds),
+                                           cfg.question.confusers, longest)
+        hops = 2 if two_hop.first_hop(facts, key_id) else 1  # a sheet of one fact: 1 hop
+    else:
+        facts, key_id = draw_sheet(item_seed, ttype, sub.name, list(sub.terms), kind,
+                                   (decile + offset) / 10, n_facts(cell.target_seconds),
+                                   cfg.question.confusers, longest, cfg.prompts_dir)
     return ItemSpec(
         index=index,
         id=f"{ttype}_{index}",

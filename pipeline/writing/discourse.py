@@ -25,7 +25,9 @@ from typing import Any
 from pipeline.core.records import Fact, ItemSpec, Turn
 from pipeline.core.resources import ResourceError, load_writer_bank, load_yaml
 from pipeline.core.seeds import rng_for
+from pipeline.writing.bank_sheet import bank_fact
 from pipeline.writing.budget import KEY_WORDS
+from pipeline.writing.fact_bank import Who, render
 from pipeline.writing.facts import FRAME, key_fact, key_position, subject_ref
 from pipeline.writing.rules import script_words
 
@@ -47,6 +49,7 @@ def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path,
                         talk_path: str | Path) -> dict[str, Any]:
     """The three banks as one, each template's slots checked, naming the file and field."""
     bank = load_writer_bank(writer_path)
+    bank["prompts_dir"] = str(Path(writer_path).parent)  # where prompts/fact_bank lives
     bank["talk"] = load_talk(talk_path)
     path = Path(discourse_path)
     extra = load_yaml(path)
@@ -136,6 +139,7 @@ _CHOICE = re.compile(r"\[([^\[\]]*)\]")
 TAIL_SHARE = 0.1  # fact sentences that go on to say what the fact did
 LEAD_SHARE = 0.15  # fact sentences led in by a clause built from the lexicons
 MAX_FACT_WORDS = 20  # besides the value's own words
+BANK_LEAD_SHARE = 0.1  # bank fact sentences led in by a spoken phrase ("So, ", "Right, ")
 
 
 def article(text: str) -> str:
@@ -194,7 +198,29 @@ def fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random.
     return text
 
 
+def _bank_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random.Random
+                   ) -> str | None:
+    """The fact said with one of its bank sentences (prompts/fact_bank), with a spoken lead-in
+    only now and then: the sentences themselves open in varied ways."""
+    entry = bank_fact(bank["prompts_dir"], spec.type, spec.subtopic, fact.frame)
+    if entry is None:
+        return None
+    who = Who(fact.subject, fact.slots.get("who", fact.subject),
+              fact.slots.get("ref", ""), fact.slots.get("its", "its"))
+    text = render(rng.choice(entry.say), who, fact.value)
+    if rng.random() < BANK_LEAD_SHARE:
+        lead = rng.choice([x for x in bank[spec.type]["fact_lead"] if x])
+        if not any(text.startswith(x) for x in (fact.subject, fact.value)
+                   if x[:1].isupper() and not x.startswith(("The ", "My "))):
+            text = text[0].lower() + text[1:]
+        text = lead + text
+    return _cap(text)
+
+
 def _fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random.Random) -> str:
+    said = _bank_sentence(spec, fact, bank, rng)
+    if said is not None:
+        return said
     template = vary(rng.choice(bank["facts"][fact.frame]), bank, rng)
     if rng.random() < TAIL_SHARE and template.endswith(".") and "which" not in template:
         tail = lexicon_fill(rng.choice(bank[spec.type]["gen_tail"]), bank, rng)
@@ -202,7 +228,7 @@ def _fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random
     subject = fact.subject
     others = [t for t in spec.terms if t != fact.slots["term"]] or list(spec.terms)
     text = article(template).format(Subject=_cap(subject), subject=subject, value=fact.value,
-                           ref=subject_ref(subject, spec.type), term2=others[0],
+                           ref=_ref(fact, spec.type), term2=others[0],
                            subtopic_lc=spec.subtopic.lower(),
                            main_topic_lc=spec.main_topic.lower(), **fact.slots)
     lead = rng.choice(bank[spec.type]["fact_lead"])
@@ -211,6 +237,11 @@ def _fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random
     if lead and not any(x[:1].isupper() and text.startswith(x) for x in (subject, fact.value)):
         text = text[0].lower() + text[1:]  # "In fact, the Fenwick Institute ..."
     return _cap(lead + text)
+
+
+def _ref(fact: Fact, ttype: str) -> str:
+    """How later sentences refer to the fact's subject ("the station", "my cousin")."""
+    return fact.slots.get("ref") or subject_ref(fact.subject, ttype)
 
 
 def key_sentence(spec: ItemSpec, bank: dict[str, Any]) -> str:
@@ -434,7 +465,7 @@ def _others(order: list[str], *not_these: str) -> list[str]:
 
 def _pre(lines: list[Line], filler: _Filler, spec: ItemSpec, fact: Fact, count: int,
          teller: str, chair: str, order: list[str], rng: random.Random, last: bool) -> None:
-    term, ref = fact.slots["term"], subject_ref(fact.subject, spec.type)
+    term, ref = fact.slots["term"], _ref(fact, spec.type)
     pre, _ = _block_roles(spec.type, count, 0, False)
     prev = lines[-1].speaker if lines else ""
     for i, role in enumerate(pre):
@@ -453,7 +484,7 @@ def _pre(lines: list[Line], filler: _Filler, spec: ItemSpec, fact: Fact, count: 
 
 def _post(lines: list[Line], filler: _Filler, spec: ItemSpec, fact: Fact, count: int,
           teller: str, chair: str, order: list[str], rng: random.Random) -> None:
-    term, ref = fact.slots["term"], subject_ref(fact.subject, spec.type)
+    term, ref = fact.slots["term"], _ref(fact, spec.type)
     _, post = _block_roles(spec.type, 0, count, False)
     for role in post:
         if spec.type == "lecture":

@@ -318,6 +318,14 @@ def check_data(data: Any, path: Path, topics: dict[str, list[Subtopic]]) -> list
                 if "value" in fact:
                     problems.append(f"{fw}: a {kind} fact has options, not a value")
                 _check_options(fact.get("options"), fw, problems)
+                opts = fact.get("options") or []
+                if opts and all(isinstance(o, str) and o.startswith("to ") for o in opts):
+                    for sent in fact.get("say") or []:
+                        if re.search(r"\b(suggest|suggests|suggested|recommended|"
+                                     r"recommends) \{value\}", str(sent)):
+                            problems.append(f"{fw}.say: {sent!r}: 'suggested to ...' is not "
+                                            "English; say 'wants', 'proposed', 'decided', "
+                                            "'agreed' or 'suggested we'")
             extra = set(fact) - {"id", "kind", "term", "say", "ask", "subjects", "value",
                                  "options"}
             if extra:

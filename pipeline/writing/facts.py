@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipeline.core.records import Fact, ItemSpec
+from pipeline.core.records import Fact
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.writing.details import (
     COUNT_NOUNS,
@@ -358,18 +358,10 @@ def _positions(n: int, key_index: int, key_pos: float, rng: random.Random) -> li
     return [round(p, 4) for p in out]
 
 
-def draw_facts(seed: int, ttype: str, terms: list[str], key_kind: str, key_position: float,
-               n: int, confusers: int, allow_longest: bool) -> tuple[list[Fact], str]:
-    """The item's facts in order of position, and the key fact's id.
-
-    Values are unique within the item and share no name or digit group; the non-key facts
-    are of other kinds than the key's, except `confusers` facts of the key's kind about other
-    subjects. Unless `allow_longest`, with three confusers one is at least as long as the key,
-    so that the correct choice is not the longest by construction.
-    """
-    rng = rng_for(seed, "facts")
-    confusers = max(0, min(confusers, 3, n - 1))
-    # The key sits among the facts where its depth says.
+def layout(rng: random.Random, n: int, key_kind: str, key_position: float, confusers: int
+           ) -> tuple[int, list[float], set[int], list[str]]:
+    """Where the key sits among the n facts (where its depth says), every fact's position,
+    the confusers' slots and every slot's kind (the others take the other kinds in turn)."""
     key_index = min(n - 1, int(key_position * n))
     if key_position >= 0.88:
         key_index = n - 1  # nothing after a key in the last decile but the closing
@@ -388,6 +380,21 @@ def draw_facts(seed: int, ttype: str, terms: list[str], key_kind: str, key_posit
             pool = list(others)
             rng.shuffle(pool)
         kinds.append(pool.pop())
+    return key_index, positions, conf_slots, kinds
+
+
+def draw_facts(seed: int, ttype: str, terms: list[str], key_kind: str, key_position: float,
+               n: int, confusers: int, allow_longest: bool) -> tuple[list[Fact], str]:
+    """The item's facts in order of position, and the key fact's id.
+
+    Values are unique within the item and share no name or digit group; the non-key facts
+    are of other kinds than the key's, except `confusers` facts of the key's kind about other
+    subjects. Unless `allow_longest`, with three confusers one is at least as long as the key,
+    so that the correct choice is not the longest by construction.
+    """
+    rng = rng_for(seed, "facts")
+    confusers = max(0, min(confusers, 3, n - 1))
+    key_index, positions, conf_slots, kinds = layout(rng, n, key_kind, key_position, confusers)
     used: set[str] = set()
     subjects: dict[str, list[str]] = {"org": [], "person": [], "project": []}
 
@@ -489,7 +496,10 @@ def key_fact(facts: list[Fact], key_id: str) -> Fact:
 
 def stem(fact: Fact, stems: dict[str, str]) -> str:
     """The question that asks for `fact` (its frame's stem in `stems`, from
-    prompts/offline_questions.yaml), naming its subject and context, never its value."""
+    prompts/offline_questions.yaml), naming its subject and context, never its value. A fact
+    from the bank (or the LLM) carries its own question in `slots["ask"]`."""
+    if fact.slots.get("ask"):
+        return fact.slots["ask"]
     text = stems[fact.frame].format(subject=fact.subject, **fact.slots)
     return text[0].upper() + text[1:]
 
@@ -543,13 +553,3 @@ def phrase_distractors(answer: str, kind: str, ttype: str, rng: random.Random,
     if len(out) < 3:
         raise ValueError(f"could not find three wrong phrases for {answer!r}")
     return out
-
-
-def redraw_facts(spec: ItemSpec, seed: int) -> tuple[list[Fact], str]:
-    """A new sheet for a re-seeded item: same key kind, depth, size and confuser count."""
-    if not spec.facts:
-        return [], ""
-    confusers = sum(f.role == "confuser" for f in spec.facts)
-    return draw_facts(seed, spec.type, list(spec.terms), spec.detail_kind,
-                      (spec.key_decile + spec.key_offset) / 10, len(spec.facts), confusers,
-                      spec.answer_may_be_longest)

@@ -88,6 +88,16 @@ def wrong_choices(spec: ItemSpec, answer: str, kind: str, unit: str, rng: random
     def banned(c: str) -> bool:
         return c in values or forbidden(c)
 
+    alternatives = key_fact(spec.facts, spec.key_fact).alternatives
+    if alternatives:
+        # Drawn with the sheet like the answer itself (writing/bank_sheet.py): taken as they
+        # are, so the four choices stay exchangeable; one said by accident fails the item.
+        said = [c for c in alternatives if banned(c)]
+        if said:
+            raise ValueError(f"wrong choice {said[0]!r} is said in the transcript")
+        out = confusers + list(alternatives)
+        rng.shuffle(out)
+        return out
     if kind in PHRASE_KINDS:
         out = phrase_distractors(answer, kind, spec.type, rng, banned,
                                  spec.answer_may_be_longest, confusers)

@@ -22,11 +22,11 @@ import random
 import re
 from dataclasses import replace
 
-from pipeline.core.records import LETTERS, Check, Fact, Item, Question
+from pipeline.core.records import LETTERS, Check, Fact, Item, ItemSpec, Question
 from pipeline.core.seeds import rng_for, stratified
 from pipeline.text.compare import mentions
 from pipeline.writing.details import _value
-from pipeline.writing.facts import _entity
+from pipeline.writing.facts import _entity, draw_facts
 
 SUMMABLE = ("number", "quantity", "money")
 FIRST_SPAN = (0.1, 0.5)  # the first fact between 10% and 50% of the way to the key
@@ -71,6 +71,23 @@ def total(a: str, b: str) -> str:
 
 def first_hop(facts: list[Fact], key_id: str) -> Fact | None:
     return next((f for f in facts if f.role == "hop"), None) if key_id else None
+
+
+def draw_sheet(seed: int, ttype: str, terms: list[str], kind: str, key_position: float,
+               n: int, confusers: int, allow_longest: bool) -> tuple[list[Fact], str]:
+    """A two-hop item's sheet: from the generic frames (facts.draw_facts; the subtopic fact
+    banks have no total questions yet), with its first hop added."""
+    facts, key_id = draw_facts(seed, ttype, terms, kind, key_position, n, confusers,
+                               allow_longest)
+    return add_first_hop(facts, key_id, seed, ttype)
+
+
+def redraw_sheet(spec: ItemSpec, seed: int) -> tuple[list[Fact], str]:
+    """A new two-hop sheet of the same shape for a re-seeded item."""
+    confusers = sum(f.role == "confuser" for f in spec.facts)
+    return draw_sheet(seed, spec.type, list(spec.terms), spec.detail_kind,
+                      (spec.key_decile + spec.key_offset) / 10, len(spec.facts), confusers,
+                      spec.answer_may_be_longest)
 
 
 def add_first_hop(facts: list[Fact], key_id: str, seed: int, ttype: str

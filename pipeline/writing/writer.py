@@ -19,6 +19,7 @@ from pipeline.core.resources import ResourceError, load_stem_templates
 from pipeline.core.seeds import rng_for
 from pipeline.core.store import file_hash
 from pipeline.writing.discourse import load_discourse_bank
+from pipeline.writing.fact_bank import slug
 from pipeline.writing.facts import FRAMES, key_fact
 from pipeline.writing.offline import plant_key, write_question, write_script
 
@@ -80,7 +81,7 @@ class OfflineWriter(Writer):
 
     def __init__(self, cfg: Config) -> None:
         self.writer_cfg = cfg.writer
-        folder = Path(cfg.prompts_dir)
+        folder = self.folder = Path(cfg.prompts_dir)
         self.paths = [folder / "offline_writer.yaml", folder / "offline_discourse.yaml",
                       folder / "offline_talk.yaml"]
         self.stems_path = folder / "offline_questions.yaml"
@@ -103,7 +104,15 @@ class OfflineWriter(Writer):
         if stage not in self._digests:
             paths = [self.stems_path] if stage == "question" else self.paths
             self._digests[stage] = "+".join(file_hash(p) for p in paths)
-        return {"bank": self._digests[stage], "writer": "facts-1"}
+        out = {"bank": self._digests[stage], "writer": "facts-2"}
+        spec = item.spec
+        facts = self.folder / "fact_bank" / spec.type / f"{slug(spec.main_topic)}.yaml"
+        if stage != "question" and facts.exists():  # its fact sentences come from there
+            key = str(facts)
+            if key not in self._digests:
+                self._digests[key] = file_hash(facts)
+            out["fact_bank"] = self._digests[key]
+        return out
 
     def prepare(self, stage: str, items: list[Item]) -> None:  # noqa: B027 - optional hook
         if stage != "question":
@@ -122,8 +131,9 @@ class OfflineWriter(Writer):
 
     async def question(self, item: Item) -> Question:
         assert item.key is not None
-        frame = key_fact(item.spec.facts, item.spec.key_fact).frame
-        if frame not in self.stems():
+        fact = key_fact(item.spec.facts, item.spec.key_fact)
+        frame = fact.frame
+        if frame not in self.stems() and not fact.slots.get("ask"):
             raise StageFailure(f"no_stem_template: {frame} missing from {self.stems_path}")
         rng = rng_for(item.spec.seed, "question")
         try:

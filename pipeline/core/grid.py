@@ -33,21 +33,30 @@ def cell_seed(run_seed: int, target_seconds: float) -> int:
     return derive_seed(run_seed, "length", f"{target_seconds:g}")
 
 
+MIN_SHARE = 0.05  # no window narrower than 5% of the target
+
+
 def tolerance_for(audio: AudioConfig, target_seconds: float) -> float:
     """The window at another length keeps the config's share: 10 s at 90 s is 200 s at
     1,800 s (a fixed number of seconds would be unreachable at 30 s and meaningless at 60
-    minutes)."""
-    if target_seconds == audio.target_seconds:
-        return audio.tolerance_seconds
-    return round(target_seconds * audio.tolerance_seconds / audio.target_seconds, 3)
+    minutes). It is never under 5% of the target: synthesis scales speaking rates in 1%
+    steps and a script's length is known to a few percent, so `--set
+    audio.target_seconds=3600` with the default 10 s gets 3600 +- 180 s, not +- 10 s."""
+    return scaled_tolerance(audio.target_seconds, audio.tolerance_seconds, target_seconds)
+
+
+def scaled_tolerance(base_target: float, base_tolerance: float, target_seconds: float
+                     ) -> float:
+    share = base_tolerance / base_target
+    return round(target_seconds * max(share, MIN_SHARE), 3)
 
 
 def cells(cfg: Config) -> list[Cell]:
     """One cell per planned item, in item order: length after length, `n_items` each."""
     if not cfg.lengths:
         a = cfg.audio
-        return [Cell(i, i, cfg.seed, a.target_seconds, a.tolerance_seconds)
-                for i in range(cfg.n_items)]
+        tol = tolerance_for(a, a.target_seconds)
+        return [Cell(i, i, cfg.seed, a.target_seconds, tol) for i in range(cfg.n_items)]
     out = []
     for g, length in enumerate(cfg.lengths):
         seed = cell_seed(cfg.seed, length)

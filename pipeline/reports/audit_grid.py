@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from pipeline.core.grid import scaled_tolerance
+
 
 def record_fields(rec: dict[str, Any]) -> dict[str, Any]:
     meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
@@ -22,9 +24,9 @@ def window(item: dict[str, Any], target: float, tol: float) -> tuple[float, floa
     """The item's window: its planned length with the audit's share of tolerance (as the
     planner scales it, core/grid.tolerance_for), else the audit's window."""
     own = item.get("target")
-    if own is None or own == target:
+    if own is None:
         return target, tol
-    return own, own * tol / target
+    return own, scaled_tolerance(target, tol, own)
 
 
 def summary(items: list[dict[str, Any]], target: float, tol: float) -> dict[str, Any] | None:

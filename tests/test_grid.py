@@ -161,3 +161,26 @@ def test_audit_counts_lengths_hops_and_depth_per_length(small_run) -> None:
     assert r["duration"]["inside_window"] == 0.5
     plain = audit_records([json.loads(line) for line in path.read_text().splitlines()])
     assert plain["grid"]["lengths"].keys() == {"90"}  # this export's own records
+
+
+def test_an_hour_long_offline_script_repeats_no_sentence(tmp_path: Path) -> None:
+    """Every subtopic kind of sheet (bank or frames) scales to 60 minutes: unique values, a
+    script long enough for its window, under 1% of its sentences said twice."""
+    from pipeline.orchestration.runner import run_pipeline
+    from pipeline.writing.budget import reachable_seconds
+
+    cfg = make_config(tmp_path, "run=hour", "n_items=1", "lengths=[3600]", "seed=2",
+                      "types={meeting: 1}")
+    result = run_pipeline(cfg, until="script", quiet=True)
+    assert not result.failed
+    for it in result.items:
+        values = [f.value for f in it.spec.facts]
+        assert len(values) == len(set(values)) == 200
+        sents = it.sentences()
+        repeated = len(sents) - len(set(sents))
+        assert repeated <= 0.01 * len(sents), (it.id, repeated)
+        words = sum(len(s.split()) for s in sents)
+        rates = [2.6] * len(it.spec.speakers)  # about espeak's words per second
+        lo, hi = reachable_seconds(it.spec.type, cfg.audio, rates, words, len(sents),
+                                   (0.7, 1.5))
+        assert lo < 3600 < hi, (it.id, words, lo, hi)

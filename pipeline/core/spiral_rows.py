@@ -80,9 +80,12 @@ def encode_audio(path: Path, fmt: str) -> dict[str, Any]:
         return {"bytes": path.read_bytes(), "path": path.name}
     import soundfile as sf
 
-    samples, sr = sf.read(path, dtype="int16")
     buf = io.BytesIO()
-    sf.write(buf, samples, sr, format="FLAC", subtype="PCM_16")
+    with sf.SoundFile(path) as src, sf.SoundFile(buf, "w", src.samplerate, src.channels,
+                                                 "PCM_16", format="FLAC") as dst:
+        # a block at a time: an hour's samples are never held beside their FLAC bytes
+        for block in src.blocks(blocksize=1 << 20, dtype="int16"):
+            dst.write(block)
     return {"bytes": buf.getvalue(), "path": path.with_suffix(".flac").name}
 
 

@@ -203,7 +203,9 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
                                  "index": k["index"],
                                  "depth": min(9, 10 * k["index"] // len(item.sentences())),
                                  "timestamps": k["times"], "audio_file": k["wav"]}
-                                for k in audio.keys],
+                                for k in audio.keys or [  # rendered before `keys`
+                                    {"index": key.index, "times": audio.key_times,
+                                     "wav": audio.key_wav, "value": key.answer}]],
                        "confusers": [f.value for f in spec.facts if f.role == "confuser"],
                        "facts": [dataclasses.asdict(f) for f in spec.facts]},
         "checks": {c.name: {"ok": c.ok, "reason": c.reason, "value": c.value}

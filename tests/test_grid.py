@@ -159,6 +159,8 @@ def test_audit_counts_lengths_hops_and_depth_per_length(small_run) -> None:
     assert sum(g["lengths"]["90"]["depth_counts"]) == 3
     assert g["hops"] == {"1": 4, "2": 2}
     assert r["duration"]["inside_window"] == 0.5
+    answers = r["text"]["answers"]  # totals by design: the phrase share is of one-hop items
+    assert answers["phrase"] + answers["value"] == 4
     plain = audit_records([json.loads(line) for line in path.read_text().splitlines()])
     assert plain["grid"]["lengths"].keys() == {"90"}  # this export's own records
 

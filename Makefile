@@ -12,7 +12,7 @@ SEED    ?=
 N       ?=
 IDS     ?=
 
-.PHONY: setup setup-coqui data test test-slow lint bench bench-spiral bench-llm bench-validate bench-asr-window bench-tts audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
+.PHONY: setup setup-coqui data test test-slow lint bench bench-spiral bench-llm bench-validate bench-asr-window bench-tts bench-long audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -133,6 +133,11 @@ audit: setup
 
 bench-tts: setup-coqui
 	$(BIN)/python benchmarks/bench_tts.py
+
+# One item's audio path (render, loudness, wavs, export and publish rows) at 90 s and 60 min:
+# peak RSS and CPU per audio-minute side by side (`ARGS='--lengths 90,600,3600'`).
+bench-long: setup
+	$(BIN)/python benchmarks/bench_long.py $(ARGS)
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

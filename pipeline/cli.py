@@ -44,6 +44,16 @@ def _count(text: str) -> int:
     return n
 
 
+def _lengths(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of seconds, e.g. 30,120,600")
+    return values
+
+
 def _common(p: argparse.ArgumentParser, sizes: bool = True) -> None:
     p.add_argument("--config", default="spiral.yaml", help="YAML config (default: spiral.yaml)")
     p.add_argument("--run", help="run name: output goes to <output_root>/<run>/")
@@ -51,6 +61,10 @@ def _common(p: argparse.ArgumentParser, sizes: bool = True) -> None:
         p.add_argument("--n", type=_count, help="number of items (default: as the run was "
                                                 "built, else the config's n_items)")
         p.add_argument("--seed", type=int, help="run seed (default: as the run was built)")
+        p.add_argument("--lengths", type=_lengths, metavar="S,S,...",
+                       help="a length grid: --n items at each target length in seconds, "
+                            "e.g. 30,120,600,1800,3600 (default: as the run was built, else "
+                            "audio.target_seconds)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set tts.workers=2 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -250,7 +264,8 @@ def _main(argv: list[str] | None = None) -> int:
         # Model-loading bars of third-party libraries (transformers' "Loading weights") say
         # nothing about the run; set before they are imported, and a user's choice wins.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        cfg, notes = remember.resolve(args.config, args.run, args.n, args.seed, list(args.set))
+        cfg, notes = remember.resolve(args.config, args.run, args.n, args.seed, list(args.set),
+                                      args.lengths)
         for line in notes:
             print(line, file=sys.stderr)
         until = "export" if args.command == "run" else args.command

@@ -61,7 +61,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     print(markdown(rep))
     print(f"written to {rep['out']}/: predictions.jsonl report.json report.md "
-          "accuracy_by_depth.png accuracy_by_duration.png")
+          "accuracy_by_depth.png accuracy_by_duration.png"
+          + (" accuracy_length_depth.png" if "grid" in rep else ""))
     if "tags" in rep:
         t = rep["tags"]
         print(f"difficulty tags from {spec.label}: {t['hard']} hard, {t['too_easy']} too easy "

@@ -143,6 +143,7 @@ class QuestionConfig:
 
     confusers: int = 0  # 0-3 wrong choices that are other facts of the key's kind, said
     descriptive_share: float = 0.4  # keys whose answer is a phrase (a finding, a decision...)
+    multi_hop: float = 0.0  # share of two-hop items: the answer adds two facts said apart
 
 
 @dataclass
@@ -183,6 +184,9 @@ class Config:
     run: str = "demo"
     seed: int = 1234
     n_items: int = 12
+    # A length grid (core/grid.py): n_items items at each of these target lengths, in
+    # seconds; empty: every item at audio.target_seconds.
+    lengths: list[float] = field(default_factory=list)
     types: dict[str, float] = field(
         default_factory=lambda: {"lecture": 1.0, "conversation": 1.0, "meeting": 1.0}
     )
@@ -268,6 +272,8 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.executor in EXECUTORS, "executor", f"one of {EXECUTORS}"),
         (cfg.ray.tts_actors >= 1, "ray.tts_actors", "an int >= 1"),
         (cfg.n_items >= 1, "n_items", "an int >= 1"),
+        (all(10 <= x <= 7200 for x in cfg.lengths) and len(set(cfg.lengths)) == len(cfg.lengths),
+         "lengths", "distinct seconds from 10 to 7200, e.g. [30, 120, 600]"),
         (cfg.tts.workers >= 1, "tts.workers", "an int >= 1"),
         (cfg.llm.concurrency >= 1, "llm.concurrency", "an int >= 1"),
         (cfg.llm.response_format in ("auto", "json_schema", "json_object"),
@@ -316,6 +322,7 @@ def _validate(cfg: Config, source: str) -> None:
         (0 <= cfg.question.confusers <= 3, "question.confusers", "an int from 0 to 3"),
         (0 <= cfg.question.descriptive_share <= 1, "question.descriptive_share",
          "a float from 0 to 1"),
+        (0 <= cfg.question.multi_hop <= 1, "question.multi_hop", "a float from 0 to 1"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]

@@ -65,6 +65,11 @@ class ItemSpec:
     answer_may_be_longest: bool  # only some items may have a strictly longest answer
     facts: list[Fact] = field(default_factory=list)  # the fact sheet, in order of position
     key_fact: str = ""  # id of the fact the question asks for
+    # The item's duration window (core/grid.py): a length grid gives items of one run
+    # different lengths; 0 in records planned before it (the config's window then).
+    target_seconds: float = 0.0
+    tolerance_seconds: float = 0.0
+    hops: int = 1  # facts the question needs: 1, or 2 for a two-hop question
 
 
 @dataclass
@@ -107,6 +112,9 @@ class AudioInfo:
     key_times: list[float]
     rate_scale: float  # speaking-rate factor the duration control settled on
     tts_backend: str
+    # Every key fact's sentence in transcript order (two for a two-hop item, the later one
+    # being `key_wav`): {"index", "times": [start, end], "wav", "value"}.
+    keys: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -164,6 +172,8 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
             "subtopic": spec.subtopic,
             "transcript_type": spec.type,
             "id": spec.id,
+            "target_seconds": spec.target_seconds,
+            "hops": spec.hops,
         },
         "audio_data": {
             "key_sentences": {
@@ -189,6 +199,13 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
         "duration": audio.duration,
         "sample_rate": audio.sample_rate,
         "key_detail": {"kind": key.kind, "answer": key.answer, "depth": spec.key_decile,
+                       "keys": [{"text": item.sentences()[k["index"]], "value": k["value"],
+                                 "index": k["index"],
+                                 "depth": min(9, 10 * k["index"] // len(item.sentences())),
+                                 "timestamps": k["times"], "audio_file": k["wav"]}
+                                for k in audio.keys or [  # rendered before `keys`
+                                    {"index": key.index, "times": audio.key_times,
+                                     "wav": audio.key_wav, "value": key.answer}]],
                        "confusers": [f.value for f in spec.facts if f.role == "confuser"],
                        "facts": [dataclasses.asdict(f) for f in spec.facts]},
         "checks": {c.name: {"ok": c.ok, "reason": c.reason, "value": c.value}

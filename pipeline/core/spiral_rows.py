@@ -31,7 +31,8 @@ def features(sample_rate: int) -> Any:
         "transcript": List({"speaker": s, "text": List(s)}),
         "original_key_sentence": s,
         "test_question": {"question": s, "choices": List(s), "correct_answer": s},
-        "metadata": {"main_topic": s, "subtopic": s, "transcript_type": s, "id": s},
+        "metadata": {"main_topic": s, "subtopic": s, "transcript_type": s, "id": s,
+                     "target_seconds": f, "hops": i},
         "audio_data": {
             "key_sentences": {"speaker": s, "text": s, "audio_file": s, "indices": List(i),
                               "audio_dir": s},
@@ -45,6 +46,8 @@ def features(sample_rate: int) -> Any:
         "duration": f,
         "sample_rate": i,
         "key_detail": {"kind": s, "answer": s, "depth": i, "confusers": List(s),
+                       "keys": List({"text": s, "value": s, "index": i, "depth": i,
+                                     "timestamps": List(f), "audio_file": s}),
                        "facts": List({"id": s, "kind": s, "subject": s, "context": s,
                                       "value": s, "position": f, "frame": s, "role": s,
                                       "slots": {"term": s, "count": s, "unit": s}})},
@@ -77,9 +80,12 @@ def encode_audio(path: Path, fmt: str) -> dict[str, Any]:
         return {"bytes": path.read_bytes(), "path": path.name}
     import soundfile as sf
 
-    samples, sr = sf.read(path, dtype="int16")
     buf = io.BytesIO()
-    sf.write(buf, samples, sr, format="FLAC", subtype="PCM_16")
+    with sf.SoundFile(path) as src, sf.SoundFile(buf, "w", src.samplerate, src.channels,
+                                                 "PCM_16", format="FLAC") as dst:
+        # a block at a time: an hour's samples are never held beside their FLAC bytes
+        for block in src.blocks(blocksize=1 << 20, dtype="int16"):
+            dst.write(block)
     return {"bytes": buf.getvalue(), "path": path.with_suffix(".flac").name}
 
 

@@ -13,9 +13,9 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pipeline.core.errors import notice
 
@@ -57,6 +57,12 @@ DIR_MODE = 0o777 & ~UMASK
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    atomic_write_with(path, lambda fh: fh.write(data))
+
+
+def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """`write(fh)` fills a temp file that then replaces `path`: for content too big to hold
+    twice in memory (an hour of audio), written straight from its buffer."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The writer's pid in the name: a shared cache's cleanup can tell a dead writer's debris.
@@ -65,7 +71,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600 whatever the umask
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

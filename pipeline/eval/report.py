@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.core.records import LETTERS
 from pipeline.core.store import atomic_write_bytes, atomic_write_json, atomic_write_text
+from pipeline.eval import grid
 
 Z95 = 1.959964
 DURATION_EDGES = (60, 75, 90, 105, 120)
@@ -98,6 +99,8 @@ def summarise(preds: list[dict], meta: dict[str, Any]) -> dict[str, Any]:
         "time_per_item_s": statistics.fmean(p["time_s"] for p in preds),
         "computed": meta.get("computed", 0),
     }
+    if by_grid := grid.summarise(preds, _rate):  # length x depth, hops (eval/grid.py)
+        out["grid"] = by_grid
     blind = [p["blind"] for p in preds if p.get("blind")]
     if blind:
         out["blind"] = {
@@ -139,6 +142,7 @@ def markdown(rep: dict[str, Any]) -> str:
         lines += [f"| {r['value']} | {r['plain']['n']} | {_pct(r['plain'])} | "
                   f"{_pct(r['circular'])} |" for r in rows]
         lines.append("")
+    lines += grid.markdown(rep.get("grid"))
     cost = f", cost ${u.get('cost_usd', 0):.4f}" if "cost_usd" in u else ""
     tokens = (f"Tokens: {int(u.get('prompt_tokens', 0))} prompt, "
               f"{int(u.get('completion_tokens', 0))} completion{cost}; requests sent "
@@ -202,6 +206,8 @@ def write(out: Path, rep: dict[str, Any], preds: list[dict]) -> None:
                        _plot(rep["by"]["depth"], short, "key-sentence depth decile"))
     atomic_write_bytes(out / "accuracy_by_duration.png",
                        _plot(rep["by"]["duration"], short, "duration"))
+    if "grid" in rep:
+        atomic_write_bytes(out / "accuracy_length_depth.png", grid.heatmap(rep["grid"], short))
 
 
 def side_by_side(eval_root: Path) -> str:

@@ -24,6 +24,7 @@ from pipeline.core import difficulty
 from pipeline.core.config import Config
 from pipeline.core.records import LETTERS
 from pipeline.core.store import StageCache, content_hash, file_hash
+from pipeline.eval import grid
 from pipeline.eval import report as rp
 from pipeline.eval.backends import Answers, ModelSpec, make_backend
 from pipeline.eval.protocol import ROTATIONS, parse_letter, rotation, strip_label
@@ -59,7 +60,7 @@ def prediction(item: EvalItem, spec: ModelSpec, rot: list[dict], blind: list[dic
                usage: dict[str, Any], time_s: float) -> dict[str, Any]:
     return {"id": item.id, "model": spec.model_id, "type": item.type, "depth": item.depth,
             "kind": item.kind, "duration": round(item.duration, 3),
-            "n_speakers": item.n_speakers,
+            "n_speakers": item.n_speakers, **grid.item_fields(item.rec),
             "correct_choice": item.rec["test_question"]["choices"].index(
                 item.rec["test_question"]["correct_answer"]),
             "rotations": rot, "plain": rot[0]["correct"],

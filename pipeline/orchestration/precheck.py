@@ -37,11 +37,13 @@ from pipeline.core.records import LETTERS, AudioInfo, Check, Item, Turn
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.engine.driver import run_stage
 from pipeline.engine.stage import Context, Stage, StageFailure
+from pipeline.stages import question as question_stage
 from pipeline.stages import synthesize, validate
 from pipeline.validation import heard
 from pipeline.validation.intelligibility import heard_text, transcript_checks
 from pipeline.validation.judge import judge_checks, judge_question, solver_for
 from pipeline.validation.structural import structural_checks
+from pipeline.writing import two_hop
 
 VERSION = "5"
 
@@ -65,7 +67,7 @@ async def redraw(item: Item, base: list[Turn], draw: int, ctx: Context) -> Item:
                  transcript=base)
     turns, key = await ctx.writer.plant(draft)
     draft = replace(draft, transcript=turns, key=key)
-    question = await ctx.writer.question(draft)
+    question = await question_stage.write(draft, ctx)
     return replace(item, transcript=turns, key=key, question=question)
 
 
@@ -137,7 +139,7 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     solver = solver_for(v.judge_backend, v.judge_margin, validate.llm_ask(ctx))
     result = judge_question(solver, q.stem, q.choices, correct, item.key.sentence,
                             v.judge_orders)
-    checks = judge_checks(result, correct, v.judge_alpha)
+    checks = validate.hop_checks(item, judge_checks(result, correct, v.judge_alpha))
     if not all(c.ok for c in checks):
         return checks
     from pipeline.tts.assemble import wav_bytes
@@ -153,7 +155,7 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     clip, clip_sr = sf.read(io.BytesIO(wav_bytes(synthesize.key_samples(samples, times, k, sr),
                                                  sr)), dtype="float32")
     text = heard_text(clip, clip_sr, v, ctx.cache_root / "asr", validate.asr_parallel(ctx))
-    checks += transcript_checks(item.key.sentence, q.choices[correct], text, v)
+    checks += transcript_checks(item.key.sentence, two_hop.heard_answer(item), text, v)
     if all(c.ok for c in checks):  # synthesis writes this render, not a second one
         synthesize.keep_track(item, ctx, samples, times, scale)
     return checks

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from pipeline.core.errors import InfrastructureError
+from pipeline.core.grid import item_audio
 from pipeline.core.records import Item
 from pipeline.engine.stage import Context
 from pipeline.writing.writer import STAGES as WRITER_STAGES
@@ -25,11 +26,13 @@ WAV_HEADER = 44
 def planned_audio_bytes(ctx: Context, items: list[Item], export: bool) -> int:
     """The least the run still has to write: the combined wavs of the items without audio
     yet (16-bit mono at the target length) and, when exporting, the dataset's copy of them."""
-    a = ctx.cfg.audio
-    per_item = WAV_HEADER + int(a.target_seconds * a.sample_rate) * 2
+    def size(it: Item) -> int:
+        a = item_audio(it.spec, ctx.cfg.audio)
+        return WAV_HEADER + int(a.target_seconds * a.sample_rate) * 2
+
     audio = ctx.run_dir / "audio"
-    missing = sum(1 for it in items if not (audio / f"{it.id}.wav").exists())
-    return per_item * (missing + (len(items) if export else 0))
+    missing = sum(size(it) for it in items if not (audio / f"{it.id}.wav").exists())
+    return missing + (sum(size(it) for it in items) if export else 0)
 
 
 def check_disk(ctx: Context, items: list[Item], export: bool) -> None:

@@ -17,6 +17,7 @@ from pipeline.core.records import Item, ItemSpec
 from pipeline.core.resources import ResourceError, Voice, draw_speakers
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.core.store import atomic_write_json, read_json
+from pipeline.writing import two_hop
 from pipeline.writing.bank_sheet import redraw_sheet
 
 FILE = "reseeds.json"
@@ -57,7 +58,8 @@ def reseeded(spec: ItemSpec, seed: int, voices: list[Voice],
     and a new fact sheet of the same shape (key kind, depth, size, confusers)."""
     speakers = draw_speakers(rng_for(seed, "voices"), voices,
                              [(s.id, s.gender) for s in spec.speakers])
-    facts, key_id = redraw_sheet(spec, seed, prompts_dir)
+    facts, key_id = two_hop.redraw_sheet(spec, seed) if spec.hops == 2 else \
+        redraw_sheet(spec, seed, prompts_dir)
     return replace(spec, seed=seed, speakers=speakers, facts=facts, key_fact=key_id)
 
 

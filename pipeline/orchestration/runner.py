@@ -14,6 +14,7 @@ from pipeline import __version__
 from pipeline.core import memory
 from pipeline.core.config import Config
 from pipeline.core.errors import is_infrastructure, notice
+from pipeline.core.grid import item_audio
 from pipeline.core.records import Item
 from pipeline.core.store import atomic_write_json, atomic_write_text, remove_stale_temps
 from pipeline.engine.stage import Context
@@ -176,8 +177,8 @@ def summary(result: RunResult) -> str:
     hours = sum(it.audio.duration for it in built if it.audio) / 3600
     cfg = result.ctx.cfg
     window = [it for it in result.items if it.audio]
-    inside = sum(abs(it.audio.duration - cfg.audio.target_seconds) <= cfg.audio.tolerance_seconds
-                 for it in window)
+    inside = sum(abs(it.audio.duration - (a := item_audio(it.spec, cfg.audio)).target_seconds)
+                 <= a.tolerance_seconds for it in window)
     ids = {it.id for it in result.items}
     log = [r for r in regenerate.load_log(cfg.run_dir) if r["id"] in ids]
     reasons = Counter(check for r in log for check in {x["check"] for x in r["reasons"]})

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.config import Config, PublishConfig
+from pipeline.core.grid import tolerance_for
 from pipeline.core.urls import redact_url
 from pipeline.publishing.model import ItemInfo, Subset, human_bytes
 from pipeline.tts.licences import CPML, audio_licence, tts_description
@@ -158,7 +159,10 @@ def _generation(inp: CardInputs) -> str:
          + (f" (coqui-tts {versions['coqui-tts']}, device {cfg.tts.device})"
             if cfg.tts.backend == "coqui" and "coqui-tts" in versions else "")),
         ("audio", f"{cfg.audio.sample_rate} Hz mono, {cfg.audio.loudness_lufs} LUFS, target "
-                  f"{cfg.audio.target_seconds:g} +- {cfg.audio.tolerance_seconds:g} s"),
+                  + (f"lengths {', '.join(f'{x:g}' for x in cfg.lengths)} s (a grid: "
+                     "metadata.target_seconds)" if cfg.lengths else
+                     f"{cfg.audio.target_seconds:g} +- "
+                     f"{tolerance_for(cfg.audio, cfg.audio.target_seconds):g} s")),
         ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(versions.items())
                                 if k not in ("pipeline", "espeak-ng"))),
     ]

@@ -28,6 +28,7 @@ from pipeline.core.store import (
     file_hash,
     read_jsonl,
 )
+from pipeline.reports import audit_grid
 from pipeline.reports.blind_audit import (
     blind_markdown,
     blind_table,
@@ -170,6 +171,7 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
         "question": str(_get(rec, where, "test_question", "question")),
         "choices": texts,
         "correct": ci,
+        **audit_grid.record_fields(rec),
     }
 
 
@@ -286,9 +288,12 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
         "blind": blind_table(items),
         "topic_fit": topic_fit(items, embed or minilm_embed())
         if th.topic_fit_gap_max is not None and n >= th.corpus_min_items else None,
+        "grid": audit_grid.summary(items, target, tol),
     }
     if durations:
-        inside = sum(abs(d - target) <= tol for d in durations)
+        inside = sum(abs(it["duration"] - w[0]) <= w[1] for it in items
+                     if it["duration"] is not None
+                     for w in [audit_grid.window(it, target, tol)])
         lo = 5 * int(min(durations) // 5)
         edges = list(range(lo, 5 * int(max(durations) // 5) + 10, 5))
         counts = [sum(a <= d < b for d in durations)
@@ -458,6 +463,7 @@ def _markdown(r: dict[str, Any]) -> str:
         lines.append(f"- every gate passed: {_pct(r['gates']['all_passed'])}; failed checks: "
                      + (", ".join(f"{k} {v}" for k, v in r["gates"]["failed_by_check"].items())
                         or "none"))
+    lines += audit_grid.markdown(r.get("grid"))
     if r["rejections"]:
         rj = r["rejections"]
         lines += ["", "## Rejections", "",

@@ -92,7 +92,9 @@ def text_figures(items: list[dict[str, Any]], distinct_words: int) -> dict[str, 
     long_sents = sum(len(x) for x in by_item)
     repeated = sum(sum(owners[s] > 1 for s in x) for x in by_item)
     d2, counted = distinct2([" ".join(it["sentences"]) for it in items], distinct_words)
-    phrases = sum(len(it["answer"].split()) >= 3 for it in items)
+    # A two-hop answer is a total by design: the phrase share is of one-hop items.
+    one_hop = [it for it in items if it.get("hops") != 2]
+    phrases = sum(len(it["answer"].split()) >= 3 for it in one_hop)
     planned = sum(len(it["planned"]) for it in items)
     planned_items = sum(bool(it["planned"]) for it in items)
     return {
@@ -101,7 +103,7 @@ def text_figures(items: list[dict[str, Any]], distinct_words: int) -> dict[str, 
         "distinct2": d2,
         "distinct2_words": counted,
         "repeated_sentences": round(repeated / long_sents, 4) if long_sents else 0.0,
-        "answers": {"phrase": phrases, "value": n - phrases,
-                    "phrase_share": round(phrases / n, 4) if n else 0.0},
+        "answers": {"phrase": phrases, "value": len(one_hop) - phrases,
+                    "phrase_share": round(phrases / len(one_hop), 4) if one_hop else 0.0},
         "confusers": {"planned": planned, "items_with_planned": planned_items},
     }

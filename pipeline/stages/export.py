@@ -166,8 +166,9 @@ def run(items: list[Item], ctx: Context) -> Path:
             key_wav = rec["audio_data"]["key_sentences"]["audio_file"]
             sums = synthesized.files(item.id)
             _link(audio_dir / wav, tmp / "wavs" / wav, sums.get(f"audio/{wav}"))
-            _link(audio_dir / "key" / key_wav, tmp / "key_wavs" / key_wav,
-                  sums.get(f"audio/key/{key_wav}"))
+            for name in sorted({key_wav, *(k["audio_file"] for k in rec["key_detail"]["keys"])}):
+                _link(audio_dir / "key" / name, tmp / "key_wavs" / name,
+                      sums.get(f"audio/key/{name}"))
             lines.append(json.dumps(rec, ensure_ascii=False))
         atomic_write_text(tmp / "data.jsonl", "".join(line + "\n" for line in lines))
         if hard is not None:

@@ -6,6 +6,7 @@ Item i's spec depends only on (run seed, i): `--n 50` is a prefix of `--n 500`.
 from __future__ import annotations
 
 from pipeline.core.config import Config
+from pipeline.core.grid import Cell, cells
 from pipeline.core.records import LETTERS, SPEAKERS, Item, ItemSpec
 from pipeline.core.resources import Subtopic, Voice, draw_speakers
 from pipeline.core.seeds import (
@@ -15,10 +16,12 @@ from pipeline.core.seeds import (
     stratified_ordinal,
     weighted_strata,
 )
+from pipeline.writing import two_hop
 from pipeline.writing.bank_sheet import draw_sheet
 from pipeline.writing.facts import PHRASE_KINDS, VALUE_KINDS, n_facts
 
 GENDERS = ("female", "male")
+SHORT_SECONDS = 60
 LONGEST_SHARE = (True, False, False, False, False)  # 20% may have a strictly longest answer
 
 
@@ -39,25 +42,37 @@ def subtopic(seed: int, index: int, types: dict[str, float],
     return stratified(seed, f"subtopic_{ttype}", ordinal, topics[ttype])
 
 
-def plan_item(index: int, cfg: Config, topics: dict[str, list[Subtopic]],
+def plan_item(cell: Cell, cfg: Config, topics: dict[str, list[Subtopic]],
               voices: list[Voice]) -> ItemSpec:
-    seed = cfg.seed
-    ttype = stratified(seed, "type", index, weighted_strata(cfg.types))
-    rng = rng_for(seed, "plan", index)
-    sub = subtopic(seed, index, cfg.types, topics)
+    """The spec of the item in `cell`: its length, and the seed and index its strata are
+    drawn with (item j of a length is item j of a plain run with that length's seed)."""
+    index, seed, local = cell.index, cell.seed, cell.local
+    ttype = stratified(seed, "type", local, weighted_strata(cfg.types))
+    rng = rng_for(seed, "plan", local)
+    sub = subtopic(seed, local, cfg.types, topics)
     lo, hi = SPEAKERS[ttype]
     n_speakers = rng.randint(lo, hi)
-    first = stratified(seed, "gender", index, GENDERS)
+    if cell.target_seconds < SHORT_SECONDS:  # a few turns cannot give five people a say
+        n_speakers = lo
+    first = stratified(seed, "gender", local, GENDERS)
     genders = [GENDERS[(GENDERS.index(first) + k) % 2] for k in range(n_speakers)]
     speakers = draw_speakers(rng, voices, [(f"spk_{k + 1}", g) for k, g in enumerate(genders)])
-    item_seed = derive_seed(seed, "item", index)
-    decile = stratified(seed, "depth", index, range(10))
+    item_seed = derive_seed(seed, "item", local)
+    decile = stratified(seed, "depth", local, range(10))
     offset = round(rng.random(), 6)
-    kind = key_kind(seed, index, cfg.question.descriptive_share)
-    longest = stratified(seed, "longest", index, LONGEST_SHARE)
-    facts, key_id = draw_sheet(item_seed, ttype, sub.name, list(sub.terms), kind,
-                               (decile + offset) / 10, n_facts(cfg.audio.target_seconds),
-                               cfg.question.confusers, longest, cfg.prompts_dir)
+    hops = two_hop.hops_for(seed, local, cfg.question.multi_hop)
+    kind = key_kind(seed, local, cfg.question.descriptive_share) if hops == 1 else \
+        two_hop.kind_for(seed, local)
+    longest = stratified(seed, "longest", local, LONGEST_SHARE)
+    if hops == 2:
+        facts, key_id = two_hop.draw_sheet(item_seed, ttype, list(sub.terms), kind,
+                                           (decile + offset) / 10, n_facts(cell.target_seconds),
+                                           cfg.question.confusers, longest)
+        hops = 2 if two_hop.first_hop(facts, key_id) else 1  # a sheet of one fact: 1 hop
+    else:
+        facts, key_id = draw_sheet(item_seed, ttype, sub.name, list(sub.terms), kind,
+                                   (decile + offset) / 10, n_facts(cell.target_seconds),
+                                   cfg.question.confusers, longest, cfg.prompts_dir)
     return ItemSpec(
         index=index,
         id=f"{ttype}_{index}",
@@ -69,13 +84,16 @@ def plan_item(index: int, cfg: Config, topics: dict[str, list[Subtopic]],
         speakers=speakers,
         key_decile=decile,
         key_offset=offset,
-        letter=stratified(seed, "letter", index, LETTERS),
+        letter=stratified(seed, "letter", local, LETTERS),
         detail_kind=kind,
         answer_may_be_longest=longest,
         facts=facts,
         key_fact=key_id,
+        target_seconds=cell.target_seconds,
+        tolerance_seconds=cell.tolerance_seconds,
+        hops=hops,
     )
 
 
 def run(cfg: Config, topics: dict[str, list[Subtopic]], voices: list[Voice]) -> list[Item]:
-    return [Item(spec=plan_item(i, cfg, topics, voices)) for i in range(cfg.n_items)]
+    return [Item(spec=plan_item(c, cfg, topics, voices)) for c in cells(cfg)]

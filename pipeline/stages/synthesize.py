@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
+from pipeline.core.grid import item_audio
 from pipeline.core.records import AudioInfo, Item
 from pipeline.core.resources import ResourceError
 from pipeline.core.store import atomic_write_bytes, content_hash
@@ -22,6 +23,7 @@ from pipeline.text.spoken import to_spoken
 from pipeline.tts import tracks
 from pipeline.tts.backends import get_backend
 from pipeline.tts.base import SentenceCache, TTSBackend
+from pipeline.writing import two_hop
 
 NORMALIZER_VERSION = "1"  # bump when pipeline/text/spoken.py changes what is spoken
 
@@ -48,7 +50,7 @@ def _inputs(item: Item, ctx: Context) -> dict:
         "speakers": item.sentence_speakers(),
         "key_index": item.key.index if item.key else None,
         "voices": {spk: tts.params(v, 1.0) for spk, v in voices.items()},
-        "audio": asdict(ctx.cfg.audio),
+        "audio": asdict(item_audio(item.spec, ctx.cfg.audio)),
         "fixes": ctx.cfg.tts.max_duration_fixes,
         "backend": tts.name,
         "normalizer": NORMALIZER_VERSION,
@@ -63,8 +65,8 @@ def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
     voices = _voices_of(item, ctx)
     cache = SentenceCache(ctx.cfg.tts_cache)
     speakers = item.sentence_speakers()
-    rendered = [cache.render(tts, to_spoken(text), voices[spk], scale, a.sample_rate)
-                for text, spk in zip(item.sentences(), speakers, strict=True)]
+    rendered = (cache.render(tts, to_spoken(text), voices[spk], scale, a.sample_rate)
+                for text, spk in zip(item.sentences(), speakers, strict=True))
     return assemble(rendered, speakers, a.sample_rate, a.pause_sentence_ms, a.pause_turn_ms,
                     a.loudness_lufs)
 
@@ -73,7 +75,7 @@ def render_item(item: Item, ctx: Context) -> tuple[np.ndarray, list[list[float]]
     """The item's final track, sentence times and rate scale: rendered, then re-rendered with
     a scaled speaking rate until inside the duration window (a bounded number of times).
     Deterministic, so the pre-check (stages/precheck.py) hears exactly what is written here."""
-    a = ctx.cfg.audio
+    a = item_audio(item.spec, ctx.cfg.audio)
     tts = backend(ctx)
     scale = 1.0
     samples, times = _render(item, ctx, tts, scale)
@@ -87,6 +89,7 @@ def render_item(item: Item, ctx: Context) -> tuple[np.ndarray, list[list[float]]
         scale *= (duration - pauses) / wanted
         scale = round(round(scale / RATE_SCALE_STEP) * RATE_SCALE_STEP, 3)
         scale = min(RATE_SCALE_BOUNDS[1], max(RATE_SCALE_BOUNDS[0], scale))
+        del samples  # an hour's track is not held twice
         samples, times = _render(item, ctx, tts, scale)
     return samples, times, scale
 
@@ -114,7 +117,7 @@ def keep_track(item: Item, ctx: Context, samples: np.ndarray, times: list[list[f
 
 
 def _apply(item: Item, ctx: Context) -> Item:
-    from pipeline.tts.assemble import wav_bytes
+    from pipeline.tts.assemble import wav_bytes, write_wav
 
     assert item.key is not None
     a = ctx.cfg.audio
@@ -130,23 +133,41 @@ def _apply(item: Item, ctx: Context) -> Item:
     audio_dir = ctx.run_dir / "audio"
     atomic_write_bytes(audio_dir / "key" / key_name,
                        wav_bytes(key_samples(samples, times, k, sr), sr))
-    atomic_write_bytes(audio_dir / wav_name, wav_bytes(samples, sr))
+    keys = [{"index": k, "times": [start, end], "wav": key_name, "value": item.key.answer}]
+    if item.spec.hops == 2:  # the first fact's sentence gets a key wav of its own
+        first = two_hop.first_hop(item.spec.facts, item.spec.key_fact)
+        i = two_hop.sentence_index(item, first) if first else None
+        if i is None:
+            raise StageFailure("two_hop_facts: the first fact's value is not said once")
+        spk = item.sentence_speakers()[i]
+        name = f"{item.id}_{spk}_hop1_key.wav"
+        atomic_write_bytes(audio_dir / "key" / name,
+                           wav_bytes(key_samples(samples, times, i, sr), sr))
+        keys.insert(0, {"index": i, "times": list(times[i]), "wav": name,
+                        "value": first.value})
+    write_wav(audio_dir / wav_name, samples, sr)
     info = AudioInfo(wav=wav_name, key_wav=key_name, sample_rate=sr,
                      duration=round(len(samples) / sr, 4), sentence_times=times,
-                     key_times=[start, end], rate_scale=scale, tts_backend=tts.name)
+                     key_times=[start, end], rate_scale=scale, tts_backend=tts.name,
+                     keys=keys)
     return replace(item, audio=info)
 
 
 def _files_exist(item: Item, ctx: Context) -> bool:
     audio_dir = ctx.run_dir / "audio"
-    return bool(item.audio) and (audio_dir / item.audio.wav).exists() and (
-        audio_dir / "key" / item.audio.key_wav).exists()
+    return bool(item.audio) and (audio_dir / item.audio.wav).exists() and all(
+        (audio_dir / "key" / name).exists() for name in key_wavs(item.audio))
+
+
+def key_wavs(audio: AudioInfo) -> list[str]:
+    """Every key wav of the item (records from before `keys` name only `key_wav`)."""
+    return [k["wav"] for k in audio.keys] or [audio.key_wav]
 
 
 def audio_files(item: Item, ctx: Context) -> list[str]:
     """The item's wavs, relative to the run folder (checksummed with its record)."""
     assert item.audio is not None
-    return [f"audio/{item.audio.wav}", f"audio/key/{item.audio.key_wav}"]
+    return [f"audio/{item.audio.wav}", *(f"audio/key/{n}" for n in key_wavs(item.audio))]
 
 
 STAGE = Stage("synthesize", "1", ("audio",), _inputs, _apply,

@@ -18,6 +18,7 @@ from pipeline.engine.stage import Context, Stage
 from pipeline.validation.intelligibility import intelligibility_checks
 from pipeline.validation.judge import Ask, JudgeError, judge_checks, judge_question, solver_for
 from pipeline.validation.structural import structural_checks
+from pipeline.writing import two_hop
 
 NO_EVIDENCE = "(nothing was heard: answer from the question and the choices alone, or none)"
 
@@ -59,6 +60,15 @@ def _inputs(item: Item, ctx: Context) -> dict:
     return out
 
 
+def hop_checks(item: Item, judged: list[Check]) -> list[Check]:
+    """A two-hop item: no judge can answer from the later key sentence alone (it must not),
+    so the informed judge gives way to the soundness checks of writing/two_hop.py; the
+    blind judge (a leak in the choices) stays."""
+    if item.spec.hops != 2:
+        return judged
+    return [c for c in judged if c.name != "judge_informed"] + two_hop.checks(item)
+
+
 def gate_checks(item: Item, ctx: Context) -> list[Check]:
     checks = structural_checks(item, ctx.cfg.audio, ctx.cfg.validate)
     if not checks[0].ok:  # schema: nothing else can be read
@@ -68,12 +78,12 @@ def gate_checks(item: Item, ctx: Context) -> list[Check]:
     q = item.question
     correct = LETTERS.index(q.letter)
     key_wav = ctx.run_dir / "audio" / "key" / item.audio.key_wav
-    checks += intelligibility_checks(item.key.sentence, q.choices[correct], key_wav, v,
+    checks += intelligibility_checks(item.key.sentence, two_hop.heard_answer(item), key_wav, v,
                                      ctx.cache_root / "asr", asr_parallel(ctx))
     solver = solver_for(v.judge_backend, v.judge_margin, llm_ask(ctx))
     result = judge_question(solver, q.stem, q.choices, correct, item.key.sentence,
                             v.judge_orders)
-    checks += judge_checks(result, correct, v.judge_alpha)
+    checks += hop_checks(item, judge_checks(result, correct, v.judge_alpha))
     if ctx.cfg.baseline.reject_too_easy:
         checks.append(difficulty.too_easy_check(item, ctx.difficulty))
     return checks

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
-import warnings
+from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
-import pyloudnorm
 import soundfile as sf
-from pydub import AudioSegment
+
+from pipeline.core.store import atomic_write_with
+from pipeline.tts.loudness import normalise_in_place
 
 
 def _pcm16(audio: np.ndarray) -> np.ndarray:
@@ -20,15 +22,16 @@ def _silence(ms: int, sample_rate: int) -> np.ndarray:
     return np.zeros(int(sample_rate * (ms / 1000.0)), dtype="<i2")
 
 
-def assemble(sentences: list[np.ndarray], speakers: list[str], sample_rate: int,
+def assemble(sentences: Iterable[np.ndarray], speakers: list[str], sample_rate: int,
              pause_sentence_ms: int, pause_turn_ms: int, loudness_lufs: float
              ) -> tuple[np.ndarray, list[list[float]]]:
     """One mono int16 track and each sentence's [start, end] in seconds.
 
     Short pauses separate sentences of one turn, longer ones a change of speaker. The track
-    is normalised to `loudness_lufs` (ITU-R BS.1770 via pyloudnorm). The pieces are joined
-    once (numpy) into one pydub segment, not appended one by one: the same samples as
-    appending 16-bit segments, without copying the growing track at every sentence.
+    is normalised to `loudness_lufs` (ITU-R BS.1770, pipeline/tts/loudness.py). Memory is
+    what an hour needs, not a multiple of it: each sentence becomes 16-bit as it arrives
+    (`sentences` may be a generator that renders them), the pieces are joined once, and the
+    loudness is measured and applied a chunk at a time in that one buffer.
     """
     pieces: list[np.ndarray] = []
     bounds: list[tuple[int, int]] = []
@@ -39,23 +42,25 @@ def assemble(sentences: list[np.ndarray], speakers: list[str], sample_rate: int,
             pieces.append(_silence(gap, sample_rate))
             length += len(pieces[-1])
         pieces.append(_pcm16(audio))
+        del audio
         bounds.append((length, length + len(pieces[-1])))
         length += len(pieces[-1])
-    joined = np.concatenate(pieces) if pieces else np.zeros(0, dtype="<i2")
+    out = np.empty(length, dtype=np.int16)
+    at = 0
+    for piece in pieces:
+        out[at:at + len(piece)] = piece
+        at += len(piece)
     del pieces
-    track = AudioSegment(joined.tobytes(), frame_rate=sample_rate, sample_width=2, channels=1)
-    del joined
-    pcm = np.array(track.get_array_of_samples(), dtype=np.float32) / 32768.0
-    del track
-    meter = pyloudnorm.Meter(sample_rate)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loudness = meter.integrated_loudness(pcm)
-    if np.isfinite(loudness):
-        pcm = pcm * (10.0 ** ((loudness_lufs - loudness) / 20.0))
-    out = (np.clip(pcm, -1.0, 1.0) * 32767.0).round().astype(np.int16)
+    normalise_in_place(out, sample_rate, loudness_lufs)
     times = [[round(s / sample_rate, 4), round(e / sample_rate, 4)] for s, e in bounds]
     return out, times
+
+
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:
+    """The track as 16-bit WAV, written atomically straight from its buffer (no second copy
+    in memory): the same bytes as `wav_bytes`."""
+    atomic_write_with(path, lambda fh: sf.write(fh, samples, sample_rate, subtype="PCM_16",
+                                                format="WAV"))
 
 
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:

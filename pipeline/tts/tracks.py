@@ -10,14 +10,12 @@ every wav. A missing or damaged entry is rendered again, to the same samples.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.store import atomic_write_bytes, atomic_write_text
+from pipeline.core.store import atomic_write_text, atomic_write_with, file_hash
 
 VERSION = "1"
 
@@ -35,26 +33,24 @@ class TrackStore:
     def put(self, key: str, samples: np.ndarray, times: list[list[float]], scale: float
             ) -> None:
         npy, meta = self._paths(key)
-        buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(samples, dtype=np.int16), allow_pickle=False)
-        data = buf.getvalue()
-        atomic_write_bytes(npy, data)
+        data = np.ascontiguousarray(samples, dtype=np.int16)
+        # Straight from the buffer to the file: an hour's track is never held twice.
+        atomic_write_with(npy, lambda fh: np.save(fh, data, allow_pickle=False))
         atomic_write_text(meta, json.dumps({"version": VERSION, "times": times, "scale": scale,
-                                            "sha256": hashlib.sha256(data).hexdigest()}))
+                                            "sha256": file_hash(npy)}))
 
     def take(self, key: str) -> tuple[np.ndarray, list[list[float]], float] | None:
         """The entry, removed from the store; None when absent or damaged."""
         npy, meta = self._paths(key)
         try:
             info = json.loads(meta.read_text(encoding="utf-8"))
-            data = npy.read_bytes()
-        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+            if not isinstance(info, dict) or info.get("version") != VERSION \
+                    or file_hash(npy) != info.get("sha256"):
+                return None
+            samples = np.load(npy, allow_pickle=False)
+        except (OSError, EOFError, ValueError, UnicodeDecodeError):
             return None
         finally:
             meta.unlink(missing_ok=True)
             npy.unlink(missing_ok=True)
-        if not isinstance(info, dict) or info.get("version") != VERSION \
-                or hashlib.sha256(data).hexdigest() != info.get("sha256"):
-            return None
-        samples = np.load(io.BytesIO(data), allow_pickle=False)
         return samples, [list(t) for t in info["times"]], float(info["scale"])

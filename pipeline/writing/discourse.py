@@ -547,15 +547,24 @@ def _ensure_everyone_speaks(spec: ItemSpec, lines: list[Line]) -> list[Line]:
     ids = [s.id for s in spec.speakers]
     silent = [s for s in ids if s not in {x.speaker for x in lines}]
     for s in silent:
-        # Give a non-fact line to the silent speaker where neither neighbour is them.
-        for i, x in enumerate(lines):
-            if x.fact or (i > 0 and lines[i - 1].speaker == s):
-                continue
-            counts = sum(y.speaker == x.speaker for y in lines)
-            if counts > 1 and i > 0 and not lines[i - 1].fact:
-                lines[i] = Line(s, x.text)
+        # Give a non-fact line to the silent speaker where neither neighbour is them; in a
+        # script of four or five lines (30 s) a line right after a fact may have to do.
+        for strict in (True, False):
+            if _give_line(lines, s, strict):
                 break
     return lines
+
+
+def _give_line(lines: list[Line], s: str, strict: bool) -> bool:
+    for i, x in enumerate(lines):
+        if x.fact or (i > 0 and lines[i - 1].speaker == s) or \
+                (i + 1 < len(lines) and lines[i + 1].speaker == s):
+            continue
+        counts = sum(y.speaker == x.speaker for y in lines)
+        if counts > 1 and i > 0 and (not strict or not lines[i - 1].fact):
+            lines[i] = Line(s, x.text)
+            return True
+    return False
 
 
 def to_turns(lines: list[Line], lecture: bool) -> list[Turn]:
@@ -572,5 +581,6 @@ def to_turns(lines: list[Line], lecture: bool) -> list[Turn]:
 
 def script_lines(spec: ItemSpec, bank: dict[str, Any], words: int, rate: float) -> list[Line]:
     """The discourse without the key sentence: what the script stage keeps."""
-    return [x for x in write_discourse(spec, bank, words, rate) if x.fact != spec.key_fact]
+    lines = [x for x in write_discourse(spec, bank, words, rate) if x.fact != spec.key_fact]
+    return _ensure_everyone_speaks(spec, lines)  # the key's line may have been someone's only
 

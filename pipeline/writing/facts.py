@@ -433,14 +433,17 @@ def draw_facts(seed: int, ttype: str, terms: list[str], key_kind: str, key_posit
         if i in conf_slots and key is not None:
             slots["unit"] = key.slots["unit"]
         value = ""
-        for _ in range(400):
+        for tries in range(400):
             if i in conf_slots and key is not None:
                 cand = similar_value(key.value, kind, rng, key.slots["unit"], ttype)
                 if not similar_length(cand, key.value):
                     continue
             else:
                 cand = draw_value(kind, rng, slots["unit"], ttype)
-            if _clash(cand, [f.value for f in drawn.values()], used, kind):
+            # An hour-long sheet (200 facts) runs out of names no other value shares: then
+            # a value need only be new as a whole (as digit groups already may).
+            if _clash(cand, [f.value for f in drawn.values()], used if tries < 200 else set(),
+                      kind):
                 continue
             value = cand
             break

@@ -21,6 +21,7 @@ from typing import Any
 
 from pipeline.core import difficulty
 from pipeline.core.config import Config, config_from_dict
+from pipeline.core.paths import OutsidePath
 from pipeline.core.records import LETTERS
 from pipeline.core.spiral_rows import RowStream, audio_paths, features, row, spiral_record
 from pipeline.core.store import (
@@ -60,7 +61,7 @@ def scan(export: Path) -> list[ItemInfo]:
     for n, rec in _records(data):
         try:
             item_id = rec["metadata"]["id"]
-            wav, key_wav = audio_paths(export, rec)
+            wav, key_wav = audio_paths(export, rec, f"{data}:{n}")
             info = ItemInfo(item_id, rec["metadata"]["transcript_type"],
                             rec["test_question"]["correct_answer"][:1], float(rec["duration"]),
                             0)
@@ -69,6 +70,8 @@ def scan(export: Path) -> list[ItemInfo]:
                 raise KeyError("test_question.correct_answer A-D, prompts_used")
         except (KeyError, IndexError, TypeError) as exc:
             raise PublishError(f"{data}:{n}: not a SPIRAL record (missing {exc})") from None
+        except OutsidePath as exc:
+            raise PublishError(str(exc)) from None
         if item_id in seen:
             raise PublishError(f"{data}:{n}: item id {item_id} appears twice")
         seen.add(item_id)

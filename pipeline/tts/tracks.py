@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.store import atomic_write_bytes, atomic_write_text
+from pipeline.core.checked import read_checked, write_checked
+from pipeline.core.errors import notice
+from pipeline.core.store import atomic_write_bytes
 
-VERSION = "1"
+VERSION = "2"
 
 
 class TrackStore:
-    """`<key>.npy` (int16 samples), then `<key>.json` (times, scale, the npy's sha256)."""
+    """`<key>.npy` (int16 samples), then `<key>.json`: a checksummed record of the times,
+    the scale and the npy's sha256."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -39,22 +41,28 @@ class TrackStore:
         np.save(buf, np.ascontiguousarray(samples, dtype=np.int16), allow_pickle=False)
         data = buf.getvalue()
         atomic_write_bytes(npy, data)
-        atomic_write_text(meta, json.dumps({"version": VERSION, "times": times, "scale": scale,
-                                            "sha256": hashlib.sha256(data).hexdigest()}))
+        # The checksum covers the timestamps and the scale too: they go into data.jsonl.
+        write_checked(meta, {"version": VERSION, "times": times, "scale": scale,
+                             "npy_sha256": hashlib.sha256(data).hexdigest()})
 
     def take(self, key: str) -> tuple[np.ndarray, list[list[float]], float] | None:
         """The entry, removed from the store; None when absent or damaged."""
         npy, meta = self._paths(key)
         try:
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            data = npy.read_bytes()
-        except (FileNotFoundError, ValueError, UnicodeDecodeError):
-            return None
+            if not meta.exists():
+                return None
+            info = read_checked(meta, "kept track", "rendering the item again")
+            try:
+                data = npy.read_bytes()
+            except FileNotFoundError:
+                return None
         finally:
             meta.unlink(missing_ok=True)
             npy.unlink(missing_ok=True)
-        if not isinstance(info, dict) or info.get("version") != VERSION \
-                or hashlib.sha256(data).hexdigest() != info.get("sha256"):
+        if info is None or info.get("version") != VERSION:
+            return None
+        if hashlib.sha256(data).hexdigest() != info.get("npy_sha256"):
+            notice(f"{npy}: kept track fails its checksum; rendering the item again")
             return None
         samples = np.load(io.BytesIO(data), allow_pickle=False)
         return samples, [list(t) for t in info["times"]], float(info["scale"])

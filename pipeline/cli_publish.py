@@ -10,7 +10,7 @@ from pipeline.core.difficulty import DifficultyError
 from pipeline.core.errors import InfrastructureError
 from pipeline.core.resources import ResourceError
 from pipeline.core.reviews import ReviewError
-from pipeline.orchestration.lock import RunLocked
+from pipeline.orchestration.lock import RunLock, RunLocked
 
 HELP = {
     "publish": "write the Hub-ready dataset folder (parquet + card) of a built run",
@@ -56,7 +56,11 @@ def main(args: argparse.Namespace) -> int:
     overrides = list(args.set) + ([f"run={args.run}"] if args.run else [])
     try:
         cfg = load_config(args.config, overrides)
-        return {"publish": _publish, "push": _push, "reroll": _reroll}[args.command](cfg, args)
+        act = {"publish": _publish, "push": _push, "reroll": _reroll}[args.command]
+        if args.command == "reroll" or not cfg.run_dir.is_dir():
+            return act(cfg, args)  # reroll takes the lock itself; no folder: nothing to guard
+        with RunLock(cfg.run_dir):  # never beside a run or reroll rewriting the export
+            return act(cfg, args)
     except (ConfigError, ResourceError, DifficultyError, ReviewError, PublishError, PushError,
             RerollError, AuditError) as exc:
         print(f"spiral {args.command}: error: {exc}", file=sys.stderr)

@@ -44,6 +44,7 @@ from pipeline.publishing.model import (
     Subset,
     source_state,
 )
+from pipeline.publishing.verify import HUB_FILES, verify_export, write_hub_manifest
 from pipeline.stages.export import write_hard_subset
 
 __all__ = ["ItemInfo", "Published", "PublishError", "Subset", "publish"]
@@ -167,6 +168,7 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
         raise PublishError(f"{export / 'data.jsonl'}: no export to publish; build it first: "
                            f"spiral run --run {cfg.run}")
     manifest, built_with = run_config(run_dir)
+    verify_export(run_dir)  # nothing published that the run did not write
     state = source_state(run_dir)
     items = scan(export)
     tags = difficulty.load(run_dir)
@@ -225,10 +227,11 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
         atomic_write_text(tmp / "README.md", card)
         atomic_write_json(tmp / STAMP, {"source": state, "run": cfg.run,
                                         "seed": built_with.seed, "items": len(items)})
+        write_hub_manifest(tmp)  # last: what a push checks the folder against
         replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != STAMP)
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name not in (STAMP, HUB_FILES))
     return Published(out, subsets, items, files)
 
 

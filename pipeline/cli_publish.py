@@ -94,12 +94,14 @@ def _publish(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
     from pipeline.core.store import read_json
     from pipeline.publishing.model import human_bytes
     from pipeline.publishing.publish import publish, run_config
+    from pipeline.publishing.verify import verify_export
     from pipeline.reports.audit import resolve_thresholds, run_report
 
     audit = audit_md = baseline_md = None
     plots = []
     if (cfg.run_dir / "export" / "data.jsonl").exists():
         _, built_with = run_config(cfg.run_dir)
+        verify_export(cfg.run_dir)  # before the audit reads it (publish checks it again)
         # The audit of this export, whoever ran it; else run now, so the card carries it.
         folder = run_report(cfg.run_dir, resolve_thresholds(replace(built_with,
                                                                     audit=cfg.audit)))

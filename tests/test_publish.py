@@ -15,9 +15,9 @@ import yaml
 
 from pipeline.cli import main
 from pipeline.core import difficulty
+from pipeline.core.errors import InfrastructureError
 from pipeline.orchestration.runner import RunResult, run_pipeline
 from pipeline.publishing import card
-from pipeline.core.errors import InfrastructureError
 from pipeline.publishing.publish import PublishError, publish
 from tests.conftest import make_config
 

@@ -242,6 +242,8 @@ def read_jsonl(path: str | Path, error: type[Exception] = ValueError
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise error(f"{path}:{n}: not valid JSON: {exc.msg}") from None
+            except RecursionError:  # 200k nested brackets: input, not a crash
+                raise error(f"{path}:{n}: JSON nested too deeply") from None
             if not isinstance(obj, dict):
                 raise error(f"{path}:{n}: expected a JSON object per line")
             yield n, obj

@@ -65,5 +65,9 @@ def out_of_bounds(cfg: Any) -> str | None:
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or (integer and not isinstance(value, int)) or \
                 not math.isfinite(value) or not lo <= value <= hi:
-            return f"'{key}' must be {kind} from {lo:g} to {hi:g} (got {value!r})"
+            return f"'{key}' must be {kind} from {_num(lo)} to {_num(hi)} (got {value!r})"
     return None
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"

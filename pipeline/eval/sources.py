@@ -18,6 +18,7 @@ from typing import Any
 
 from pipeline.core import difficulty
 from pipeline.core.paths import OutsidePath, inside
+from pipeline.core.record_check import RecordError, check_record
 from pipeline.core.store import atomic_write_bytes, read_jsonl
 
 CONFIGS = ("default", "hard")
@@ -86,6 +87,10 @@ def depth_decile(rec: dict[str, Any]) -> int | None:
 
 
 def make_item(rec: dict[str, Any], wav: Path, where: str) -> EvalItem:
+    try:  # the records the audit refuses are never scored
+        check_record(rec, where)
+    except RecordError as exc:
+        raise SourceError(str(exc)) from None
     try:
         item_id = rec["metadata"]["id"]
         q = rec["test_question"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import AuditConfig, Config
+from pipeline.core.record_check import RecordError, check_record
 from pipeline.core.records import LETTERS
 from pipeline.core.store import (
     atomic_write_bytes,
@@ -89,6 +90,10 @@ def _get(rec: dict[str, Any], where: str, *path: str) -> Any:
 
 def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]:
     """The facts the audit needs from one record."""
+    try:  # the same records refused as eval and the review page refuse
+        check_record(rec, f"record {n}")
+    except RecordError as exc:
+        raise AuditError(str(exc)) from None
     meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
     where = f"record {n} (id {meta.get('id', '?')})"
     transcript = _get(rec, where, "transcript")

@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline.core import difficulty, reviews
 from pipeline.core.paths import OutsidePath, inside
+from pipeline.core.record_check import RecordError, check_record
 from pipeline.core.records import LETTERS, Item, ItemSpec
 from pipeline.core.store import StageCache, read_json, read_jsonl
 
@@ -301,6 +302,10 @@ def load_run(run_dir: str | Path, audit_dir: str | Path | None = None,
     files: dict[str, Path] = {}
     items = []
     for n, rec in read_jsonl(data, ReviewDataError):
+        try:  # the records the audit and eval refuse are not shown either
+            check_record(rec, f"{data}:{n}")
+        except RecordError as exc:
+            raise ReviewDataError(str(exc)) from None
         meta = rec.get("metadata")
         if not isinstance(meta, dict) or not isinstance(meta.get("id"), str):
             raise ReviewDataError(f"{data}:{n}: missing field metadata.id")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.difficulty import DifficultyError
+from pipeline.core.errors import InfrastructureError
+from pipeline.orchestration.lock import RunLock, RunLocked
 
 HELP = "score a model on a SPIRAL-format benchmark (run, published folder, SPIRAL folder, Hub id)"
 
@@ -38,6 +42,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def run_lock(cfg: Any, data: str) -> AbstractContextManager[Any]:
+    """The run folder's lock when `--data` is a run (its name or folder) or a folder
+    published inside one; else nothing to guard."""
+    from pathlib import Path
+
+    given = Path(data)
+    for run_dir in ([Path(cfg.output_root) / data] if "/" not in data else []) + [
+            given, given.parent]:
+        if (run_dir / "manifest.json").is_file():
+            return RunLock(run_dir)
+    return nullcontext()
+
+
 def main(args: argparse.Namespace) -> int:
     from pipeline.asr.whisper import ASRModelError
     from pipeline.eval.backends import BackendError, parse_model
@@ -54,11 +71,15 @@ def main(args: argparse.Namespace) -> int:
                            args.max_tokens)
         if args.limit is not None and args.limit < 1:
             raise EvalError("--limit must be >= 1")
-        rep = run_eval(cfg, args.data, spec, args.subset, args.limit, args.tag, args.quiet)
+        with run_lock(cfg, args.data):  # never beside a run or reroll of the same run
+            rep = run_eval(cfg, args.data, spec, args.subset, args.limit, args.tag, args.quiet)
     except (ConfigError, BackendError, EvalError, DifficultyError, FileNotFoundError,
             ASRModelError) as exc:
         print(f"spiral eval: error: {exc}", file=sys.stderr)
         return 2
+    except (RunLocked, InfrastructureError) as exc:
+        print(f"spiral eval: error: {exc}", file=sys.stderr)
+        return 1
     print(markdown(rep))
     print(f"written to {rep['out']}/: predictions.jsonl report.json report.md "
           "accuracy_by_depth.png accuracy_by_duration.png"

@@ -11,7 +11,7 @@ from pipeline.core.difficulty import DifficultyError
 from pipeline.core.errors import InfrastructureError
 from pipeline.core.resources import ResourceError
 from pipeline.core.reviews import ReviewError
-from pipeline.orchestration.lock import RunLocked
+from pipeline.orchestration.lock import RunLock, RunLocked
 
 HELP = {
     "publish": "write the Hub-ready dataset folder (parquet + card) of a built run",
@@ -57,7 +57,11 @@ def main(args: argparse.Namespace) -> int:
     overrides = list(args.set) + ([f"run={args.run}"] if args.run else [])
     try:
         cfg = load_config(args.config, overrides)
-        return {"publish": _publish, "push": _push, "reroll": _reroll}[args.command](cfg, args)
+        act = {"publish": _publish, "push": _push, "reroll": _reroll}[args.command]
+        if args.command == "reroll" or not cfg.run_dir.is_dir():
+            return act(cfg, args)  # reroll takes the lock itself; no folder: nothing to guard
+        with RunLock(cfg.run_dir):  # never beside a run or reroll rewriting the export
+            return act(cfg, args)
     except (ConfigError, ResourceError, DifficultyError, ReviewError, PublishError, PushError,
             RerollError, AuditError) as exc:
         print(f"spiral {args.command}: error: {exc}", file=sys.stderr)
@@ -93,12 +97,14 @@ def _publish(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
     from pipeline.core.store import read_json
     from pipeline.publishing.model import human_bytes
     from pipeline.publishing.publish import publish, run_config
+    from pipeline.publishing.verify import verify_export
     from pipeline.reports.audit import resolve_thresholds, run_report
 
     audit = audit_md = baseline_md = None
     plots = []
     if (cfg.run_dir / "export" / "data.jsonl").exists():
         _, built_with = run_config(cfg.run_dir)
+        verify_export(cfg.run_dir)  # before the audit reads it (publish checks it again)
         # The audit of this export, whoever ran it; else run now, so the card carries it.
         folder = run_report(cfg.run_dir, resolve_thresholds(replace(built_with,
                                                                     audit=cfg.audit)))

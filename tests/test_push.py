@@ -201,6 +201,9 @@ def test_push_refuses_a_folder_older_than_the_export(small_run: RunResult, tmp_p
     assert push(run_dir, run_dir / "hub", "someorg/x", dry_run=True, echo=lambda _: None)
     data = run_dir / "export" / "data.jsonl"
     data.write_text("".join(data.read_text().splitlines(keepends=True)[:-1]))  # the run moved
+    sums = json.loads((run_dir / "export" / ".export-files.json").read_text())
+    sums["data.jsonl"] = sha(data)  # as a real export would have written it
+    (run_dir / "export" / ".export-files.json").write_text(json.dumps(sums))
     with pytest.raises(PushError, match="publish again first"):
         push(run_dir, run_dir / "hub", "someorg/x", dry_run=True)
     publish(make_config(tmp_path, "run=pub"))

@@ -138,3 +138,60 @@ def test_a_rerolled_item_that_fails_a_gate_is_regenerated(
     assert target in by_id(cfg.run_dir)  # before: "regenerate 0 computed, 1 failed", gone
     seeds = json.loads((cfg.run_dir / "reseeds.json").read_text())[target]
     assert seeds[1] == 5 and len(seeds) == 3
+
+
+def _wavs(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((run_dir / "export" / "wavs").iterdir())}
+
+
+def test_an_interrupted_reroll_rerun_finishes_the_same_reroll(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #25.1: killed after it recorded the new seeds, the same command run again
+    finishes that reroll (same seeds, same bytes as an uninterrupted one), not a second."""
+    from pipeline.orchestration import reroll as reroll_mod
+
+    first = {}
+    for root in ("clean", "cut"):
+        cfg = make_config(tmp_path / root, "run=rr", "n_items=3", "seed=5")
+        first[root] = run_pipeline(cfg, quiet=True)
+    ids = ",".join(it.id for it in first["clean"].items[:2])
+
+    def argv(root: str) -> list[str]:
+        return ["reroll", "--config", str(ROOT / "spiral.yaml"), "--run", "rr", "--set",
+                f"output_root={tmp_path / root}", "--ids", ids, "--quiet"]
+
+    assert main(argv("clean")) == 0
+    real = reroll_mod.run_pipeline
+
+    def killed(cfg, quiet=False, until="export"):  # noqa: ANN001, ANN202
+        real(cfg, until="script", quiet=quiet)  # part of the work done, then the kill
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reroll_mod, "run_pipeline", killed)
+    assert main(argv("cut")) == 130
+    monkeypatch.setattr(reroll_mod, "run_pipeline", real)
+    assert main(argv("cut")) == 0
+    clean, cut = tmp_path / "clean" / "rr", tmp_path / "cut" / "rr"
+    assert (cut / "reseeds.json").read_bytes() == (clean / "reseeds.json").read_bytes()
+    assert [len(v) for v in json.loads((cut / "reseeds.json").read_text()).values()] == [1, 1]
+    assert (cut / "export" / "data.jsonl").read_bytes() == \
+        (clean / "export" / "data.jsonl").read_bytes()
+    assert _wavs(cut) == _wavs(clean)
+    assert not (cut / "reroll.json").exists()  # finished: the next reroll is a new one
+    assert main(argv("cut")) == 0
+    assert [len(v) for v in json.loads((cut / "reseeds.json").read_text()).values()] == [2, 2]
+
+
+@pytest.mark.parametrize("bad", ['{"lecture_1": [], "meeting_0": "x"}', '{"meeting_0": [true]}',
+                                 '["meeting_0"]'])
+def test_a_mistyped_reseeds_file_is_one_line_exit_2(
+        tmp_path: Path, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = make_config(tmp_path, "run=mt", "n_items=2", "seed=5")
+    run_pipeline(cfg, quiet=True, until="plan")
+    (tmp_path / "mt" / "manifest.json").write_text(json.dumps(
+        {"config": cfg.to_dict(), "seed": 5}))
+    (tmp_path / "mt" / "reseeds.json").write_text(bad)
+    assert main(["reroll", "--config", str(ROOT / "spiral.yaml"), "--run", "mt", "--set",
+                 f"output_root={tmp_path}", "--ids", "meeting_0", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "reseeds.json" in err[0], err

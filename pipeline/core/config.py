@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.core.bounds import out_of_bounds
 from pipeline.core.typed import TypedError, from_dict
 
 
@@ -260,7 +261,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw != "" else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         value = raw
     return key.strip(), value
 
@@ -326,6 +327,8 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
     ]
+    if (wrong := out_of_bounds(cfg)) is not None:  # first: a nan passes every check below
+        raise ConfigError(f"{source}: {wrong}")
     for ok, key, expected in checks:
         if not ok:
             raise ConfigError(f"{source}: '{key}' must be {expected}")
@@ -342,6 +345,8 @@ def load_config(path: str | Path = "spiral.yaml", overrides: list[str] | None = 
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             raise ConfigError(f"{source}:{where} is not valid YAML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{source}: YAML nested too deeply") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{source}: the top level must be a mapping of keys")
         data = loaded or {}

@@ -10,13 +10,17 @@ applies (it is "stale"): the new version needs a review of its own, and a second
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.store import atomic_write_text, read_jsonl
+from pipeline.core.store import FILE_MODE, atomic_write_text, read_jsonl
 
 FILE = "reviews.jsonl"
 VERDICTS = ("accept", "reject")
@@ -60,7 +64,7 @@ def record(run_dir: str | Path, item_id: str, verdict: str | None, note: str = "
         raise ReviewError(f"verdict {verdict!r} of {item_id}: expected one of {VERDICTS}")
     if not isinstance(note, str):
         raise ReviewError(f"note of {item_id}: expected a string")
-    with _lock:
+    with _lock, _file_lock(run_dir):
         rows = load(run_dir)
         row = None
         if verdict is None:
@@ -72,6 +76,19 @@ def record(run_dir: str | Path, item_id: str, verdict: str | None, note: str = "
         atomic_write_text(path(run_dir), "".join(
             json.dumps(r, ensure_ascii=False) + "\n" for r in rows.values()))
     return row
+
+
+@contextmanager
+def _file_lock(run_dir: str | Path) -> Iterator[None]:
+    """Held across read-modify-write: two review servers on one run (two processes) would
+    otherwise each rewrite the file from what they read, and one's verdicts would be lost."""
+    lock = Path(run_dir) / ".reviews.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits: a verdict is written in milliseconds
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def applies(row: dict[str, Any], seed: int | None) -> bool:

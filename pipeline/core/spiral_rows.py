@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.paths import inside
 from pipeline.core.records import LETTERS
 
 SKIP_FIELDS = ("checks", "provenance", "audio", "key_audio", "difficulty")
@@ -68,10 +69,11 @@ def spiral_record(rec: dict) -> dict:
     return out
 
 
-def audio_paths(export: Path, rec: dict) -> tuple[Path, Path]:
+def audio_paths(export: Path, rec: dict, where: str = "record") -> tuple[Path, Path]:
+    """The item's two wavs; a name leading outside the export raises OutsidePath."""
     audio = rec["audio_data"]
-    return (export / "wavs" / audio["combined"]["audio_files"][0],
-            export / "key_wavs" / audio["key_sentences"]["audio_file"])
+    return (inside(export, audio["combined"]["audio_files"][0], where, "wavs"),
+            inside(export, audio["key_sentences"]["audio_file"], where, "key_wavs"))
 
 
 def encode_audio(path: Path, fmt: str) -> dict[str, Any]:

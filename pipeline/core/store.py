@@ -131,7 +131,8 @@ def remove_stale_temps(root: str | Path, shared: bool = False) -> int:
 
 class StageCache:
     """One JSON file per (stage, item): `{"key": <hash of inputs>, "record": {...},
-    "sha256": <hash of the record>, "files": {<path under the run folder>: <sha256>}}`.
+    "sha256": <hash of the record>, "files": {<path under the run folder>: <sha256>},
+    "entry_sha256": <hash of key, record and files>}`.
 
     Nothing is reused unverified: a record that is unreadable or fails its checksum, or
     whose files are missing or changed since it was written, is recomputed, and said so.
@@ -155,7 +156,9 @@ class StageCache:
         if not isinstance(data, dict) or not isinstance(data.get("record"), dict):
             notice(f"{path}: not a readable stage record; recomputing the item")
             return None
-        if data.get("sha256") != content_hash(data["record"]):
+        whole = data.get("entry_sha256")
+        if data.get("sha256") != content_hash(data["record"]) or (
+                whole is not None and whole != _entry_hash(data)):
             notice(f"{path}: stage record fails its checksum; recomputing the item")
             return None
         return data
@@ -175,6 +178,11 @@ class StageCache:
                 return None
         return data["record"]
 
+    def record(self, item_id: str) -> dict | None:
+        """The item's record whatever its key (readers such as the review page), verified."""
+        data = self._entry(item_id)
+        return data["record"] if data else None
+
     def files(self, item_id: str) -> dict[str, str]:
         """The checksums of the files this item's record stands for, by run-folder path."""
         data = self._entry(item_id)
@@ -185,7 +193,14 @@ class StageCache:
         sums = {str(rel): file_hash(self.run_dir / rel) for rel in files}
         if sums:
             entry["files"] = sums
+        entry["entry_sha256"] = _entry_hash(entry)
         atomic_write_json(self.path(item_id), entry)
+
+
+def _entry_hash(entry: dict) -> str:
+    """The key and the files' checksums too: an edited checksum must not vouch for an edited
+    file. (Entries written before this field are checked on their record alone.)"""
+    return content_hash(entry.get("key"), entry["record"], entry.get("files") or {})
 
 
 def link_or_copy(src: str | Path, dst: str | Path) -> None:
@@ -233,6 +248,8 @@ def read_jsonl(path: str | Path, error: type[Exception] = ValueError
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise error(f"{path}:{n}: not valid JSON: {exc.msg}") from None
+            except RecursionError:  # 200k nested brackets: input, not a crash
+                raise error(f"{path}:{n}: JSON nested too deeply") from None
             if not isinstance(obj, dict):
                 raise error(f"{path}:{n}: expected a JSON object per line")
             yield n, obj

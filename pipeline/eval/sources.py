@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core import difficulty
+from pipeline.core.paths import OutsidePath, inside
+from pipeline.core.record_check import RecordError, check_record
 from pipeline.core.store import atomic_write_bytes, read_jsonl
 
 CONFIGS = ("default", "hard")
@@ -53,13 +55,21 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "source"
 
 
-def audio_path(data_jsonl: Path, rec: dict[str, Any]) -> Path:
+def audio_path(data_jsonl: Path, rec: dict[str, Any], where: str = "record") -> Path:
+    """The record's wav, never outside the dataset's folders (a Hub dataset is untrusted
+    input: a record naming /etc/passwd or ../../x is refused with one line)."""
     combined = rec["audio_data"]["combined"]
-    rel = Path(combined["audio_folder"]) / combined["audio_files"][0]
-    for base in (data_jsonl.parent, data_jsonl.parent.parent):
-        if (base / rel).is_file():
-            return base / rel
-    return data_jsonl.parent / rel
+    folder, name = combined["audio_folder"], combined["audio_files"][0]
+    if not isinstance(folder, str) or not isinstance(name, str):
+        raise TypeError("audio_folder and audio_files[0] must be strings")
+    rel = f"{folder.rstrip('/')}/{name}" if folder else name
+    try:
+        for base in (data_jsonl.parent, data_jsonl.parent.parent):
+            if inside(base, rel, where).is_file():
+                return base / rel
+        return inside(data_jsonl.parent, rel, where)
+    except OutsidePath as exc:
+        raise SourceError(str(exc)) from None
 
 
 def depth_decile(rec: dict[str, Any]) -> int | None:
@@ -77,6 +87,10 @@ def depth_decile(rec: dict[str, Any]) -> int | None:
 
 
 def make_item(rec: dict[str, Any], wav: Path, where: str) -> EvalItem:
+    try:  # the records the audit refuses are never scored
+        check_record(rec, where)
+    except RecordError as exc:
+        raise SourceError(str(exc)) from None
     try:
         item_id = rec["metadata"]["id"]
         q = rec["test_question"]
@@ -109,7 +123,7 @@ def read_spiral_jsonl(data: Path, ids: set[str] | None = None) -> list[EvalItem]
         if ids is not None and item_id not in ids:
             continue
         try:
-            wav = audio_path(data, rec)
+            wav = audio_path(data, rec, f"{data}:{n}")
         except (KeyError, IndexError, TypeError) as exc:
             raise SourceError(f"{data}:{n}: audio_data.combined is incomplete ({exc})") from None
         out.append(make_item(rec, wav, f"{data}:{n}"))

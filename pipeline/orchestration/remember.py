@@ -10,8 +10,9 @@ A run built before this file existed is read from its manifest's config.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pipeline.core.config import Config, load_config, parse_override
+from pipeline.core.config import Config, ConfigError, load_config, parse_override
 from pipeline.core.store import atomic_write_json, read_json
 
 FILE = "run_args.json"
@@ -22,13 +23,45 @@ def stored(run_dir: Path) -> dict | None:
     """{"n_items", "seed", "lengths", "set"} the run was built with, or None for a new run."""
     path = run_dir / FILE
     if path.exists():
-        return {"lengths": [], **read_json(path)}  # runs from before grids: no lengths
+        return {"lengths": [], **_checked(path, _read(path))}  # runs from before grids: none
     manifest = run_dir / "manifest.json"
     if manifest.exists():
-        m = read_json(manifest)
-        return {"n_items": m["config"]["n_items"], "seed": m["seed"],
-                "lengths": m["config"].get("lengths", []), "set": []}
+        m = _read(manifest)
+        try:
+            return {**_checked(manifest, {"n_items": m["config"]["n_items"], "seed": m["seed"],
+                                          "set": []}),
+                    "lengths": m["config"].get("lengths", [])}
+        except (KeyError, TypeError):
+            raise ConfigError(f"{manifest}: damaged (no config.n_items or seed); restore it "
+                              "or rebuild the run under a new name") from None
     return None
+
+
+def _read(path: Path) -> Any:
+    try:
+        return read_json(path)
+    except (ValueError, RecursionError):  # truncated, not UTF-8, absurdly nested
+        raise ConfigError(f"{path}: damaged (not readable JSON); restore it, or delete it "
+                          "and give --n, --seed and --set as the run was built") from None
+
+
+def _checked(path: Path, data: Any) -> dict:
+    """The remembered arguments, each of the type it must be; else one line naming it."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping {{n_items, seed, set}}; restore it, or "
+                          "delete it and give --n, --seed and --set as the run was built")
+    if "lengths" in data and not (isinstance(data["lengths"], list) and all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in data["lengths"])):
+        raise ConfigError(f"{path}: 'lengths' of the wrong type; restore it, or delete it "
+                          "and give --n, --lengths, --seed and --set as the run was built")
+    for key, ok in (("n_items", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+                    ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+                    ("set", lambda v: isinstance(v, list) and all(isinstance(s, str)
+                                                                  for s in v))):
+        if key not in data or not ok(data[key]):
+            raise ConfigError(f"{path}: '{key}' missing or of the wrong type; restore it, or "
+                              "delete it and give --n, --seed and --set as the run was built")
+    return data
 
 
 def lengths_override(lengths: list[float]) -> str:

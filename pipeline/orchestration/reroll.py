@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.core import difficulty, reviews
+from pipeline.core.checked import unwrap, write_checked
 from pipeline.core.config import TRANSCRIPT_TYPES, Config
 from pipeline.core.records import Item
 from pipeline.core.seeds import derive_seed
-from pipeline.core.store import read_jsonl
+from pipeline.core.store import read_json, read_jsonl
 from pipeline.engine.stage import Context
 from pipeline.orchestration import regenerate, reseed
 from pipeline.orchestration.lock import RunLock
@@ -104,16 +106,71 @@ def reroll(cfg: Config, sel: Selection, seed: int | None = None,
         return _reroll(cfg, sel, seed, quiet)
 
 
+JOURNAL = "reroll.json"  # the reroll under way: written before any seed, removed once built
+
+
+def command(sel: Selection, seed: int | None) -> dict[str, Any]:
+    """What identifies one `spiral reroll` command line (ids in any order)."""
+    return {"ids": sorted(sel.ids) if sel.ids is not None else None, "type": sel.type,
+            "failed": sel.failed, "hard": sel.hard, "rejected": sel.rejected, "seed": seed}
+
+
+def load_journal(run_dir: Path) -> dict[str, Any] | None:
+    """The unfinished reroll of this run, if any. A damaged journal stops the command: a
+    guess could re-roll the items a second time."""
+    path = Path(run_dir) / JOURNAL
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        return None
+    except (ValueError, RecursionError):
+        data = None
+    payload = unwrap(data)
+    items = (payload or {}).get("items")
+    if payload is None or not isinstance(items, dict) or not all(
+            isinstance(v, dict) and _is_int(v.get("at")) and _is_int(v.get("seed"))
+            for v in items.values()):
+        raise RerollError(f"{path}: damaged reroll journal (fails its checksum); delete it "
+                          "to start a new reroll (reseeds.json keeps the seeds it recorded)")
+    return payload
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def _reroll(cfg: Config, sel: Selection, seed: int | None, quiet: bool
             ) -> tuple[list[Item], RunResult | None]:
     ctx = Context(cfg, quiet=quiet)
     voices = list(ctx.voices.values())
     items = reseed.apply(plan.run(cfg, ctx.topics, voices), cfg.run_dir, voices,
                          cfg.prompts_dir)
-    chosen = select(items, cfg.run_dir, sel)
-    if not chosen:
-        return [], None
-    for item in chosen:
-        reseed.next_seed(item, cfg.run_dir, new_seed(item, seed, len(chosen) > 1))
-        regenerate.mark_reroll(cfg.run_dir, item.id, len(reseed.load(cfg.run_dir)[item.id]))
-    return chosen, run_pipeline(cfg, quiet=quiet)
+    journal = load_journal(cfg.run_dir)
+    if journal is not None and journal.get("command") == command(sel, seed):
+        # The same command again after a kill, a full disk or an infrastructure failure:
+        # finish that reroll (same items, same seeds) instead of drawing new seeds.
+        planned = journal["items"]
+        chosen = [it for it in items if it.id in planned]
+    else:
+        chosen = select(items, cfg.run_dir, sel)
+        if not chosen:
+            return [], None
+        history = reseed.load(cfg.run_dir)
+        planned = {}
+        for it in chosen:
+            at = len(history.get(it.id, []))
+            new = new_seed(it, seed, len(chosen) > 1)
+            planned[it.id] = {"at": at, "seed": new if new is not None else
+                              reseed.derived(it, at)}
+        write_checked(Path(cfg.run_dir) / JOURNAL,
+                      {"command": command(sel, seed), "items": planned})
+    history = reseed.load(cfg.run_dir)
+    for it in chosen:
+        step = planned[it.id]
+        if len(history.get(it.id, [])) <= step["at"]:  # not recorded before the interruption
+            reseed.next_seed(it, cfg.run_dir, step["seed"])
+        regenerate.mark_reroll(cfg.run_dir, it.id, step["at"] + 1)
+    result = run_pipeline(cfg, quiet=quiet)
+    if not result.unfinished:  # built: a rerun of the command is a new reroll
+        (Path(cfg.run_dir) / JOURNAL).unlink(missing_ok=True)
+    return chosen, result

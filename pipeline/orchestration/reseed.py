@@ -9,6 +9,7 @@ because one voice is hard to understand is not stuck with it.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +37,11 @@ def load(run_dir: str | Path) -> dict[str, list[int]]:
             from None
     if not isinstance(data, dict):
         raise ResourceError(f"{path}: expected a mapping of item id to seeds")
+    for item_id, seeds in data.items():
+        if not isinstance(seeds, list) or not seeds or not all(
+                isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise ResourceError(f"{path}: {item_id}: expected a non-empty list of seeds "
+                                f"(integers), got {json.dumps(seeds)[:60]}")
     return data
 
 
@@ -63,12 +69,17 @@ def reseeded(spec: ItemSpec, seed: int, voices: list[Voice],
     return replace(spec, seed=seed, speakers=speakers, facts=facts, key_fact=key_id)
 
 
+def derived(item: Item, done: int) -> int:
+    """The seed an item gets after `done` earlier re-seeds, when none is given."""
+    return derive_seed(item.spec.seed, "reseed", done + 1)
+
+
 def next_seed(item: Item, run_dir: str | Path, seed: int | None = None) -> int:
     """Append a new seed for `item` (derived from its history unless given) and return it."""
     with _lock:
         history = load(run_dir)
         seeds = history.setdefault(item.id, [])
-        new = seed if seed is not None else derive_seed(item.spec.seed, "reseed", len(seeds) + 1)
+        new = seed if seed is not None else derived(item, len(seeds))
         seeds.append(new)
         # Sorted: the file must not depend on the order items were regenerated in.
         atomic_write_json(Path(run_dir) / FILE, dict(sorted(history.items())))

@@ -21,6 +21,7 @@ from typing import Any
 
 from pipeline.core import difficulty
 from pipeline.core.config import Config, config_from_dict
+from pipeline.core.paths import OutsidePath
 from pipeline.core.records import LETTERS
 from pipeline.core.spiral_rows import RowStream, audio_paths, features, row, spiral_record
 from pipeline.core.store import (
@@ -43,6 +44,7 @@ from pipeline.publishing.model import (
     Subset,
     source_state,
 )
+from pipeline.publishing.verify import HUB_FILES, verify_export, write_hub_manifest
 from pipeline.stages.export import write_hard_subset
 
 __all__ = ["ItemInfo", "Published", "PublishError", "Subset", "publish"]
@@ -60,7 +62,7 @@ def scan(export: Path) -> list[ItemInfo]:
     for n, rec in _records(data):
         try:
             item_id = rec["metadata"]["id"]
-            wav, key_wav = audio_paths(export, rec)
+            wav, key_wav = audio_paths(export, rec, f"{data}:{n}")
             info = ItemInfo(item_id, rec["metadata"]["transcript_type"],
                             rec["test_question"]["correct_answer"][:1], float(rec["duration"]),
                             0, str((rec.get("key_detail") or {}).get("kind") or ""),
@@ -70,6 +72,8 @@ def scan(export: Path) -> list[ItemInfo]:
                 raise KeyError("test_question.correct_answer A-D, prompts_used")
         except (KeyError, IndexError, TypeError) as exc:
             raise PublishError(f"{data}:{n}: not a SPIRAL record (missing {exc})") from None
+        except OutsidePath as exc:
+            raise PublishError(str(exc)) from None
         if item_id in seen:
             raise PublishError(f"{data}:{n}: item id {item_id} appears twice")
         seen.add(item_id)
@@ -165,6 +169,7 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
         raise PublishError(f"{export / 'data.jsonl'}: no export to publish; build it first: "
                            f"spiral run --run {cfg.run}")
     manifest, built_with = run_config(run_dir)
+    verify_export(run_dir)  # nothing published that the run did not write
     state = source_state(run_dir)
     items = scan(export)
     tags = difficulty.load(run_dir)
@@ -223,10 +228,11 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
         atomic_write_text(tmp / "README.md", card)
         atomic_write_json(tmp / STAMP, {"source": state, "run": cfg.run,
                                         "seed": built_with.seed, "items": len(items)})
+        write_hub_manifest(tmp)  # last: what a push checks the folder against
         replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != STAMP)
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name not in (STAMP, HUB_FILES))
     return Published(out, subsets, items, files)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from pipeline.core.store import read_json
 from pipeline.publishing.card import REPO_PLACEHOLDER
 from pipeline.publishing.model import STAMP, human_bytes, source_state
+from pipeline.publishing.verify import verify_hub
 
 MANAGED = ("data/", "generation/", "plots/", "spiral/")  # folders a publish owns entirely
 
@@ -95,6 +96,7 @@ def push(run_dir: Path, folder: Path, repo_id: str, private: bool = False,
         raise PushError(f"{folder}: no published dataset here; run first: "
                         f"spiral publish --run {run_dir.name}")
     check_current(run_dir, folder)
+    verify_hub(folder, run_dir.name)  # a missing shard must never become a remote delete
     card = card_bytes(folder, repo_id)
     files = [(p, len(card) if p == "README.md" else size) for p, size in folder_files(folder)]
     message = commit_message(run_dir, folder)

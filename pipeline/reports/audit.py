@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import AuditConfig, Config
+from pipeline.core.record_check import RecordError, check_record
 from pipeline.core.records import LETTERS
 from pipeline.core.store import (
     atomic_write_bytes,
@@ -99,6 +100,10 @@ def _get(rec: dict[str, Any], where: str, *path: str) -> Any:
 
 def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]:
     """The facts the audit needs from one record."""
+    try:  # the same records refused as eval and the review page refuse
+        check_record(rec, f"record {n}")
+    except RecordError as exc:
+        raise AuditError(str(exc)) from None
     meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
     where = f"record {n} (id {meta.get('id', '?')})"
     transcript = _get(rec, where, "transcript")
@@ -572,10 +577,14 @@ def _plots(r: dict[str, Any]) -> dict[str, bytes]:
 
 
 def write_report(result: dict, out_dir: Path) -> list[Path]:
-    """audit.json, audit.md and PNG plots in `out_dir`, each written atomically."""
+    """audit.json, audit.md and PNG plots in `out_dir`, each written atomically.
+
+    `audit.json` is the marker that the report is current (`run_report`): it is removed
+    first and written last, so a report cut short by a kill or a full disk is redone whole
+    instead of published without its plots."""
     out_dir = Path(out_dir)
     paths = [out_dir / "audit.json", out_dir / "audit.md"]
-    atomic_write_json(paths[0], result)
+    paths[0].unlink(missing_ok=True)
     atomic_write_text(paths[1], _markdown(result))
     plots = _plots(result)
     for name in PLOTS - set(plots):  # a plot this result has none of: not last run's
@@ -583,6 +592,7 @@ def write_report(result: dict, out_dir: Path) -> list[Path]:
     for name, data in plots.items():
         atomic_write_bytes(out_dir / name, data)
         paths.append(out_dir / name)
+    atomic_write_json(paths[0], result)
     return paths
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core import difficulty, reviews
+from pipeline.core.paths import OutsidePath, inside
+from pipeline.core.record_check import RecordError, check_record
 from pipeline.core.records import LETTERS, Item, ItemSpec
-from pipeline.core.store import read_json, read_jsonl
+from pipeline.core.store import StageCache, read_json, read_jsonl
 
 # Stage caches in the order the stages run; a failed item's record is rebuilt from those
 # before the stage that failed it (later caches may hold an earlier attempt).
@@ -74,10 +76,8 @@ def _plan(run_dir: Path) -> dict[str, ItemSpec]:
 
 
 def _cached(run_dir: Path, stage: str, item_id: str) -> dict[str, Any]:
-    try:
-        return read_json(run_dir / stage / f"{item_id}.json")["record"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        return {}
+    """The stage's record of the item, only when it passes its checksum."""
+    return StageCache(run_dir, stage).record(item_id) or {}
 
 
 def failed_record(run_dir: Path, spec: ItemSpec, failure: dict[str, Any]) -> dict[str, Any]:
@@ -344,6 +344,10 @@ def load_run(run_dir: str | Path, audit_dir: str | Path | None = None,
     files: dict[str, Path] = {}
     items = []
     for n, rec in read_jsonl(data, ReviewDataError):
+        try:  # the records the audit and eval refuse are not shown either
+            check_record(rec, f"{data}:{n}")
+        except RecordError as exc:
+            raise ReviewDataError(str(exc)) from None
         meta = rec.get("metadata")
         if not isinstance(meta, dict) or not isinstance(meta.get("id"), str):
             raise ReviewDataError(f"{data}:{n}: missing field metadata.id")
@@ -355,12 +359,15 @@ def load_run(run_dir: str | Path, audit_dir: str | Path | None = None,
             raise ReviewDataError(f"{data}:{n} ({item_id}): missing field "
                                   "audio_data.combined.audio_files or "
                                   "audio_data.key_sentences.audio_file") from None
-        src = export / "wavs" / wav
+        try:
+            src = inside(export / "wavs", wav, f"{data}:{n} ({item_id})")
+            key_src = inside(export / "key_wavs", key_wav, f"{data}:{n} ({item_id})")
+        except OutsidePath as exc:
+            raise ReviewDataError(str(exc)) from None
         if not src.is_file():
             raise ReviewDataError(f"run {name!r}: audio of {item_id} missing: {src}; "
                                   f"re-export the run (spiral export --run {name})")
         files[f"audio/wavs/{wav}"] = src
-        key_src = export / "key_wavs" / key_wav
         key_url = None
         if key_src.is_file():
             key_url = f"audio/key_wavs/{key_wav}"
@@ -380,9 +387,13 @@ def load_run(run_dir: str | Path, audit_dir: str | Path | None = None,
         for i, (fname, folder, prefix) in enumerate((
                 (combined[0] if combined else None, run_dir / "audio", "audio/failed"),
                 (key_wav, run_dir / "audio" / "key", "audio/failed_key"))):
-            if fname and (folder / fname).is_file():
+            try:
+                src = inside(folder, fname, f"{spec.id}'s cached record") if fname else None
+            except OutsidePath as exc:
+                raise ReviewDataError(str(exc)) from None
+            if src is not None and src.is_file():
                 urls[i] = f"{prefix}/{fname}"
-                files[f"{prefix}/{fname}"] = folder / fname
+                files[f"{prefix}/{fname}"] = src
         items.append(view(rec, "failed", (urls[0], urls[1]), (tags or {}).get(spec.id),
                           {"stage": failure.get("stage"), "reason": failure.get("reason")}))
     if not items:

@@ -10,18 +10,20 @@ every wav. A missing or damaged entry is rendered again, to the same samples.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.store import atomic_write_text, atomic_write_with, file_hash
+from pipeline.core.checked import read_checked, write_checked
+from pipeline.core.errors import notice
+from pipeline.core.store import atomic_write_with, file_hash
 
-VERSION = "1"
+VERSION = "2"
 
 
 class TrackStore:
-    """`<key>.npy` (int16 samples), then `<key>.json` (times, scale, the npy's sha256)."""
+    """`<key>.npy` (int16 samples), then `<key>.json`: a checksummed record of the times,
+    the scale and the npy's sha256."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -36,20 +38,26 @@ class TrackStore:
         data = np.ascontiguousarray(samples, dtype=np.int16)
         # Straight from the buffer to the file: an hour's track is never held twice.
         atomic_write_with(npy, lambda fh: np.save(fh, data, allow_pickle=False))
-        atomic_write_text(meta, json.dumps({"version": VERSION, "times": times, "scale": scale,
-                                            "sha256": file_hash(npy)}))
+        # The checksum covers the timestamps and the scale too: they go into data.jsonl.
+        write_checked(meta, {"version": VERSION, "times": times, "scale": scale,
+                             "npy_sha256": file_hash(npy)})
 
     def take(self, key: str) -> tuple[np.ndarray, list[list[float]], float] | None:
         """The entry, removed from the store; None when absent or damaged."""
         npy, meta = self._paths(key)
         try:
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            if not isinstance(info, dict) or info.get("version") != VERSION \
-                    or file_hash(npy) != info.get("sha256"):
+            if not meta.exists():
                 return None
-            samples = np.load(npy, allow_pickle=False)
-        except (OSError, EOFError, ValueError, UnicodeDecodeError):
-            return None
+            info = read_checked(meta, "kept track", "rendering the item again")
+            if info is None or info.get("version") != VERSION:
+                return None
+            try:
+                if file_hash(npy) != info.get("npy_sha256"):
+                    notice(f"{npy}: kept track fails its checksum; rendering the item again")
+                    return None
+                samples = np.load(npy, allow_pickle=False)
+            except (OSError, EOFError, ValueError):
+                return None
         finally:
             meta.unlink(missing_ok=True)
             npy.unlink(missing_ok=True)

@@ -16,9 +16,10 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.asr.whisper import transcribe
+from pipeline.core.checked import read_checked, write_checked
 from pipeline.core.config import ValidateConfig
 from pipeline.core.records import Check
-from pipeline.core.store import atomic_write_json, content_hash, read_json
+from pipeline.core.store import content_hash
 from pipeline.text.compare import comparison_form, wer
 
 # Words a listener cannot tell apart: matching the answer, either spelling counts.
@@ -75,14 +76,13 @@ def heard_text(audio: np.ndarray, sr: int, cfg: ValidateConfig,
     if cache_dir is None:
         return listen()
     digest = hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
-    key = content_hash("asr/2", cfg.asr_model, cfg.asr_window, _engine_version(), sr, digest)
+    key = content_hash("asr/3", cfg.asr_model, cfg.asr_window, _engine_version(), sr, digest)
     path = Path(cache_dir) / key[:2] / f"{key}.json"
-    try:
-        return str(read_json(path)["text"])
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
-        pass
+    cached = read_checked(path, "ASR cache entry", "transcribing the clip again")
+    if cached is not None and isinstance(cached.get("text"), str):
+        return cached["text"]
     text = listen()
-    atomic_write_json(path, {"text": text})
+    write_checked(path, {"text": text})
     return text
 
 

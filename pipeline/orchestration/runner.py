@@ -216,12 +216,16 @@ def summary(result: RunResult) -> str:
     for it in failed:
         assert it.failed
         lines.append(f"FAILED {it.id} at {it.failed['stage']}: {it.failed['reason']}")
-    if failed:
-        lines.append(f"NOT BUILT: {len(failed)} of {len(result.items)} requested items, after "
+    # Items that failed on infrastructure are retried with their seeds (resume_hint says
+    # so); only content failures were re-seeded, logged and can be rerolled.
+    content = [it for it in failed if not is_infrastructure(it.failed)]
+    if content:
+        lines.append(f"NOT BUILT: {len(content)} of {len(result.items)} requested items, after "
                      f"up to {cfg.validate.max_regenerations} regenerations each")
-        lines.append(f"next: see {cfg.run_dir / 'rejections.jsonl'} for every reason; "
-                     f"spiral reroll --run {cfg.run} --failed retries the {len(failed)} item(s) "
-                     "left out from new seeds")
+        log_file = cfg.run_dir / "rejections.jsonl"
+        see = f"see {log_file} for every reason; " if log_file.exists() else ""
+        lines.append(f"next: {see}spiral reroll --run {cfg.run} --failed retries the "
+                     f"{len(content)} item(s) left out from new seeds")
     elif "export" in result.stages:
         lines.append(f"next: spiral audit {cfg.run_dir / 'export' / 'data.jsonl'}, then "
                      f"spiral publish --run {cfg.run}")

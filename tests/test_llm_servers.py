@@ -13,7 +13,6 @@ import pytest
 
 from pipeline.cli import main as cli_main
 from pipeline.core.errors import is_infrastructure
-from pipeline.llm import dialects
 from pipeline.orchestration.runner import run_pipeline, summary
 from pipeline.testing.offline_server import Faults, OfflineLLMServer
 from tests.conftest import ROOT
@@ -207,6 +206,8 @@ def test_each_task_sees_only_what_it_needs(tmp_path: Path) -> None:
 
 
 def test_reply_json_is_found_in_fences_and_prose() -> None:
+    from pipeline.llm import dialects
+
     assert dialects.extract_json('Sure!\n```json\n{"a": 1}\n```\nDone.') == {"a": 1}
     assert dialects.extract_json('Here you go: {"a": [1, 2]} -- hope it helps') == {"a": [1, 2]}
     with pytest.raises(json.JSONDecodeError):
@@ -214,6 +215,8 @@ def test_reply_json_is_found_in_fences_and_prose() -> None:
 
 
 def test_refused_parameter_is_read_from_the_body_whatever_the_status() -> None:
+    from pipeline.llm import dialects
+
     req = {"model": "m", "messages": [], "max_tokens": 5, "temperature": 0.7,
            "response_format": {"type": "json_schema"}}
     llama_cpp_python = ("[{'type': 'literal_error', 'loc': ('body', 'response_format', "

@@ -135,10 +135,14 @@ def test_fenced_json_is_read_and_unparsable_replies_are_content_failures(
 
 def test_a_model_that_cannot_follow_the_schema_stops_the_run_in_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with OfflineLLMServer(ROOT / "prompts", faults=Faults(off_schema=True),
-                          log=io.StringIO()) as srv:
+    srv = OfflineLLMServer(ROOT / "prompts", faults=Faults(off_schema=True), log=io.StringIO())
+    srv.start()
+    try:
         assert cli_main(cli_args(tmp_path, srv, 3, "llm.concurrency=1")) == 1
         sent = chat(srv)
+    except BaseException:
+        srv.stop()
+        raise
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
         "spiral: error: llm: model 'offline' returned JSON that does not follow the script "
@@ -150,9 +154,19 @@ def test_a_model_that_cannot_follow_the_schema_stops_the_run_in_one_line(
     # Re-asks show the model its error: no request is sent twice.
     assert len({json.dumps(r["body"], sort_keys=True) for r in sent}) == len(sent)
     usage = tmp_path / "real" / "llm" / "script"
-    (record,) = [json.loads(p.read_text()) for p in usage.glob("*.json")]
+    (record,) = [r for p in usage.glob("*.json") if (r := json.loads(p.read_text()))["usage"]
+                 ["reasks"]]
     assert "returned JSON that does not follow" in record["failed"]
     assert len(record["usage"]["reasks"]) == 4
+    usage = json.loads((tmp_path / "real" / "llm_usage.json").read_text())
+    assert usage["endpoint"]["format"] == "json_schema"
+    assert usage["per_item"][record["item"]]["script"]["failed"] == record["failed"]
+    # The rerun stops the same way, sending nothing: the verdict is kept with the replies.
+    before = len(srv.requests)
+    assert cli_main(cli_args(tmp_path, srv, 3, "llm.concurrency=1")) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == err[-1]
+    assert not [r for r in srv.requests[before:] if r["method"] == "POST"]
+    srv.stop()
 
 
 def test_a_busy_server_slow_to_list_its_models_is_not_down(

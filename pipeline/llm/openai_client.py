@@ -129,6 +129,7 @@ class LLMSession:
         self._said: set[str] = set()  # parameter changes already said
         self._first: dict[str, Counter[str]] = {}  # task -> errors of its first replies
         self._fit: set[str] = set()  # tasks with a usable reply
+        self._unfit = ""  # why the model was found unfit: no more requests
         self._prompts: dict[str, PromptFile] = {}
         self._clients: dict[int, openai.AsyncOpenAI] = {}
         self._tls: Any = None
@@ -326,6 +327,8 @@ class LLMSession:
             return reply["content"], usage
 
     async def _send(self, req: dict[str, Any]) -> dict[str, Any]:
+        if self._unfit:
+            raise ModelUnfit(self._unfit)
         chars = sum(_chars(m["content"]) for m in req["messages"])
         worst = self.cost(chars // CHARS_PER_TOKEN + 1, self.llm.max_tokens)
         budget = self.llm.max_cost_usd
@@ -398,6 +401,9 @@ class LLMSession:
         messages to servers that take it (the stand-in), never into the prompt.
         """
         prompt = self.prompt(name)
+        if self._unfit:  # another item found it: stop this one too
+            raise ModelUnfit(self._unfit)
+        self._verdict(prompt)
         messages = prompt.render(variables)
         usage = Usage()
         used: list[Path] = []  # cache entries this task replayed or wrote
@@ -423,7 +429,7 @@ class LLMSession:
                             rule_broken = bool(error)
                 if error:
                     usage.reasks.append(f"{name}: {error}")
-                self._watch(prompt.task, error, rule_broken)
+                self._watch(prompt, error, rule_broken)
                 if not error:
                     return data, usage
                 if rule_broken:
@@ -448,9 +454,32 @@ class LLMSession:
                 exc.usage = usage
             raise
 
-    def _watch(self, task: str, error: str, rule_broken: bool) -> None:
+    def _verdict_path(self, prompt: PromptFile) -> Path:
+        return self.cache_dir / "verdicts" / (content_hash(
+            "llm-unfit/1", negotiate.endpoint_key(self.llm), prompt.digest,
+            self.llm.max_tokens, self.llm.temperature, self.llm.competence_replies) + ".json")
+
+    def _verdict(self, prompt: PromptFile) -> None:
+        """Stop at once when an earlier run found the model unfit for this prompt, with
+        these settings: its replies are cached, and would fail the same way."""
+        if not self.llm.competence_replies or prompt.task in self._fit:
+            return
+        path = self._verdict_path(prompt)
+        try:
+            message = read_json(path)["message"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return
+        if prompt.task not in self._said:
+            self._said.add(prompt.task)
+            notice(f"llm: an earlier run found this (cached in {path}; delete it to try the "
+                   "model again)")
+        raise ModelUnfit(message)
+
+    def _watch(self, prompt: PromptFile, error: str, rule_broken: bool) -> None:
         """Stop the run (`ModelUnfit`) when the first `llm.competence_replies` replies of a
-        task all failed: the model, not the items, is the problem."""
+        task all failed: the model, not the items, is the problem. The verdict is kept, so
+        a rerun with nothing changed stops before sending anything."""
+        task = prompt.task
         k = self.llm.competence_replies
         if not k or task in self._fit:
             return
@@ -467,9 +496,12 @@ class LLMSession:
         typical = errors.most_common(1)[0][0].split("\t", 1)[1]
         what = (f"returned JSON that does not follow the {task} schema" if schema * 2 >= n
                 else f"broke the {task} rules")
-        raise ModelUnfit(self.scrub(
+        message = self.scrub(
             f"model '{self.llm.model}' {what} in {n} of {n} replies (typical: {typical}); "
-            "use a larger model or llm.backend: offline"))
+            "use a larger model or llm.backend: offline")
+        atomic_write_json(self._verdict_path(prompt), {"message": message})
+        self._unfit = message
+        raise ModelUnfit(message)
 
 
 def _chars(content: str | list[dict[str, Any]]) -> int:

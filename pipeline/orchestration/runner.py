@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.core import memory
 from pipeline.core.config import Config
-from pipeline.core.errors import is_infrastructure, notice
+from pipeline.core.errors import RunStopped, is_infrastructure, notice
 from pipeline.core.records import Item
 from pipeline.core.store import atomic_write_json, atomic_write_text, remove_stale_temps
 from pipeline.engine.stage import Context
@@ -145,6 +145,9 @@ def _run_locked(cfg: Config, until: str, quiet: bool) -> RunResult:
             done.append(name)
             memory.trim()
         ctx.phase = ""
+    except RunStopped:  # the run stops, but what it spent and why is kept
+        ctx.writer.write_report(cfg.run_dir, items)
+        raise
     finally:
         if cfg.executor == "ray":
             from pipeline.engine.ray_executor import shutdown

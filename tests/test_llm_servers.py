@@ -241,3 +241,54 @@ def test_refused_parameter_is_read_from_the_body_whatever_the_status() -> None:
         req) == "max_tokens"
     assert dialects.refused_parameter(500, "injected server error", req) is None
     assert dialects.refused_parameter(429, "Unsupported max_tokens", req) is None
+
+
+def test_serve_llm_loads_without_extra_buffer_types_on_amx_and_says_what_is_missing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.llm import local_server
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t: fpu avx512f amx_bf16 amx_tile amx_int8\n")
+    assert local_server.amx_cpu(cpuinfo)
+    cpuinfo.write_text("flags\t: fpu avx2\n")
+    assert not local_server.amx_cpu(cpuinfo)
+    cmd = local_server.command(tmp_path / "m.gguf", 8123, "local", extra_bufts=False)
+    assert cmd[1:4] == ["-m", "pipeline.llm.llama_launch", "--no-extra-bufts"]
+    assert "127.0.0.1" in cmd and "8192" in cmd
+    assert local_server.settings(8123, "local")[1] == "--set llm.base_url=http://127.0.0.1:8123/v1"
+    assert cli_main(["serve-llm", "--gguf", str(tmp_path / "none.gguf")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spiral serve-llm: error: ")
+    assert "make llm-local" in err[0] or "none.gguf: no such file" in err[0]
+
+
+def test_the_docs_describe_the_judge_as_its_prompt_file_does() -> None:
+    import re
+
+    import yaml
+
+    judge = yaml.safe_load((ROOT / "prompts" / "judge.yaml").read_text())
+    section = (ROOT / "docs" / "llm.md").read_text().split("## The judge", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    slots = set(re.findall(r"\$([a-z_]+)", judge["user"])) - {"data"}
+    assert slots == {"transcript", "question", "choices"}
+    for name in slots:
+        assert f"`{name}`" in section, name
+    for name in judge["schema"]["required"]:
+        assert f'"{name}"' in section, name
+    assert "`mode`" not in section and '{"answer": "B"}' not in section
+
+
+def test_an_unusable_judge_reply_is_no_answer_not_an_infrastructure_failure(
+        tmp_path: Path) -> None:
+    faults = Faults(prose_tasks=("judge",))
+    with OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO()) as srv:
+        cfg = llm_config(tmp_path, srv, "n_items=1", "validate.judge_backend=llm",
+                         "llm.max_repairs=0", "llm.competence_replies=0",
+                         "validate.max_regenerations=0", "validate.max_key_draws=1")
+        result = run_pipeline(cfg, until="validate", quiet=True)
+    (item,) = result.items
+    assert item.failed and not is_infrastructure(item.failed), item.failed
+    checks = {c.name: c for c in item.checks}
+    assert not checks["judge_informed"].ok
+    assert "judge chose no choice" in checks["judge_informed"].reason

@@ -71,6 +71,7 @@ class Faults:
     refuse_max_tokens: bool = False  # 400 for max_tokens (OpenAI's reasoning models)
     refuse_temperature: bool = False  # 400 for a temperature other than 1
     off_schema: bool = False  # JSON that ignores the schema (a model too small for the job)
+    prose_tasks: tuple[str, ...] = ()  # these tasks are answered in prose, never JSON
 
     def take(self, lock: threading.Lock) -> str:
         with lock:
@@ -325,6 +326,8 @@ class OfflineLLMServer:
         if self.faults.off_schema and task != "probe":
             content = json.dumps({"message": "Here is the transcript.", "type": task,
                                   "responseStatusCode": 200})
+        if task in self.faults.prose_tasks:
+            content = "I think the answer is probably the second one, but I am not sure."
         if self.faults.fenced:
             content = f"Sure! Here is the JSON:\n```json\n{content}\n```\nHope this helps."
         if fault == "malformed":

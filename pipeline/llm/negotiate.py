@@ -3,7 +3,7 @@ kept (`<cache>/llm/endpoints/`) so a rerun asks nothing.
 
 A 16-token JSON request tries each of `dialects.FORMATS` in turn; a refused parameter is
 swapped or dropped (`dialects.PARAMS`) and said once; the first format that the server
-accepts and that gives schema-valid JSON is used for the run (else the first accepted).
+accepts is used for the run.
 Then, when a reply takes long enough to measure, the same request is sent a few times at
 once to see how many the server answers side by side: a server that generates one request
 at a time gets one at a time, so the client's timeout counts generation, not queueing.
@@ -48,6 +48,7 @@ class Endpoint:
     params: dict[str, str | None] = field(default_factory=dict)  # refused: new name or None
     parallel: int | None = None  # requests answered side by side; None: not limited/measured
     reply_s: float = 0.0  # one probe reply, seconds
+    probe_valid: bool = True  # whether the probe's reply followed its schema
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,10 +127,7 @@ def negotiate(llm: LLMConfig, client: openai.OpenAI, cache_dir: Path,
     server = _server(client)
     formats = _formats(llm, server)
     endpoint = Endpoint(server=server, format=formats[0].name)
-    accepted: list[str] = []
-    chosen = ""
-    t_reply = 0.0
-    while not chosen:
+    while True:
         req = request(llm, endpoint, formats, PROBE_MESSAGES, "probe", PROBE_SCHEMA,
                       PROBE_TOKENS)
         t0 = time.perf_counter()
@@ -137,23 +135,18 @@ def negotiate(llm: LLMConfig, client: openai.OpenAI, cache_dir: Path,
             content = _post(client, req, llm, scrub)
         except Refused as exc:
             if not adjust(endpoint, exc.param, formats):
-                if accepted:
-                    break
                 raise InfrastructureError(scrub(
                     f"llm: the server refuses every way of asking for JSON (last: {exc})")
                 ) from None
             continue
         t_reply = time.perf_counter() - t0
-        accepted.append(endpoint.format)
-        try:
-            valid = not schema_error(PROBE_SCHEMA, dialects.extract_json(content))
-        except ValueError:
-            valid = False
-        if valid:
-            chosen = endpoint.format
-        elif not adjust(endpoint, "response_format", formats):
-            break
-    endpoint.format = chosen or accepted[0]
+        break
+    # Whether the probe's reply was right says little (a tiny model may ramble within 16
+    # tokens); recorded for the log, the format is the first the server accepts.
+    try:
+        endpoint.probe_valid = not schema_error(PROBE_SCHEMA, dialects.extract_json(content))
+    except ValueError:
+        endpoint.probe_valid = False
     endpoint.reply_s = round(t_reply, 3)
     if llm.concurrency > 1 and t_reply >= MEASURE_MIN_S:
         endpoint.parallel = _parallel(llm, client, endpoint, formats, scrub)

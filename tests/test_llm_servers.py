@@ -107,6 +107,8 @@ def test_a_server_that_answers_one_request_at_a_time_gets_one_at_a_time(
         assert len(result.built) == 4, [it.failed for it in result.failed]
         assert all(r["status"] == 200 for r in chat(srv))
         assert len(chat(srv)) == 4  # nothing timed out and was sent again
+        spans = [(r["t"], r["end"]) for r in chat(srv)]
+    assert max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans) == 1
     endpoint = json.loads((tmp_path / "demo" / "llm_usage.json").read_text())["endpoint"]
     assert endpoint["parallel"] == 1
 

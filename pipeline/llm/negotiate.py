@@ -49,6 +49,7 @@ class Endpoint:
     parallel: int | None = None  # requests answered side by side; None: not limited/measured
     reply_s: float = 0.0  # one probe reply, seconds
     probe_valid: bool = True  # whether the probe's reply followed its schema
+    token_s: float | None = None  # seconds per reply token, overheads included (an upper bound)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,11 +65,24 @@ class Endpoint:
         for name, new in sorted(self.params.items()):
             lines.append(f"llm: the server refuses '{name}'; "
                          + (f"sending '{new}' instead" if new else "leaving it out"))
+        if self.timeout_s(llm) > llm.timeout_s:
+            lines.append(f"llm: replies come at ~{1 / (self.token_s or 1):.0f} tokens/s "
+                         f"(measured): a {llm.max_tokens}-token reply may take "
+                         f"{self.timeout_s(llm):.0f} s, the timeout per request, not "
+                         f"llm.timeout_s={llm.timeout_s:g}")
         if self.parallel is not None and self.parallel < llm.concurrency:
             lines.append(f"llm: the server answers {self.parallel} request(s) at a time "
                          f"(measured); sending {self.parallel} at a time, not "
                          f"llm.concurrency={llm.concurrency}")
         return lines
+
+
+    def timeout_s(self, llm: LLMConfig) -> float:
+        """Per request, from when it is sent: llm.timeout_s, or longer where a reply of
+        llm.max_tokens tokens would need longer at the measured speed (with room)."""
+        if not self.token_s:
+            return llm.timeout_s
+        return max(llm.timeout_s, round(1.5 * llm.max_tokens * self.token_s + 30))
 
 
 class Refused(Exception):
@@ -132,7 +146,7 @@ def negotiate(llm: LLMConfig, client: openai.OpenAI, cache_dir: Path,
                       PROBE_TOKENS)
         t0 = time.perf_counter()
         try:
-            content = _post(client, req, llm, scrub)
+            content, tokens = _post(client, req, llm, scrub)
         except Refused as exc:
             if not adjust(endpoint, exc.param, formats):
                 raise InfrastructureError(scrub(
@@ -148,6 +162,8 @@ def negotiate(llm: LLMConfig, client: openai.OpenAI, cache_dir: Path,
     except ValueError:
         endpoint.probe_valid = False
     endpoint.reply_s = round(t_reply, 3)
+    if t_reply >= MEASURE_MIN_S and tokens:
+        endpoint.token_s = round(t_reply / tokens, 4)
     if llm.concurrency > 1 and t_reply >= MEASURE_MIN_S:
         endpoint.parallel = _parallel(llm, client, endpoint, formats, scrub)
     save(llm, cache_dir, endpoint)
@@ -188,12 +204,15 @@ def _server(client: openai.OpenAI) -> str:
     return dialects.server_from_models([m for m in data or [] if isinstance(m, dict)])
 
 
-def _post(client: openai.OpenAI, req: dict[str, Any], llm: LLMConfig, scrub: Any) -> str:
+def _post(client: openai.OpenAI, req: dict[str, Any], llm: LLMConfig, scrub: Any
+          ) -> tuple[str, int]:
+    """The reply's content and its completion tokens."""
     url = str(client.base_url).rstrip("/")
     for attempt in range(3):
         try:
             resp = client.post("/chat/completions", body=req, cast_to=ChatCompletion)
-            return resp.choices[0].message.content or ""
+            tokens = resp.usage.completion_tokens if resp.usage else 0
+            return resp.choices[0].message.content or "", tokens
         except openai.APIStatusError as exc:
             param = dialects.refused_parameter(exc.status_code, str(exc), req)
             if param:

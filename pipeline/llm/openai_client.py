@@ -152,7 +152,7 @@ class LLMSession:
                 self._tls = httpx2.create_ssl_context()
             self._clients[loop] = openai.AsyncOpenAI(
                 api_key=self._key, base_url=self.llm.base_url, max_retries=0,
-                timeout=self.llm.timeout_s,
+                timeout=self.timeout_s(),
                 http_client=openai.DefaultAsyncHttpxClient(verify=self._tls))
         return self._clients[loop]
 
@@ -208,6 +208,11 @@ class LLMSession:
             for line in self.endpoint.describe(self.llm):
                 notice(line)
         return self.endpoint
+
+    def timeout_s(self) -> float:
+        """Seconds per request: llm.timeout_s, or what a full-length reply needs at the
+        server's measured speed when that is longer."""
+        return self.endpoint.timeout_s(self.llm) if self.endpoint else self.llm.timeout_s
 
     def parallel(self) -> int:
         """Requests to have in flight: llm.concurrency, or fewer where the server answers
@@ -370,7 +375,7 @@ class LLMSession:
             if attempt == llm.max_retries:
                 hint = ""
                 if reason == "timeout":
-                    hint = (f"; no reply within llm.timeout_s={llm.timeout_s:g} s with "
+                    hint = (f"; no reply within {self.timeout_s():g} s with "
                             f"{self.parallel()} request(s) in flight: raise llm.timeout_s, "
                             "or lower llm.max_tokens or llm.concurrency")
                 raise LLMUnavailable(self.scrub(

@@ -142,7 +142,7 @@ def negotiate(llm: LLMConfig, client: openai.OpenAI, cache_dir: Path,
     formats = _formats(llm, server)
     endpoint = Endpoint(server=server, format=formats[0].name)
     while True:
-        req = request(llm, endpoint, formats, PROBE_MESSAGES, "probe", PROBE_SCHEMA,
+        req = request(llm, endpoint, PROBE_MESSAGES, "probe", PROBE_SCHEMA,
                       PROBE_TOKENS)
         t0 = time.perf_counter()
         try:
@@ -165,7 +165,7 @@ def negotiate(llm: LLMConfig, client: openai.OpenAI, cache_dir: Path,
     if t_reply >= MEASURE_MIN_S and tokens:
         endpoint.token_s = round(t_reply / tokens, 4)
     if llm.concurrency > 1 and t_reply >= MEASURE_MIN_S:
-        endpoint.parallel = _parallel(llm, client, endpoint, formats, scrub)
+        endpoint.parallel = _parallel(llm, client, endpoint, scrub)
     save(llm, cache_dir, endpoint)
     return endpoint
 
@@ -174,9 +174,8 @@ def save(llm: LLMConfig, cache_dir: Path, endpoint: Endpoint) -> None:
     atomic_write_json(cache_dir / "endpoints" / f"{endpoint_key(llm)}.json", endpoint.to_dict())
 
 
-def request(llm: LLMConfig, endpoint: Endpoint, formats: tuple[dialects.Format, ...] | None,
-            messages: list[dict[str, Any]], task: str, schema: dict[str, Any],
-            max_tokens: int) -> dict[str, Any]:
+def request(llm: LLMConfig, endpoint: Endpoint, messages: list[dict[str, Any]], task: str,
+            schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
     """A chat request as this endpoint takes it."""
     req: dict[str, Any] = {"model": llm.model, "messages": messages,
                            "temperature": llm.temperature, "max_tokens": max_tokens}
@@ -241,11 +240,11 @@ def _post(client: openai.OpenAI, req: dict[str, Any], llm: LLMConfig, scrub: Any
     raise InfrastructureError(scrub(f"llm: {url}: the first request failed 3 times ({last})"))
 
 
-def _parallel(llm: LLMConfig, client: openai.OpenAI, endpoint: Endpoint,
-              formats: tuple[dialects.Format, ...], scrub: Any) -> int | None:
+def _parallel(llm: LLMConfig, client: openai.OpenAI, endpoint: Endpoint, scrub: Any
+              ) -> int | None:
     """How many requests the server answers side by side (None: at least as many as sent,
     so llm.concurrency stands)."""
-    req = request(llm, endpoint, formats, PROBE_MESSAGES, "probe", PROBE_SCHEMA, PROBE_TOKENS)
+    req = request(llm, endpoint, PROBE_MESSAGES, "probe", PROBE_SCHEMA, PROBE_TOKENS)
     t0 = time.perf_counter()
     _post(client, req, llm, scrub)  # warm: a prompt cache or a loaded model counts once
     single = time.perf_counter() - t0

@@ -251,7 +251,7 @@ class LLMSession:
     def _request(self, prompt: PromptFile, messages: list[dict[str, str]],
                  sidecar: dict[str, Any] | None = None) -> dict[str, Any]:
         endpoint = self._known_endpoint()
-        req = negotiate.request(self.llm, endpoint, None, messages, prompt.task, prompt.schema,
+        req = negotiate.request(self.llm, endpoint, messages, prompt.task, prompt.schema,
                                 self.llm.max_tokens)
         if sidecar is not None and dialects.takes_sidecar(endpoint.server):
             req["spiral_spec"] = sidecar

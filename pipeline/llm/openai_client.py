@@ -434,7 +434,8 @@ class LLMSession:
                             rule_broken = bool(error)
                 if error:
                     usage.reasks.append(f"{name}: {error}")
-                self._watch(prompt, error, rule_broken)
+                self._watch(prompt, error, "rules" if rule_broken else "cut" if
+                            reply["finish_reason"] == "length" else "schema")
                 if not error:
                     return data, usage
                 if rule_broken:
@@ -480,7 +481,7 @@ class LLMSession:
                    "model again)")
         raise ModelUnfit(message)
 
-    def _watch(self, prompt: PromptFile, error: str, rule_broken: bool) -> None:
+    def _watch(self, prompt: PromptFile, error: str, kind: str) -> None:
         """Stop the run (`ModelUnfit`) when the first `llm.competence_replies` replies of a
         task all failed: the model, not the items, is the problem. The verdict is kept, so
         a rerun with nothing changed stops before sending anything."""
@@ -491,16 +492,18 @@ class LLMSession:
         if not error:
             self._fit.add(task)
             return
-        kind = "rules" if rule_broken else "schema"
         errors = self._first.setdefault(task, Counter())
         errors[f"{kind}\t{error}"] += 1
         n = sum(errors.values())
         if n < k:
             return
-        schema = sum(v for e, v in errors.items() if e.startswith("schema"))
+        kinds = Counter({e.split("\t", 1)[0]: 0 for e in errors})
+        for e, v in errors.items():
+            kinds[e.split("\t", 1)[0]] += v
         typical = errors.most_common(1)[0][0].split("\t", 1)[1]
-        what = (f"returned JSON that does not follow the {task} schema" if schema * 2 >= n
-                else f"broke the {task} rules")
+        what = {"schema": f"returned JSON that does not follow the {task} schema",
+                "cut": f"wrote {task} replies longer than llm.max_tokens={self.llm.max_tokens}",
+                "rules": f"broke the {task} rules"}[kinds.most_common(1)[0][0]]
         message = self.scrub(
             f"model '{self.llm.model}' {what} in {n} of {n} replies (typical: {typical}); "
             "use a larger model or llm.backend: offline")

@@ -15,7 +15,7 @@ from pipeline.cli import main as cli_main
 from pipeline.core.errors import is_infrastructure
 from pipeline.orchestration.runner import run_pipeline, summary
 from pipeline.testing.offline_server import Faults, OfflineLLMServer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_config
 from tests.test_llm import chat, llm_config
 
 
@@ -294,3 +294,34 @@ def test_an_unusable_judge_reply_is_no_answer_not_an_infrastructure_failure(
     checks = {c.name: c for c in item.checks}
     assert not checks["judge_informed"].ok
     assert "judge chose no choice" in checks["judge_informed"].reason
+
+
+def test_items_that_use_up_their_reasks_on_the_rules_stop_the_run(tmp_path: Path) -> None:
+    import asyncio
+
+    from pipeline.llm.openai_client import LLMSession, LLMTaskError, ModelUnfit
+
+    run = run_pipeline(make_config(tmp_path, "run=plain", "n_items=2"), until="question",
+                       quiet=True)
+    with OfflineLLMServer(ROOT / "prompts", log=io.StringIO()) as srv:
+        session = LLMSession(llm_config(tmp_path, srv, "llm.max_reasks=1"))
+
+        async def ask(item):  # type: ignore[no-untyped-def]
+            from pipeline.writing.llm_writer import judge_variables
+
+            return await session.complete("judge", judge_variables(item), "validate",
+                                          lambda d: "the evidence is not a sentence")
+
+        async def both():  # type: ignore[no-untyped-def]
+            try:
+                with pytest.raises(LLMTaskError) as first:
+                    await ask(run.items[0])
+                assert not isinstance(first.value, ModelUnfit)  # one item is not the model
+                with pytest.raises(ModelUnfit, match="broke the judge rules in all 4 replies "
+                                                     "to the first 2 items"):
+                    await ask(run.items[1])
+            finally:
+                await session.aclose()
+
+        asyncio.run(both())
+        assert len(chat(srv)) == 4

@@ -46,6 +46,7 @@ PLACEHOLDER_KEY = "no-key"  # local servers (vLLM, Ollama, llama.cpp) accept any
 CHARS_PER_TOKEN = 4  # prompt-size estimate for the budget, before the server counts
 RETRY_STATUS = (408, 409, 429)  # and every 5xx: the server may answer next time
 REACH_TIMEOUT_S = 5.0  # the one check that the endpoint is up, before any call
+COMPETENCE_ITEMS = 2  # items that may use up their re-asks before the run stops
 
 
 class LLMTaskError(Exception):
@@ -130,6 +131,7 @@ class LLMSession:
         self._first: dict[str, Counter[str]] = {}  # task -> errors of its first replies
         self._fit: set[str] = set()  # tasks with a usable reply
         self._unfit = ""  # why the model was found unfit: no more requests
+        self._gave_up: dict[str, int] = {}  # task -> calls that used up their re-asks
         self._prompts: dict[str, PromptFile] = {}
         self._clients: dict[int, openai.AsyncOpenAI] = {}
         self._tls: Any = None
@@ -445,6 +447,7 @@ class LLMSession:
                     repairs += 1
                     over = repairs > self.llm.max_repairs
                 if over:
+                    self._watch(prompt, error, "", gave_up=True)
                     # Forget this exchange so the next run asks afresh instead of replaying it.
                     for path in used:
                         path.unlink(missing_ok=True)
@@ -481,10 +484,13 @@ class LLMSession:
                    "model again)")
         raise ModelUnfit(message)
 
-    def _watch(self, prompt: PromptFile, error: str, kind: str) -> None:
-        """Stop the run (`ModelUnfit`) when the first `llm.competence_replies` replies of a
-        task all failed: the model, not the items, is the problem. The verdict is kept, so
-        a rerun with nothing changed stops before sending anything."""
+    def _watch(self, prompt: PromptFile, error: str, kind: str, gave_up: bool = False
+               ) -> None:
+        """Stop the run (`ModelUnfit`) when the model, not the items, is the problem: the
+        first `llm.competence_replies` replies of a task all fail its schema (not JSON,
+        off-schema, cut off), or the first `COMPETENCE_ITEMS` items that asked for the task
+        all used up their re-asks without one valid reply. The verdict is kept, so a rerun
+        with nothing changed stops before sending anything."""
         task = prompt.task
         k = self.llm.competence_replies
         if not k or task in self._fit:
@@ -493,20 +499,26 @@ class LLMSession:
             self._fit.add(task)
             return
         errors = self._first.setdefault(task, Counter())
-        errors[f"{kind}\t{error}"] += 1
+        if not gave_up:
+            errors[f"{kind}\t{error}"] += 1
+        else:
+            self._gave_up[task] = self._gave_up.get(task, 0) + 1
         n = sum(errors.values())
-        if n < k:
-            return
-        kinds = Counter({e.split("\t", 1)[0]: 0 for e in errors})
+        kinds: Counter[str] = Counter()
         for e, v in errors.items():
             kinds[e.split("\t", 1)[0]] += v
+        schema_only = kinds["rules"] == 0
+        if not (schema_only and n >= k) and self._gave_up.get(task, 0) < COMPETENCE_ITEMS:
+            return
         typical = errors.most_common(1)[0][0].split("\t", 1)[1]
         what = {"schema": f"returned JSON that does not follow the {task} schema",
                 "cut": f"wrote {task} replies longer than llm.max_tokens={self.llm.max_tokens}",
                 "rules": f"broke the {task} rules"}[kinds.most_common(1)[0][0]]
+        where = f"in {n} of {n} replies" if schema_only and n >= k else \
+            f"in all {n} replies to the first {COMPETENCE_ITEMS} items"
         message = self.scrub(
-            f"model '{self.llm.model}' {what} in {n} of {n} replies (typical: {typical}); "
-            "use a larger model or llm.backend: offline")
+            f"model '{self.llm.model}' {what} {where} (typical: {typical}); use a larger "
+            "model or llm.backend: offline")
         atomic_write_json(self._verdict_path(prompt), {"message": message})
         self._unfit = message
         raise ModelUnfit(message)

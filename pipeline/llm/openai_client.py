@@ -131,7 +131,7 @@ class LLMSession:
         self._first: dict[str, Counter[str]] = {}  # task -> errors of its first replies
         self._fit: set[str] = set()  # tasks with a usable reply
         self._unfit = ""  # why the model was found unfit: no more requests
-        self._gave_up: dict[str, int] = {}  # task -> calls that used up their re-asks
+        self._gave_up: dict[str, set[str]] = {}  # task -> items that used up their re-asks
         self._prompts: dict[str, PromptFile] = {}
         self._clients: dict[int, openai.AsyncOpenAI] = {}
         self._tls: Any = None
@@ -447,7 +447,8 @@ class LLMSession:
                     repairs += 1
                     over = repairs > self.llm.max_repairs
                 if over:
-                    self._watch(prompt, error, "", gave_up=True)
+                    self._watch(prompt, error, "", gave_up=str((sidecar or {}).get("id") or
+                                                               content_hash(variables)))
                     # Forget this exchange so the next run asks afresh instead of replaying it.
                     for path in used:
                         path.unlink(missing_ok=True)
@@ -484,13 +485,12 @@ class LLMSession:
                    "model again)")
         raise ModelUnfit(message)
 
-    def _watch(self, prompt: PromptFile, error: str, kind: str, gave_up: bool = False
-               ) -> None:
+    def _watch(self, prompt: PromptFile, error: str, kind: str, gave_up: str = "") -> None:
         """Stop the run (`ModelUnfit`) when the model, not the items, is the problem: the
         first `llm.competence_replies` replies of a task all fail its schema (not JSON,
-        off-schema, cut off), or the first `COMPETENCE_ITEMS` items that asked for the task
-        all used up their re-asks without one valid reply. The verdict is kept, so a rerun
-        with nothing changed stops before sending anything."""
+        off-schema, cut off), or `COMPETENCE_ITEMS` different items (`gave_up`: the one that
+        just did) used up their re-asks before any valid reply of the task. The verdict is
+        kept, so a rerun with nothing changed stops before sending anything."""
         task = prompt.task
         k = self.llm.competence_replies
         if not k or task in self._fit:
@@ -502,13 +502,14 @@ class LLMSession:
         if not gave_up:
             errors[f"{kind}\t{error}"] += 1
         else:
-            self._gave_up[task] = self._gave_up.get(task, 0) + 1
+            self._gave_up.setdefault(task, set()).add(gave_up)
         n = sum(errors.values())
         kinds: Counter[str] = Counter()
         for e, v in errors.items():
             kinds[e.split("\t", 1)[0]] += v
         schema_only = kinds["rules"] == 0
-        if not (schema_only and n >= k) and self._gave_up.get(task, 0) < COMPETENCE_ITEMS:
+        if not (schema_only and n >= k) and \
+                len(self._gave_up.get(task, ())) < COMPETENCE_ITEMS:
             return
         typical = errors.most_common(1)[0][0].split("\t", 1)[1]
         what = {"schema": f"returned JSON that does not follow the {task} schema",

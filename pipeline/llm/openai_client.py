@@ -517,9 +517,10 @@ class LLMSession:
                 "rules": f"broke the {task} rules"}[kinds.most_common(1)[0][0]]
         where = f"in {n} of {n} replies" if schema_only and n >= k else \
             f"in all {n} replies to the first {COMPETENCE_ITEMS} items"
+        off = "" if schema_only and n >= k else " (or llm.competence_replies: 0 to go on)"
         message = self.scrub(
             f"model '{self.llm.model}' {what} {where} (typical: {typical}); use a larger "
-            "model or llm.backend: offline")
+            f"model or llm.backend: offline{off}")
         atomic_write_json(self._verdict_path(prompt), {"message": message})
         self._unfit = message
         raise ModelUnfit(message)

@@ -143,9 +143,9 @@ def check_run(check: Checks, name: str, out: Path, proxy: Proxy, since: int, cod
     reasons = [json.loads(p.read_text()) for p in (run_dir / "llm").rglob("*.json")]
     check(bool(reasons) and all(r.get("failed") or not r["usage"]["reasks"] for r in reasons),
           "failed tasks recorded with their re-ask reasons")
-    check(not any("timeout" in r.get("failed", "") for r in reasons) and
-          "timeout" not in text, "no timeouts")
-    constrained = 0
+    check(not any("timeout after" in r.get("failed", "") for r in reasons) and
+          "timeout after" not in text, "no timeouts")
+    constrained = invalid = 0
     for r in chats:
         req = json.loads(r["request"])
         schema = (req.get("response_format") or {}).get("schema")
@@ -154,10 +154,14 @@ def check_run(check: Checks, name: str, out: Path, proxy: Proxy, since: int, cod
         reply = json.loads(r["response"])
         if reply["choices"][0]["finish_reason"] == "length":
             continue
-        jsonschema.validate(json.loads(reply["choices"][0]["message"]["content"]), schema)
+        try:
+            jsonschema.validate(json.loads(reply["choices"][0]["message"]["content"]), schema)
+        except (ValueError, jsonschema.ValidationError):
+            invalid += 1
         constrained += 1
     if want_format == "json_object_schema":
-        check(constrained > 0, f"{constrained} constrained replies, each schema-valid")
+        check(constrained > 0 and not invalid,
+              f"{constrained} constrained replies (not cut off), {invalid} off-schema")
     for r in reasons[:2]:
         for why in r["usage"]["reasks"][:2]:
             print(f"    reason: {why[:160]}")

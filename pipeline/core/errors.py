@@ -29,6 +29,12 @@ class InfrastructureError(Exception):
     """
 
 
+class RunStopped(InfrastructureError):
+    """Raised while working on an item, but about the whole run (a model that cannot do the
+    job): the driver lets it through, and the run stops with its one line and exit code 1,
+    keeping what is finished and re-seeding nothing."""
+
+
 def failure_kind(failed: dict[str, Any] | None) -> str | None:
     """'content' or 'infrastructure' for an item's `failed` record (None: not failed).
     A record without a kind is a validation verdict, i.e. content."""

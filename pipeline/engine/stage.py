@@ -21,7 +21,13 @@ from typing import Any
 from tqdm import tqdm
 
 from pipeline.core.config import Config
-from pipeline.core.errors import CONTENT, INFRASTRUCTURE, InfrastructureError, StageFailure
+from pipeline.core.errors import (
+    CONTENT,
+    INFRASTRUCTURE,
+    InfrastructureError,
+    RunStopped,
+    StageFailure,
+)
 from pipeline.core.records import Item
 from pipeline.core.resources import Subtopic, Voice, load_topics, load_voices
 from pipeline.core.store import file_hash
@@ -202,7 +208,7 @@ def failure(stage: Stage, item: Item, exc: Exception) -> Item:
     A `StageFailure` is about the content (regeneration may give the item a new seed);
     anything else is infrastructure (the item keeps its seed; the next run retries it).
     """
-    if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS:
+    if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS or isinstance(exc, RunStopped):
         raise exc
     if isinstance(exc, StageFailure):
         reason, kind = str(exc), CONTENT

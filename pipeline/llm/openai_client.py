@@ -3,9 +3,17 @@
 One `LLMSession` per run holds what outlives a stage: the response cache (keyed by the full
 request, so a rerun makes no call and a changed prompt re-sends only the calls it shapes),
 token and cost accounting, and the budget. Every task's reply is JSON checked against the
-prompt's schema, then against the caller's content rules; a bad reply is re-asked with the
-reason shown to the model, a bounded number of times. Transport faults (429, 5xx, timeouts,
-connection errors) are retried with exponential backoff and jitter, honouring Retry-After.
+prompt's schema, then against the caller's content rules; a bad reply (not JSON once fences
+and prose are cut, cut off, off-schema, breaking a rule) is a content failure, re-asked with
+the reason shown to the model, a bounded number of times. Transport faults (429, 5xx,
+timeouts, connection errors) are retried with exponential backoff and jitter, honouring
+Retry-After; an error that names a refused parameter is not a transport fault and is never
+retried: the parameter is swapped or dropped (`dialects.PARAMS`) and the request made again.
+
+What the endpoint accepts (the JSON format, refused parameters, how many requests it answers
+at once) is negotiated once at preflight (`negotiate.py`). The first replies of each task
+are watched: a model whose first `llm.competence_replies` replies of a task all fail stops
+the run (`ModelUnfit`), instead of failing item after item.
 
 The API key comes from OPENAI_API_KEY and is only ever handed to the SDK: requests are
 cached without headers, and every failure reason is scrubbed of it.
@@ -17,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +37,8 @@ from openai.types.chat import ChatCompletion
 from pipeline.core.config import Config, ConfigError
 from pipeline.core.errors import InfrastructureError, notice
 from pipeline.core.store import atomic_write_json, content_hash, read_json
+from pipeline.llm import dialects, negotiate
+from pipeline.llm.negotiate import Endpoint, Refused
 from pipeline.llm.prompts import PromptFile, load_prompt, schema_error
 
 Check = Callable[[Any], str]  # returns '' when the reply obeys the task's content rules
@@ -35,16 +46,28 @@ PLACEHOLDER_KEY = "no-key"  # local servers (vLLM, Ollama, llama.cpp) accept any
 CHARS_PER_TOKEN = 4  # prompt-size estimate for the budget, before the server counts
 RETRY_STATUS = (408, 409, 429)  # and every 5xx: the server may answer next time
 REACH_TIMEOUT_S = 5.0  # the one check that the endpoint is up, before any call
+COMPETENCE_ITEMS = 2  # items that may use up their re-asks before the run stops
 
 
 class LLMTaskError(Exception):
-    """A task could not get a valid reply; the message is the reason, scrubbed of secrets."""
+    """A task could not get a valid reply; the message is the reason, scrubbed of secrets.
+    `usage` is what the task took before it gave up (its re-ask reasons included)."""
+
+    def __init__(self, message: str, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class LLMUnavailable(LLMTaskError):
     """No usable reply for reasons that are not the content: the endpoint kept failing
-    (5xx, timeouts, connection errors after every retry), its replies were not JSON, or the
-    budget stopped new calls. The item keeps its seed; the next run asks again."""
+    (5xx, timeouts, connection errors after every retry), refused a request that no change
+    makes acceptable, or the budget stopped new calls. The item keeps its seed; the next
+    run asks again."""
+
+
+class ModelUnfit(LLMTaskError):
+    """The model failed its first replies of a task, every one: the run should stop (the
+    items are not the problem, and re-seeding them would not help)."""
 
 
 @dataclass
@@ -101,7 +124,14 @@ class LLMSession:
         self.stages: dict[str, Usage] = {}  # this process's usage per stage
         self.spent_usd = 0.0  # cost of calls sent by this process
         self._reserved_usd = 0.0  # worst-case cost of calls in flight
-        self._json_schema = self.llm.response_format != "json_object"
+        self.endpoint: Endpoint | None = None  # negotiated at preflight (`negotiate`)
+        self.sent = 0  # HTTP requests sent by this process, answered or not
+        self.answered = 0
+        self._said: set[str] = set()  # parameter changes already said
+        self._first: dict[str, Counter[str]] = {}  # task -> errors of its first replies
+        self._fit: set[str] = set()  # tasks with a usable reply
+        self._unfit = ""  # why the model was found unfit: no more requests
+        self._gave_up: dict[str, set[str]] = {}  # task -> items that used up their re-asks
         self._prompts: dict[str, PromptFile] = {}
         self._clients: dict[int, openai.AsyncOpenAI] = {}
         self._tls: Any = None
@@ -124,7 +154,7 @@ class LLMSession:
                 self._tls = httpx2.create_ssl_context()
             self._clients[loop] = openai.AsyncOpenAI(
                 api_key=self._key, base_url=self.llm.base_url, max_retries=0,
-                timeout=self.llm.timeout_s,
+                timeout=self.timeout_s(),
                 http_client=openai.DefaultAsyncHttpxClient(verify=self._tls))
         return self._clients[loop]
 
@@ -148,10 +178,16 @@ class LLMSession:
                     f"llm: {url}/models answered http {exc.status_code}: the server is not "
                     "ready; rerun when it is")) from None
             # 404 and the like: a server without /models answered, so it is up
-        except openai.APITimeoutError:
-            raise InfrastructureError(
-                f"llm: {url} did not answer within {timeout:g} s; is the server up "
-                "(llm.base_url)?") from None
+        except openai.APITimeoutError as exc:
+            import httpx2 as httpx
+
+            if isinstance(exc.__cause__, httpx.ConnectTimeout):
+                raise InfrastructureError(
+                    f"llm: {url} did not accept a connection within {timeout:g} s; is the "
+                    "server up (llm.base_url)?") from None
+            # Connected, then no answer in time: a server busy generating (llama-cpp-python
+            # lists its models only between generations) is up.
+            notice(f"llm: {url}/models took over {timeout:g} s (a busy server); going on")
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             raise InfrastructureError(self.scrub(
@@ -159,6 +195,41 @@ class LLMSession:
                 "or fix llm.base_url")) from None
         finally:
             client.close()
+
+    def negotiate(self) -> Endpoint:
+        """What the endpoint accepts (found once per endpoint and model, then cached), said
+        in one line per finding."""
+        if self.endpoint is None:
+            client = openai.OpenAI(api_key=self._key, base_url=self.llm.base_url,
+                                   max_retries=0, timeout=self.llm.timeout_s)
+            try:
+                self.endpoint = negotiate.negotiate(self.llm, client, self.cache_dir,
+                                                    self.scrub)
+            finally:
+                client.close()
+            for line in self.endpoint.describe(self.llm):
+                notice(line)
+        return self.endpoint
+
+    def timeout_s(self) -> float:
+        """Seconds per request: llm.timeout_s, or what a full-length reply needs at the
+        server's measured speed when that is longer."""
+        return self.endpoint.timeout_s(self.llm) if self.endpoint else self.llm.timeout_s
+
+    def parallel(self) -> int:
+        """Requests to have in flight: llm.concurrency, or fewer where the server answers
+        fewer at once (measured), so that waiting for a turn never counts as a timeout."""
+        got = self.endpoint.parallel if self.endpoint else None
+        return min(self.llm.concurrency, got or self.llm.concurrency)
+
+    def _known_endpoint(self) -> Endpoint:
+        """The negotiated endpoint; else the one a past run found; else a guess from
+        llm.response_format, corrected by the server's refusals as they come."""
+        if self.endpoint is None:
+            self.endpoint = negotiate.load(self.llm, self.cache_dir) or Endpoint(
+                format="json_schema" if self.llm.response_format == "auto"
+                else self.llm.response_format)
+        return self.endpoint
 
     async def aclose(self) -> None:
         """Close this loop's client (call before the loop ends)."""
@@ -179,34 +250,48 @@ class LLMSession:
 
     # -- one request ----------------------------------------------------------------------
 
-    def _request(self, prompt: PromptFile, messages: list[dict[str, str]]) -> dict[str, Any]:
-        req: dict[str, Any] = {"model": self.llm.model, "messages": messages,
-                               "temperature": self.llm.temperature,
-                               "max_tokens": self.llm.max_tokens}
-        if self.llm.seed is not None:
-            req["seed"] = self.llm.seed
-        if self._json_schema:
-            req["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": prompt.task, "schema": prompt.schema, "strict": False}}
-        else:
-            req["response_format"] = {"type": "json_object"}
+    def _request(self, prompt: PromptFile, messages: list[dict[str, str]],
+                 sidecar: dict[str, Any] | None = None) -> dict[str, Any]:
+        endpoint = self._known_endpoint()
+        req = negotiate.request(self.llm, endpoint, messages, prompt.task, prompt.schema,
+                                self.llm.max_tokens)
+        if sidecar is not None and dialects.takes_sidecar(endpoint.server):
+            req["spiral_spec"] = sidecar
         return req
 
     async def _call(self, prompt: PromptFile, messages: list[dict[str, str]],
-                    stage: str, usage: Usage, used: list[Path]) -> dict[str, Any]:
+                    stage: str, usage: Usage, used: list[Path],
+                    sidecar: dict[str, Any] | None = None) -> dict[str, Any]:
         """One reply for these messages: from the cache, else from the server."""
-        req = self._request(prompt, messages)
-        try:
-            return await self._cached(req, content_hash("llm-call/1", self.llm.base_url,
-                                                        prompt.digest, req),
-                                      stage, usage, used, keep=_is_json)
-        except _SchemaUnsupported:
-            self._json_schema = False  # json_object plus our own validation from now on
-            return await self._call(prompt, messages, stage, usage, used)
+        while True:
+            req = self._request(prompt, messages, sidecar)
+            try:
+                return await self._cached(req, content_hash("llm-call/2", self.llm.base_url,
+                                                            prompt.digest, req),
+                                          stage, usage, used)
+            except Refused as exc:
+                self._refused(exc)
+
+    def _refused(self, exc: Refused) -> None:
+        """Change what is sent so the refused parameter is not sent again (said once), or
+        give up on the request: no change makes it acceptable."""
+        endpoint = self._known_endpoint()
+        before = endpoint.format
+        if not negotiate.adjust(endpoint, exc.param, dialects.FORMATS):
+            raise LLMUnavailable(self.scrub(
+                f"the server refuses '{exc.param}' and nothing can replace it ({exc})"))
+        change = (f"JSON by {endpoint.format} instead of {before}"
+                  if exc.param == "response_format" else
+                  f"sending '{endpoint.params[exc.param]}' instead"
+                  if endpoint.params[exc.param] else "leaving it out")
+        negotiate.save(self.llm, self.cache_dir, endpoint)  # the next run starts from it
+        line = f"llm: the server refuses '{exc.param}'; {change}"
+        if line not in self._said:
+            self._said.add(line)
+            notice(line)
 
     async def _cached(self, req: dict[str, Any], key: str, stage: str, usage: Usage,
-                      used: list[Path], keep: Callable[[dict[str, Any]], bool] = lambda r: True
-                      ) -> dict[str, Any]:
+                      used: list[Path]) -> dict[str, Any]:
         """The reply to `req` from the cache under `key`, else from the server (then cached);
         tokens and cost go to `usage` and to the stage's account."""
         path = self.cache_dir / key[:2] / f"{key}.json"
@@ -214,10 +299,8 @@ class LLMSession:
         fresh = reply is None
         if reply is None:
             reply = await self._send(req)
-            if keep(reply):  # a garbled reply is a transport fault: never replayed
-                await asyncio.to_thread(atomic_write_json, path, reply)  # keep the loop free
-        if keep(reply):
-            used.append(path)
+            await asyncio.to_thread(atomic_write_json, path, reply)  # keep the loop free
+        used.append(path)
         got = Usage(prompt_tokens=reply["prompt_tokens"],
                     completion_tokens=reply["completion_tokens"],
                     calls=int(fresh), cached=int(not fresh))
@@ -235,16 +318,24 @@ class LLMSession:
         """The plain-text reply to `messages` (whose content may be a list of parts, e.g.
         `input_audio`), with no prompt file and no JSON: `spiral eval`'s requests. Cached,
         budgeted and retried like every other call."""
-        req: dict[str, Any] = {"model": self.llm.model, "messages": messages,
-                               "temperature": temperature, "max_tokens": max_tokens}
-        if self.llm.seed is not None:
-            req["seed"] = self.llm.seed
         usage = Usage()
-        reply = await self._cached(req, content_hash("llm-chat/1", self.llm.base_url, req),
-                                   stage, usage, [])
-        return reply["content"], usage
+        while True:
+            req: dict[str, Any] = {"model": self.llm.model, "messages": messages,
+                                   "temperature": temperature, "max_tokens": max_tokens}
+            if self.llm.seed is not None:
+                req["seed"] = self.llm.seed
+            req = negotiate.shape(req, self._known_endpoint())
+            try:
+                reply = await self._cached(req, content_hash("llm-chat/1", self.llm.base_url,
+                                                             req), stage, usage, [])
+            except Refused as exc:
+                self._refused(exc)
+                continue
+            return reply["content"], usage
 
     async def _send(self, req: dict[str, Any]) -> dict[str, Any]:
+        if self._unfit:
+            raise ModelUnfit(self._unfit)
         chars = sum(_chars(m["content"]) for m in req["messages"])
         worst = self.cost(chars // CHARS_PER_TOKEN + 1, self.llm.max_tokens)
         budget = self.llm.max_cost_usd
@@ -264,6 +355,7 @@ class LLMSession:
         llm = self.llm
         for attempt in range(llm.max_retries + 1):
             wait: float | None = None
+            self.sent += 1
             try:
                 # The request is already plain JSON: posting it as is skips the SDK's walk of
                 # every message through its typed-dict transforms (~25 ms of CPU per call on
@@ -272,9 +364,9 @@ class LLMSession:
                 break
             except openai.APIStatusError as exc:
                 code = exc.status_code
-                if code == 400 and req["response_format"]["type"] == "json_schema" and \
-                        llm.response_format == "auto" and "response_format" in str(exc):
-                    raise _SchemaUnsupported from None
+                param = dialects.refused_parameter(code, str(exc), req)
+                if param:  # the same answer on every retry, whatever the status
+                    raise Refused(param, self.scrub(f"http {code}: {exc.message}")) from None
                 if code not in RETRY_STATUS and code < 500:  # 400, 401, 403, 404, 422: final
                     raise LLMUnavailable(self.scrub(f"http {code}: {exc.message}")) from None
                 reason, detail, wait = f"http {code}", exc.message, _retry_after(exc)
@@ -283,12 +375,18 @@ class LLMSession:
                           else "connection error")
                 detail = str(exc)
             if attempt == llm.max_retries:
+                hint = ""
+                if reason == "timeout":
+                    hint = (f"; no reply within {self.timeout_s():g} s with "
+                            f"{self.parallel()} request(s) in flight: raise llm.timeout_s, "
+                            "or lower llm.max_tokens or llm.concurrency")
                 raise LLMUnavailable(self.scrub(
-                    f"{reason} after {attempt + 1} tries ({detail})")) from None
+                    f"{reason} after {attempt + 1} tries ({detail}){hint}")) from None
             if wait is None:
                 wait = min(llm.backoff_max_s, llm.backoff_s * 2 ** attempt)
                 wait *= 0.5 + random.random()  # jitter: retries of many items spread out
             await asyncio.sleep(min(wait, llm.backoff_max_s))
+        self.answered += 1
         choice = resp.choices[0]
         u = resp.usage
         return {"content": choice.message.content or "",
@@ -299,64 +397,133 @@ class LLMSession:
     # -- one task -------------------------------------------------------------------------
 
     async def complete(self, name: str, variables: dict[str, Any], stage: str,
-                       check: Check | None = None) -> tuple[Any, Usage]:
+                       check: Check | None = None, sidecar: dict[str, Any] | None = None
+                       ) -> tuple[Any, Usage]:
         """The validated JSON reply of prompt `name`, and what it took.
 
-        A reply that is not JSON, is cut off or breaks the schema is re-asked up to
-        `llm.max_repairs` times; one that breaks the caller's content rules up to
-        `llm.max_reasks` times; each time the reason is shown to the model.
+        A reply that is not JSON (once fences and prose around it are cut), is cut off or
+        breaks the schema is re-asked up to `llm.max_repairs` times; one that breaks the
+        caller's content rules up to `llm.max_reasks` times; each time the reason is shown to
+        the model, so no request is sent twice. `sidecar` (the item spec) goes beside the
+        messages to servers that take it (the stand-in), never into the prompt.
         """
         prompt = self.prompt(name)
+        if self._unfit:  # another item found it: stop this one too
+            raise ModelUnfit(self._unfit)
+        self._verdict(prompt)
         messages = prompt.render(variables)
         usage = Usage()
         used: list[Path] = []  # cache entries this task replayed or wrote
-        repairs = regenerations = resends = 0
-        while True:
-            reply = await self._call(prompt, messages, stage, usage, used)
-            content = reply["content"]
-            rule_broken = garbled = False
-            if reply["finish_reason"] == "length":
-                error = (f"the reply was cut off at max_tokens={self.llm.max_tokens}; "
-                         "reply with shorter, complete JSON")
-            else:
-                try:
-                    data = json.loads(content)
-                except json.JSONDecodeError as exc:
-                    data, error = None, f"the reply is not valid JSON ({exc.msg} at char {exc.pos})"
-                    garbled = True
+        repairs = regenerations = 0
+        try:
+            while True:
+                reply = await self._call(prompt, messages, stage, usage, used, sidecar)
+                content = reply["content"]
+                rule_broken = False
+                if reply["finish_reason"] == "length":
+                    error = (f"the reply was cut off at max_tokens={self.llm.max_tokens}; "
+                             "reply with shorter, complete JSON")
                 else:
-                    error = schema_error(prompt.schema, data)
-                    if not error and check is not None:
-                        error = check(data)
-                        rule_broken = bool(error)
-            if not error:
-                return data, usage
-            if garbled:
-                # Not JSON at all: the same request is sent again, as after a 500. A re-ask
-                # would be a new conversation, and the item's words would depend on the fault.
-                usage.reasks.append(f"{name}: {error} (sent again)")
-                resends += 1
-                if resends > self.llm.max_repairs:
-                    raise LLMUnavailable(self.scrub(
-                        f"{name}: no JSON reply in {resends} tries; last: {error}"))
-                continue
-            usage.reasks.append(f"{name}: {error}")
-            if rule_broken:
-                regenerations += 1
-                over = regenerations > self.llm.max_reasks
-            else:
-                repairs += 1
-                over = repairs > self.llm.max_repairs
-            if over:
-                # Forget this exchange so the next run asks afresh instead of replaying it.
-                for path in used:
-                    path.unlink(missing_ok=True)
-                raise LLMTaskError(self.scrub(
-                    f"{name}: no valid reply after {repairs + regenerations} re-asks; "
-                    f"last: {error}"))
-            messages = [*messages, {"role": "assistant", "content": content},
-                        {"role": "user", "content": f"That reply was rejected: {error}. "
-                         "Reply again with the complete JSON, fixing this."}]
+                    try:
+                        data = dialects.extract_json(content)
+                    except json.JSONDecodeError as exc:
+                        data, error = None, (f"the reply is not valid JSON ({exc.msg} at "
+                                             f"char {exc.pos})")
+                    else:
+                        error = schema_error(prompt.schema, data)
+                        if not error and check is not None:
+                            error = check(data)
+                            rule_broken = bool(error)
+                if error:
+                    usage.reasks.append(f"{name}: {error}")
+                self._watch(prompt, error, "rules" if rule_broken else "cut" if
+                            reply["finish_reason"] == "length" else "schema")
+                if not error:
+                    return data, usage
+                if rule_broken:
+                    regenerations += 1
+                    over = regenerations > self.llm.max_reasks
+                else:
+                    repairs += 1
+                    over = repairs > self.llm.max_repairs
+                if over:
+                    self._watch(prompt, error, "", gave_up=str((sidecar or {}).get("id") or
+                                                               content_hash(variables)))
+                    # Forget this exchange so the next run asks afresh instead of replaying it.
+                    for path in used:
+                        path.unlink(missing_ok=True)
+                    n = repairs + regenerations
+                    raise LLMTaskError(self.scrub(
+                        f"{name}: no valid reply in {n} replies ({n - 1} re-asks); last: "
+                        f"{error}"), usage)
+                messages = [*messages, {"role": "assistant", "content": content},
+                            {"role": "user", "content": f"That reply was rejected: {error}. "
+                             "Reply again with the complete JSON, fixing this."}]
+        except LLMTaskError as exc:
+            if exc.usage is None:
+                exc.usage = usage
+            raise
+
+    def _verdict_path(self, prompt: PromptFile) -> Path:
+        return self.cache_dir / "verdicts" / (content_hash(
+            "llm-unfit/1", negotiate.endpoint_key(self.llm), prompt.digest,
+            self.llm.max_tokens, self.llm.temperature, self.llm.competence_replies) + ".json")
+
+    def _verdict(self, prompt: PromptFile) -> None:
+        """Stop at once when an earlier run found the model unfit for this prompt, with
+        these settings: its replies are cached, and would fail the same way."""
+        if not self.llm.competence_replies or prompt.task in self._fit:
+            return
+        path = self._verdict_path(prompt)
+        try:
+            message = read_json(path)["message"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return
+        if prompt.task not in self._said:
+            self._said.add(prompt.task)
+            notice(f"llm: an earlier run found this (cached in {path}; delete it to try the "
+                   "model again)")
+        raise ModelUnfit(message)
+
+    def _watch(self, prompt: PromptFile, error: str, kind: str, gave_up: str = "") -> None:
+        """Stop the run (`ModelUnfit`) when the model, not the items, is the problem: the
+        first `llm.competence_replies` replies of a task all fail its schema (not JSON,
+        off-schema, cut off), or `COMPETENCE_ITEMS` different items (`gave_up`: the one that
+        just did) used up their re-asks before any valid reply of the task. The verdict is
+        kept, so a rerun with nothing changed stops before sending anything."""
+        task = prompt.task
+        k = self.llm.competence_replies
+        if not k or task in self._fit:
+            return
+        if not error:
+            self._fit.add(task)
+            return
+        errors = self._first.setdefault(task, Counter())
+        if not gave_up:
+            errors[f"{kind}\t{error}"] += 1
+        else:
+            self._gave_up.setdefault(task, set()).add(gave_up)
+        n = sum(errors.values())
+        kinds: Counter[str] = Counter()
+        for e, v in errors.items():
+            kinds[e.split("\t", 1)[0]] += v
+        schema_only = kinds["rules"] == 0
+        if not (schema_only and n >= k) and \
+                len(self._gave_up.get(task, ())) < COMPETENCE_ITEMS:
+            return
+        typical = errors.most_common(1)[0][0].split("\t", 1)[1]
+        what = {"schema": f"returned JSON that does not follow the {task} schema",
+                "cut": f"wrote {task} replies longer than llm.max_tokens={self.llm.max_tokens}",
+                "rules": f"broke the {task} rules"}[kinds.most_common(1)[0][0]]
+        where = f"in {n} of {n} replies" if schema_only and n >= k else \
+            f"in all {n} replies to the first {COMPETENCE_ITEMS} items"
+        off = "" if schema_only and n >= k else " (or llm.competence_replies: 0 to go on)"
+        message = self.scrub(
+            f"model '{self.llm.model}' {what} {where} (typical: {typical}); use a larger "
+            f"model or llm.backend: offline{off}")
+        atomic_write_json(self._verdict_path(prompt), {"message": message})
+        self._unfit = message
+        raise ModelUnfit(message)
 
 
 def _chars(content: str | list[dict[str, Any]]) -> int:
@@ -372,17 +539,6 @@ def _chars(content: str | list[dict[str, Any]]) -> int:
             seconds = len(part["input_audio"].get("data", "")) * 3 / 4 / 32000
             total += int(seconds * 25 * CHARS_PER_TOKEN)
     return total
-
-
-def _is_json(reply: dict[str, Any]) -> bool:
-    """Whether a reply is worth keeping: JSON, or cut off at max_tokens (which is re-asked)."""
-    if reply["finish_reason"] == "length":
-        return True
-    try:
-        json.loads(reply["content"])
-    except json.JSONDecodeError:
-        return False
-    return True
 
 
 def _cached_reply(path: Path) -> dict[str, Any] | None:
@@ -402,18 +558,16 @@ def _cached_reply(path: Path) -> dict[str, Any] | None:
     return None
 
 
-class _SchemaUnsupported(Exception):
-    """The server rejected response_format json_schema (llm.response_format: auto)."""
-
-
 def ask(task_name: str, variables: dict[str, Any], cfg: Config,
         check: Check | None = None) -> dict[str, Any]:
     """Sync entry point for one task outside the stages (e.g. validation's judge): the reply
     of `prompts/<task_name>.yaml`, cached like every other call. Not for use inside a
     running event loop."""
 
+    session = LLMSession(cfg)
+    session._known_endpoint()  # what a past negotiation found, if any
+
     async def go() -> Any:
-        session = LLMSession(cfg)
         try:
             data, _ = await session.complete(task_name, variables, stage=task_name,
                                              check=check)

@@ -116,6 +116,8 @@ def regenerate(items: list[Item], ctx: Context, stages: Sequence[ModuleType]) ->
         for i, new in zip(todo, fresh, strict=True):
             items[i] = new
         regenerated += len(todo)
+    # Still failing on content: items that failed on infrastructure were never re-seeded.
     ctx.stats["regenerate"] = {"cached": 0, "computed": regenerated,
-                               "failed": sum(1 for it in items if it.failed)}
+                               "failed": sum(1 for it in items
+                                             if failure_kind(it.failed) == CONTENT)}
     return items

@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.core import memory
 from pipeline.core.config import Config
-from pipeline.core.errors import is_infrastructure, notice
+from pipeline.core.errors import RunStopped, is_infrastructure, notice
 from pipeline.core.grid import item_audio
 from pipeline.core.records import Item
 from pipeline.core.store import atomic_write_json, atomic_write_text, remove_stale_temps
@@ -147,6 +147,9 @@ def _run_locked(cfg: Config, until: str, quiet: bool) -> RunResult:
             done.append(name)
             memory.trim()
         ctx.phase = ""
+    except RunStopped:  # the run stops, but what it spent and why is kept
+        ctx.writer.write_report(cfg.run_dir, items)
+        raise
     finally:
         if cfg.executor == "ray":
             from pipeline.engine.ray_executor import shutdown
@@ -218,12 +221,16 @@ def summary(result: RunResult) -> str:
     for it in failed:
         assert it.failed
         lines.append(f"FAILED {it.id} at {it.failed['stage']}: {it.failed['reason']}")
-    if failed:
-        lines.append(f"NOT BUILT: {len(failed)} of {len(result.items)} requested items, after "
+    # Items that failed on infrastructure are retried with their seeds (resume_hint says
+    # so); only content failures were re-seeded, logged and can be rerolled.
+    content = [it for it in failed if not is_infrastructure(it.failed)]
+    if content:
+        lines.append(f"NOT BUILT: {len(content)} of {len(result.items)} requested items, after "
                      f"up to {cfg.validate.max_regenerations} regenerations each")
-        lines.append(f"next: see {cfg.run_dir / 'rejections.jsonl'} for every reason; "
-                     f"spiral reroll --run {cfg.run} --failed retries the {len(failed)} item(s) "
-                     "left out from new seeds")
+        log_file = cfg.run_dir / "rejections.jsonl"
+        see = f"see {log_file} for every reason; " if log_file.exists() else ""
+        lines.append(f"next: {see}spiral reroll --run {cfg.run} --failed retries the "
+                     f"{len(content)} item(s) left out from new seeds")
     elif "export" in result.stages:
         lines.append(f"next: spiral audit {cfg.run_dir / 'export' / 'data.jsonl'}, then "
                      f"spiral publish --run {cfg.run}")

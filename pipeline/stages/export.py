@@ -56,6 +56,7 @@ def provenance(item: Item, ctx: Context) -> dict:
         "planned_letter": item.spec.letter,
         "planned_decile": item.spec.key_decile,
         "rate_scale": item.audio.rate_scale if item.audio else None,
+        **ctx.writer.provenance(),
     }
 
 

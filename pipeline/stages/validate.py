@@ -27,12 +27,20 @@ def llm_ask(ctx: Context) -> Ask | None:
     """The judge's `ask` over the configured LLM endpoint (prompts/judge.yaml), or None."""
     if ctx.cfg.validate.judge_backend != "llm":
         return None
-    from pipeline.llm.openai_client import ask
+    from pipeline.core.errors import InfrastructureError, RunStopped
+    from pipeline.llm.openai_client import LLMTaskError, LLMUnavailable, ModelUnfit, ask
 
     def judge(task: str, variables: dict) -> dict:
-        return ask(task, {"transcript": variables.get("evidence") or NO_EVIDENCE,
-                          "question": variables["question"],
-                          "choices": variables["choices"].splitlines()}, ctx.cfg)
+        try:
+            return ask(task, {"transcript": variables.get("evidence") or NO_EVIDENCE,
+                              "question": variables["question"],
+                              "choices": variables["choices"].splitlines()}, ctx.cfg)
+        except ModelUnfit as exc:
+            raise RunStopped(f"llm: {exc}") from None
+        except LLMUnavailable as exc:  # the endpoint: the item keeps its seed
+            raise InfrastructureError(f"llm: {exc}") from None
+        except LLMTaskError:  # no usable reply after the re-asks: the judge gave no answer
+            return {"answer": "none", "evidence": ""}
 
     return judge
 

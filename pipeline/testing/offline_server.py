@@ -7,6 +7,11 @@ what the offline writer would write, so a run through it builds the same items a
 offline backend. It logs one line per request (method, path, status, task; never a header)
 and can inject faults: latency, 429 with Retry-After, 500, hangs past the client's timeout,
 malformed and truncated JSON, an item whose calls always fail, and no json_schema support.
+It can also behave as the real servers we tried do (docs/llm.md): one request at a time
+(llama-cpp-python), a slow `/models` while busy, JSON in ```json fences after a sentence,
+HTTP 400 for `max_tokens` and `temperature` (OpenAI's reasoning models), HTTP 500 for
+json_schema (llama-cpp-python), and a model that ignores the schema (SmolLM2-135M).
+The item spec comes beside the messages (`spiral_spec`), which only this server is sent.
 
 It also answers `spiral eval`'s multiple-choice prompts, with the audio as an `input_audio`
 part (base64 wav) as OpenAI's audio models and vLLM accept it, through the offline cascade
@@ -47,8 +52,8 @@ DATA_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.S)
 
 @dataclass
 class Faults:
-    """Injected faults. Counted ones hit the first chat requests, in this order:
-    429, 500, hang, malformed, truncated."""
+    """Injected faults. Counted ones hit the first chat requests (not preflight's probes),
+    in this order: 429, 500, hang, malformed, truncated."""
 
     latency_ms: int = 0
     rate_limit: int = 0  # answer 429 with Retry-After
@@ -61,6 +66,14 @@ class Faults:
     fail_items: tuple[str, ...] = ()  # every request for these item ids answers 500
     no_json_schema: bool = False  # reject response_format json_schema with 400
     bad_facts: bool = False  # every `facts` reply breaks a rule (fact 2 takes fact 1's value)
+    json_schema_500: bool = False  # reject it with llama-cpp-python's 500 validation error
+    serial: bool = False  # one request at a time, the others wait (llama-cpp-python)
+    models_delay_s: float = 0.0  # GET /models answers after this (a busy server)
+    fenced: bool = False  # JSON in a ```json fence after a sentence of prose
+    refuse_max_tokens: bool = False  # 400 for max_tokens (OpenAI's reasoning models)
+    refuse_temperature: bool = False  # 400 for a temperature other than 1
+    off_schema: bool = False  # JSON that ignores the schema (a model too small for the job)
+    prose_tasks: tuple[str, ...] = ()  # these tasks are answered in prose, never JSON
 
     def take(self, lock: threading.Lock) -> str:
         with lock:
@@ -100,6 +113,8 @@ class OfflineWriterAnswers:
         if spec is not None and attempt:
             # A re-ask draws afresh, as a sampling model would.
             spec = replace(spec, seed=derive_seed(spec.seed, "reask", attempt))
+        if task == "probe":  # preflight's negotiation
+            return {"ok": True}
         if task == "script":
             # The client sends the offline writer's own target (words_min == words_max).
             turns = write_script(spec, self._load("bank"), data["words_min"],
@@ -217,6 +232,7 @@ class OfflineLLMServer:
         # method, path, status, task, item, t and end (perf_counter), format (response_format)
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._serial = threading.Lock()  # held through a request when faults.serial
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -253,12 +269,14 @@ class OfflineLLMServer:
         self.stop()
 
     def record(self, method: str, path: str, status: int, task: str, item: str,
-               t0: float, fmt: str = "") -> None:
+               t0: float, fmt: str = "", body: dict[str, Any] | None = None) -> None:
+        """One request in `requests`; a chat request also with its body (what the model
+        would read), for tests of what the client sends."""
         ms = 1000 * (time.perf_counter() - t0)
         with self._lock:
             self.requests.append({"method": method, "path": path, "status": status,
                                   "task": task, "item": item, "t": t0, "end": t0 + ms / 1000,
-                                  "format": fmt})
+                                  "format": fmt, "body": body})
             print(f"{method} {path} {status} task={task or '-'} item={item or '-'} "
                   f"{ms:.0f}ms", file=self.log, flush=True)
 
@@ -276,17 +294,26 @@ class OfflineLLMServer:
             return _error(400, "no item data block: this server answers the pipeline's "
                                "own prompts only") + ("", "")
         data = json.loads(match.group(1))
+        if isinstance(body.get("spiral_spec"), dict):
+            data["spec"] = body["spiral_spec"]
         task = str(data.get("task", ""))
         item = str(data.get("spec", {}).get("id", ""))
+        refused = _refusal(body, self.faults)
+        if refused is not None:
+            return refused + (task, item)
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
         rf = (body.get("response_format") or {}).get("type")
         if rf == "json_schema" and self.faults.no_json_schema:
             return _error(400, "response_format json_schema is not supported by this server; "
                                "use json_object", param="response_format") + (task, item)
+        if rf == "json_schema" and self.faults.json_schema_500:
+            return _error(500, "[{'type': 'literal_error', 'loc': ('body', 'response_format', "
+                               "'type'), 'msg': \"Input should be 'text' or 'json_object'\", "
+                               "'input': 'json_schema'}]") + (task, item)
         if item and item in self.faults.fail_items:
             return _error(500, f"injected failure for item {item}") + (task, item)
-        fault = self.faults.take(self._lock)
+        fault = self.faults.take(self._lock) if task != "probe" else ""
         if fault == "rate_limit":
             status, payload, _ = _error(429, "injected rate limit")
             return status, payload, {"Retry-After": f"{self.faults.retry_after:g}"}, task, item
@@ -303,6 +330,13 @@ class OfflineLLMServer:
         except (BadRequest, KeyError, TypeError, ValueError) as exc:
             return _error(400, f"cannot answer task {task!r}: {exc}") + (task, item)
         finish = "stop"
+        if self.faults.off_schema and task != "probe":
+            content = json.dumps({"message": "Here is the transcript.", "type": task,
+                                  "responseStatusCode": 200})
+        if task in self.faults.prose_tasks:
+            content = "I think the answer is probably the second one, but I am not sure."
+        if self.faults.fenced:
+            content = f"Sure! Here is the JSON:\n```json\n{content}\n```\nHope this helps."
         if fault == "malformed":
             content = "Sure! Here is the JSON you asked for: " + content[: len(content) // 3]
         elif fault == "truncated":
@@ -332,6 +366,19 @@ def _reply(body: dict[str, Any], model: str, n: int, content: str, prompt_tokens
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def _refusal(body: dict[str, Any], faults: Faults
+             ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """OpenAI's answer to parameters its reasoning models refuse (HTTP 400)."""
+    if faults.refuse_max_tokens and "max_tokens" in body:
+        return _error(400, "Unsupported parameter: 'max_tokens' is not supported with this "
+                           "model. Use 'max_completion_tokens' instead.", param="max_tokens")
+    if faults.refuse_temperature and body.get("temperature", 1) != 1:
+        return _error(400, f"Unsupported value: 'temperature' does not support "
+                           f"{body['temperature']} with this model. Only the default (1) value "
+                           "is supported.", param="temperature")
+    return None
 
 
 def _error(status: int, message: str, param: str | None = None
@@ -386,6 +433,8 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802
             t0 = time.perf_counter()
+            if server.faults.models_delay_s:
+                time.sleep(server.faults.models_delay_s)
             if self.path.rstrip("/") in ("/v1/models", "/models"):
                 status, payload = 200, {"object": "list", "data": [
                     {"id": server.model, "object": "model", "created": 0,
@@ -400,6 +449,7 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             task = item = fmt = ""
+            body: Any = None
             headers: dict[str, str] = {}
             if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
                 status, payload, _ = _error(404, f"no route {self.path}")
@@ -409,10 +459,16 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
                 except json.JSONDecodeError as exc:
                     status, payload, _ = _error(400, f"request body is not JSON: {exc}")
                 else:
-                    fmt = str((body.get("response_format") or {}).get("type", ""))
-                    status, payload, headers, task, item = server.chat(body)
+                    rf = body.get("response_format") or {}
+                    fmt = str(rf.get("type", "")) + ("_schema" if "schema" in rf else "")
+                    if server.faults.serial:
+                        with server._serial:
+                            status, payload, headers, task, item = server.chat(body)
+                    else:
+                        status, payload, headers, task, item = server.chat(body)
             self._send(status, payload, headers)
-            server.record("POST", self.path, status, task, item, t0, fmt)
+            server.record("POST", self.path, status, task, item, t0, fmt,
+                          body if isinstance(body, dict) else None)
 
     return Handler
 

@@ -2,7 +2,12 @@
 
 Each stage sends one task per item (the question stage two: stem, then distractors), checks
 the reply against the rules in `rules.py`, and records the item's tokens, calls and re-ask
-reasons under `<run>/llm/<stage>/<item>.json`; `llm_usage.json` sums them per stage and run.
+reasons under `<run>/llm/<stage>/<item>.json` (a failed item too, with its reason);
+`llm_usage.json` sums them per stage and run, beside what preflight negotiated.
+
+Each task's prompt carries only what it needs (the script: the topic and the facts but the
+key; the plant: the key fact; no task the correct letter); the item spec goes beside the
+messages only to the stand-in server, which writes as the offline writer would.
 """
 
 from __future__ import annotations
@@ -13,11 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import Config
-from pipeline.core.errors import InfrastructureError, StageFailure
+from pipeline.core.errors import InfrastructureError, RunStopped, StageFailure
 from pipeline.core.records import LETTERS, Item, KeyDetail, Question, Turn
 from pipeline.core.seeds import rng_for
 from pipeline.core.store import atomic_write_json, file_hash, read_json
-from pipeline.llm.openai_client import Check, LLMSession, LLMTaskError, LLMUnavailable, Usage
+from pipeline.llm import negotiate
+from pipeline.llm.openai_client import (
+    Check,
+    LLMSession,
+    LLMTaskError,
+    LLMUnavailable,
+    ModelUnfit,
+    Usage,
+)
 from pipeline.text.compare import mentions
 from pipeline.writing import rules
 from pipeline.writing.fact_rules import (
@@ -32,19 +45,18 @@ from pipeline.writing.writer import STAGES, Writer
 
 LLM_STAGES = ("facts", "script", "plant", "question")
 # The variables each prompt's 'user' template may use (besides $data), checked at preflight.
-_SPEC = {"spec"}
 VARIABLES = {
-    "llm_script": _SPEC | {"facts", "fact_lines", "subtopic", "main_topic", "terms", "speakers",
+    "llm_script": {"facts", "fact_lines", "subtopic", "main_topic", "terms", "speakers",
                            "words_lo", "words_hi", "words_min", "words_max", "disfluency_rate",
                            "disfluency_pct"},
-    "llm_plant": _SPEC | {"subtopic", "transcript_type", "kind", "subject", "context", "value",
+    "llm_plant": {"subtopic", "transcript_type", "kind", "subject", "context", "value",
                           "before", "after", "transcript"},
-    "llm_question": _SPEC | {"sentence", "answer", "kind", "kind_format", "subject", "context",
+    "llm_question": {"sentence", "answer", "kind", "kind_format", "subject", "context",
                              "slots"},
-    "llm_distractors": _SPEC | {"sentence", "answer", "kind", "kind_format", "subject",
+    "llm_distractors": {"sentence", "answer", "kind", "kind_format", "subject",
                                 "context", "slots", "question", "transcript", "count",
                                 "confusers"},
-    "llm_facts": _SPEC | {"subtopic", "main_topic", "transcript_type", "terms", "slots",
+    "llm_facts": {"subtopic", "main_topic", "transcript_type", "terms", "slots",
                           "slot_lines"},
 }
 
@@ -60,9 +72,12 @@ class LLMWriter(Writer):
         self.prompts_dir = Path(cfg.prompts_dir)
         self.run_dir = cfg.run_dir
         self.session = LLMSession(cfg)
-        self.concurrency = cfg.llm.concurrency
         self._digests: dict[str, str] = {}
         self._reached = False
+
+    @property
+    def concurrency(self) -> int:  # read by the stage when it starts, after `reach`
+        return self.session.parallel()
 
     def prompt_names(self, stage: str, item: Item) -> list[str]:
         if stage == "script":
@@ -97,8 +112,10 @@ class LLMWriter(Writer):
             self.reach()
 
     def reach(self) -> None:
+        """Reach the endpoint and negotiate what it accepts, once per run."""
         if not self._reached:
             self.session.reach()
+            self.session.negotiate()
             self._reached = True
 
     def preflight(self, items: list[Item], stages: tuple[str, ...] = STAGES) -> None:
@@ -114,20 +131,29 @@ class LLMWriter(Writer):
     async def close(self) -> None:
         await self.session.aclose()
 
-    async def _record(self, stage: str, item: Item, usage: Usage) -> None:
+    async def _record(self, stage: str, item: Item, usage: Usage, failed: str = "") -> None:
+        record: dict[str, Any] = {"item": item.id, "stage": stage, "model": self.llm.model,
+                                  "usage": usage.to_dict()}
+        if failed:
+            record["failed"] = failed
         await asyncio.to_thread(
-            atomic_write_json, self.run_dir / "llm" / stage / f"{item.id}.json",
-            {"item": item.id, "stage": stage, "model": self.llm.model,
-             "usage": usage.to_dict()})
+            atomic_write_json, self.run_dir / "llm" / stage / f"{item.id}.json", record)
 
-    async def _ask(self, stage: str, name: str, variables: dict[str, Any], check: Check,
-                   usage: Usage) -> Any:
+    async def _ask(self, stage: str, item: Item, name: str, variables: dict[str, Any],
+                   check: Check, usage: Usage) -> Any:
+        """The task's reply; a failure is recorded (tokens, re-ask reasons) before it is
+        raised as the item's: content, infrastructure, or the whole run's."""
         try:
-            data, got = await self.session.complete(name, variables, stage, check)
-        except LLMUnavailable as exc:  # the endpoint, not the item: same seed next run
-            raise InfrastructureError(f"llm: {exc}") from None
-        except LLMTaskError as exc:  # the model could not meet the rules for this item
-            raise StageFailure(f"llm: {exc}") from None
+            data, got = await self.session.complete(name, variables, stage, check,
+                                                    sidecar=asdict(item.spec))
+        except LLMTaskError as exc:
+            usage.add(exc.usage or Usage())
+            await self._record(stage, item, usage, failed=str(exc))
+            if isinstance(exc, ModelUnfit):  # the model, not the item: stop, re-seed nothing
+                raise RunStopped(f"llm: {exc}") from None
+            if isinstance(exc, LLMUnavailable):  # the endpoint, not the item: same seed
+                raise InfrastructureError(f"llm: {exc}") from None
+            raise StageFailure(f"llm: {exc}") from None  # this item's content
         usage.add(got)
         return data
 
@@ -139,7 +165,7 @@ class LLMWriter(Writer):
         if not spec.facts:
             return item
         variables = {
-            "spec": asdict(spec), "subtopic": spec.subtopic, "main_topic": spec.main_topic,
+            "subtopic": spec.subtopic, "main_topic": spec.main_topic,
             "transcript_type": spec.type, "terms": ", ".join(spec.terms),
             "slots": [{"kind": f.kind, "position": f.position, "role": f.role}
                       for f in spec.facts],
@@ -148,9 +174,13 @@ class LLMWriter(Writer):
         usage = Usage()
         try:
             data, got = await self.session.complete(
-                "llm_facts", variables, "facts", lambda d: check_fact_sheet(d, spec))
+                "llm_facts", variables, "facts", lambda d: check_fact_sheet(d, spec),
+                sidecar=asdict(spec))
         except LLMUnavailable as exc:  # the endpoint, not the item: same seed next run
             raise InfrastructureError(f"llm: {exc}") from None
+        except ModelUnfit as exc:  # the model, not the item: stop, re-seed nothing
+            await self._record("facts", item, usage, failed=str(exc))
+            raise RunStopped(f"llm: {exc}") from None
         except LLMTaskError as exc:  # the model could not meet the rules: the bank's sheet
             await self._record("facts", item, usage)
             return replace(item, provenance={**item.provenance, "facts": {
@@ -172,14 +202,14 @@ class LLMWriter(Writer):
             "fact_lines": "\n  ".join(
                 f"{i + 1}. about {f.subject}, {f.context}: \"{f.value}\" (about "
                 f"{f.position:.0%} of the way in)" for i, f in enumerate(sheet)) or "(none)",
-            "spec": asdict(spec), "subtopic": spec.subtopic, "main_topic": spec.main_topic,
+            "subtopic": spec.subtopic, "main_topic": spec.main_topic,
             "terms": ", ".join(spec.terms), "speakers": speakers,
             "words_lo": lo, "words_hi": hi, "words_min": words, "words_max": words,
             "disfluency_rate": w.disfluency_rate,
             "disfluency_pct": round(100 * w.disfluency_rate),
         }
         usage = Usage()
-        data = await self._ask("script", script_prompt(item), variables,
+        data = await self._ask("script", item, script_prompt(item), variables,
                                lambda d: rules.check_script(d, spec, words, words), usage)
         turns = [Turn(t["speaker"], [s.strip() for s in t["sentences"]]) for t in data["turns"]]
         await self._record("script", item, usage)
@@ -191,7 +221,7 @@ class LLMWriter(Writer):
         flat = item.sentences()
         k = key_position(spec.key_decile, spec.key_offset, len(flat) + 1)
         variables = {
-            "spec": asdict(spec), "subtopic": spec.subtopic, "transcript_type": spec.type,
+            "subtopic": spec.subtopic, "transcript_type": spec.type,
             "kind": fact.kind, "subject": fact.subject, "context": fact.context,
             "value": fact.value,
             "before": flat[k - 1] if k > 0 else "(the start of the transcript)",
@@ -199,7 +229,7 @@ class LLMWriter(Writer):
             "transcript": flat,
         }
         usage = Usage()
-        data = await self._ask("plant", "llm_plant", variables,
+        data = await self._ask("plant", item, "llm_plant", variables,
                                lambda d: rules.check_key(d, fact, flat), usage)
         sentence = data["sentence"].strip()
         turns, index = insert_key(spec, item.transcript or [], sentence)
@@ -213,11 +243,11 @@ class LLMWriter(Writer):
         assert key is not None
         fact = key_fact(spec.facts, spec.key_fact)
         text = " ".join(item.sentences())
-        common = {"spec": asdict(spec), "sentence": key.sentence, "answer": key.answer,
+        common = {"sentence": key.sentence, "answer": key.answer,
                   "kind": key.kind, "kind_format": rules.KIND_FORMATS[key.kind][0],
                   "subject": fact.subject, "context": fact.context, "slots": key.slots}
         usage = Usage()
-        data = await self._ask("question", "llm_question", common,
+        data = await self._ask("question", item, "llm_question", common,
                                lambda d: rules.check_stem(d, key.answer,
                                                           asked_subject(fact.subject)), usage)
         stem = data["question"].strip()
@@ -226,7 +256,7 @@ class LLMWriter(Writer):
             variables = {**common, "question": stem, "transcript": text,
                          "count": 3 - len(confusers), "confusers": list(confusers)}
             data = await self._ask(
-                "question", "llm_distractors", variables,
+                "question", item, "llm_distractors", variables,
                 lambda d: rules.check_distractors(d, key.answer, key.kind, text, stem,
                                                   spec.answer_may_be_longest, confusers), usage)
             distractors = [*confusers, *(d.strip() for d in data["distractors"])]
@@ -256,12 +286,22 @@ class LLMWriter(Writer):
         total = Usage()
         for u in sess.stages.values():
             total.add(u)
-        return (f"{total.calls} calls sent, {total.cached} from cache, "
+        return (f"{sess.sent} requests sent ({sess.answered} answered), {total.cached} "
+                f"replies from cache, "
                 f"{total.prompt_tokens}+{total.completion_tokens} tokens, "
                 f"~${sess.spent_usd:.4f} (details: llm_usage.json)")
 
     def write_report(self, run_dir: Path, items: list[Item]) -> None:
         write_report(run_dir, self.llm.model, items, self.session)
+
+    def provenance(self) -> dict[str, Any]:
+        """What the endpoint negotiated, for each exported item's provenance."""
+        endpoint = self.session.endpoint or negotiate.load(self.llm, self.session.cache_dir)
+        if endpoint is None:
+            return {}
+        # What the server takes, not how fast it was: the same dataset from the same seed.
+        return {"llm_endpoint": {"server": endpoint.server, "format": endpoint.format,
+                                 "params": endpoint.params}}
 
 
 def distractors_wanted(item: Item) -> bool:
@@ -301,7 +341,7 @@ def write_report(run_dir: Path, model: str, items: list[Item],
             u = Usage(**rec["usage"])
             per_item.setdefault(item.id, {})[stage] = {
                 "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-                "reasks": u.reasks}
+                "reasks": u.reasks, **({"failed": rec["failed"]} if "failed" in rec else {})}
             stages[stage].add(u)
     total = Usage()
     for u in stages.values():
@@ -309,6 +349,7 @@ def write_report(run_dir: Path, model: str, items: list[Item],
     n = max(1, len(per_item))
     report = {
         "model": model,
+        "endpoint": sess.endpoint.to_dict() if sess and sess.endpoint else None,
         "items": len(per_item),
         "stages": {s: {"prompt_tokens": u.prompt_tokens,
                        "completion_tokens": u.completion_tokens,

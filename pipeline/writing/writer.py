@@ -77,6 +77,10 @@ class Writer(ABC):
     def write_report(self, run_dir: Path, items: list[Item]) -> None:  # noqa: B027
         """Per-run usage report, written once after every item and regeneration."""
 
+    def provenance(self) -> dict[str, Any]:
+        """What each exported item records about how it was written, besides the config."""
+        return {}
+
 
 class OfflineWriter(Writer):
     """Realises the fact sheet from the embedded banks: `offline_writer.yaml`,

@@ -61,6 +61,8 @@ class ItemSpec:
     answer_may_be_longest: bool  # only some items may have a strictly longest answer
     facts: list[Fact] = field(default_factory=list)  # the fact sheet, in order of position
     key_fact: str = ""  # id of the fact the question asks for
+    # Acoustic levels (pipeline/acoustics/levels.py): {} when the run has none.
+    conditions: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,6 +105,8 @@ class AudioInfo:
     key_times: list[float]
     rate_scale: float  # speaking-rate factor the duration control settled on
     tts_backend: str
+    # Asked and measured acoustic levels and the clean track's name: {} when none were set.
+    acoustics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,7 +151,7 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
     assert item.transcript and item.key and item.question and item.audio, item.id
     spec, key, q, audio = item.spec, item.key, item.question, item.audio
     speakers = item.sentence_speakers()
-    return {
+    rec = {
         "transcript": [{"speaker": t.speaker, "text": list(t.text)} for t in item.transcript],
         "original_key_sentence": key.sentence,
         "test_question": {
@@ -191,3 +195,8 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
                    for c in item.checks},
         "provenance": item.provenance,
     }
+    if audio.acoustics:  # asked and measured levels; the room's geometry is provenance
+        rec["metadata"]["acoustics"] = {k: v for k, v in audio.acoustics.items()
+                                        if k != "details"}
+        rec["provenance"] = {**item.provenance, "acoustics": audio.acoustics.get("details")}
+    return rec

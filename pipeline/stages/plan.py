@@ -5,6 +5,7 @@ Item i's spec depends only on (run seed, i): `--n 50` is a prefix of `--n 500`.
 
 from __future__ import annotations
 
+from pipeline.acoustics.levels import item_levels
 from pipeline.core.config import Config
 from pipeline.core.records import LETTERS, SPEAKERS, Item, ItemSpec
 from pipeline.core.resources import Subtopic, Voice, draw_speakers
@@ -73,6 +74,7 @@ def plan_item(index: int, cfg: Config, topics: dict[str, list[Subtopic]],
         answer_may_be_longest=longest,
         facts=facts,
         key_fact=key_id,
+        conditions=item_levels(seed, index, cfg.types, cfg.acoustics),
     )
 
 

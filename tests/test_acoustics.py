@@ -205,3 +205,30 @@ def test_a_clean_run_writes_the_render_itself(small_run: RunResult) -> None:
     samples, _, _ = render_item(item, small_run.ctx)
     sr = small_run.ctx.cfg.audio.sample_rate
     assert (export / "wavs" / item.audio.wav).read_bytes() == wav_bytes(samples, sr)
+
+
+def test_eval_report_gives_accuracy_by_condition() -> None:
+    from pipeline.eval.report import markdown, summarise
+
+    def pred(i: int, snr: float | None, right: bool) -> dict:
+        rot = [{"letter": "A", "correct": right}] * 4
+        p = {"id": str(i), "type": "lecture", "depth": 1, "kind": "name", "duration": 90.0,
+             "n_speakers": 1, "rotations": rot, "plain": right, "circular": right,
+             "time_s": 0.1}
+        if snr is not None or i >= 0:
+            p["acoustics"] = {"snr_db": snr, "noise": "babble", "rt60_s": None,
+                              "overlap": 0.0, "telephone": False}
+        return p
+
+    preds = [pred(i, snr, ok) for i, (snr, ok) in enumerate(
+        [(20.0, True)] * 4 + [(0.0, True)] + [(0.0, False)] * 3)]
+    rep = summarise(preds, {"label": "m", "proxy": False, "source": "s", "source_kind": "run",
+                            "config": "c", "requests_this_run": 0})
+    rows = {r["value"]: r["plain"] for r in rep["by"]["snr_db"]}
+    assert list(rows) == ["0", "20"]
+    assert (rows["20"]["k"], rows["20"]["n"], rows["0"]["k"], rows["0"]["n"]) == (4, 4, 1, 4)
+    assert rows["0"]["lo"] < 0.25 < rows["0"]["hi"]  # with its Wilson interval
+    assert set(rep["by"]) == {"depth", "type", "kind", "duration", "speakers", "snr_db"}
+    assert "## By SNR (dB)" in markdown(rep)
+    clean = [{k: v for k, v in p.items() if k != "acoustics"} for p in preds]
+    assert "snr_db" not in summarise(clean, {"label": "m"})["by"]

@@ -232,3 +232,27 @@ def test_eval_report_gives_accuracy_by_condition() -> None:
     assert "## By SNR (dB)" in markdown(rep)
     clean = [{k: v for k, v in p.items() if k != "acoustics"} for p in preds]
     assert "snr_db" not in summarise(clean, {"label": "m"})["by"]
+
+
+def test_audit_shows_gate_wer_by_condition(small_run: RunResult) -> None:
+    import copy
+    import json
+
+    from pipeline.reports.audit import _markdown, audit_records
+
+    export = small_run.ctx.run_dir / "export"
+    recs = [json.loads(line) for line in (export / "data.jsonl").open()]
+    assert "wer_by_condition" not in audit_records(recs)  # a clean run's audit is unchanged
+    noisy = copy.deepcopy(recs)
+    for i, r in enumerate(noisy):
+        r["metadata"]["acoustics"] = {"snr_db": [20.0, 0.0][i % 2], "noise": "babble",
+                                      "rt60_s": None, "overlap": 0.0, "telephone": False}
+        r["checks"]["asr_wer"]["value"] = [0.1, 0.4][i % 2]
+    rejections = [{"id": noisy[1]["metadata"]["id"], "stage": "precheck", "reasons": []}]
+    rep = audit_records(noisy, rejections=rejections)
+    by = rep["wer_by_condition"]
+    assert set(by) == {"snr 20 dB babble", "snr 0 dB babble"}
+    assert by["snr 0 dB babble"]["wer"]["mean"] == 0.4
+    assert by["snr 0 dB babble"]["rejected_attempts"] == 1
+    assert by["snr 20 dB babble"]["rejected_attempts"] == 0
+    assert "## Gate WER by acoustic condition" in _markdown(rep)

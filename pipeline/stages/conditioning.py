@@ -79,11 +79,18 @@ def _pool(ctx: Context) -> dict[str, np.ndarray]:
         return beds
 
 
+def babbles_mix(ctx: Context, n: int, exclude: set[str], rng: np.random.Generator
+                ) -> tuple[np.ndarray, list[str]]:
+    """`n` samples of babble from the run's pool, none said by an `exclude`d voice."""
+    from pipeline.acoustics import babble as babbles
+
+    return babbles.mix(_pool(ctx), exclude, ctx.cfg.acoustics.babble_talkers, n, rng)
+
+
 def apply(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]]
           ) -> Conditioned | None:
     """The item's degraded and clean tracks, new times and measured levels; None when the
     item has no condition (its track is written as rendered)."""
-    from pipeline.acoustics import babble as babbles
     from pipeline.acoustics.condition import condition
 
     levels = item.spec.conditions
@@ -94,7 +101,7 @@ def apply(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]
 
     def babble(n: int, exclude: set[str], rng: np.random.Generator
                ) -> tuple[np.ndarray, list[str]]:
-        return babbles.mix(_pool(ctx), exclude, ctx.cfg.acoustics.babble_talkers, n, rng)
+        return babbles_mix(ctx, n, exclude, rng)
 
     return condition(samples, times, item.sentence_speakers(), item.key.index, levels,
                      item.spec.seed, a.sample_rate, a.loudness_lufs,

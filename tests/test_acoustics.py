@@ -256,3 +256,35 @@ def test_audit_shows_gate_wer_by_condition(small_run: RunResult) -> None:
     assert by["snr 0 dB babble"]["rejected_attempts"] == 1
     assert by["snr 20 dB babble"]["rejected_attempts"] == 0
     assert "## Gate WER by acoustic condition" in _markdown(rep)
+
+
+@pytest.mark.slow
+def test_a_conditioned_run_exports_degraded_and_clean_tracks(tmp_path: Path) -> None:
+    """Two items end to end: records, key clips, the clean track and the datasets folder."""
+    import json
+
+    import soundfile as sf
+
+    from pipeline.orchestration.runner import run_pipeline
+
+    cfg = make_config(tmp_path, "run=ac", "n_items=2", "seed=5", "acoustics.snr_db=30",
+                      "acoustics.noise=white", "acoustics.rt60_s=0.3", "acoustics.overlap=0.5")
+    res = run_pipeline(cfg, quiet=True)
+    assert res.built
+    export = cfg.run_dir / "export"
+    for line in (export / "data.jsonl").open():
+        rec = json.loads(line)
+        ac = rec["metadata"]["acoustics"]
+        assert ac["snr_db"] == 30 and ac["measured_snr_db"] == pytest.approx(30, abs=0.01)
+        assert ac["measured_rt60_s"] == pytest.approx(0.3, rel=0.2)
+        wav, sr = sf.read(export / "wavs" / rec["audio_data"]["combined"]["audio_files"][0])
+        clean, _ = sf.read(export / "wavs_clean" / ac["clean_audio_file"])
+        assert len(wav) == len(clean) and rec["duration"] == round(len(wav) / sr, 4)
+        key, _ = sf.read(export / "key_wavs" / rec["audio_data"]["key_sentences"]["audio_file"])
+        ks, ke = rec["timestamps"]["key_sentence"]
+        assert np.array_equal(key, wav[round(ks * sr): round(ke * sr)])
+        assert rec["provenance"]["acoustics"]["room"]["sources"]
+    import datasets
+
+    ds = datasets.load_from_disk(str(export / "hf"))
+    assert ds[0]["metadata"]["acoustics"]["snr_db"] == 30

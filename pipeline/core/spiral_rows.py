@@ -70,6 +70,9 @@ def spiral_record(rec: dict) -> dict:
     out = {**rec, "audio_data": json.loads(json.dumps(rec["audio_data"]))}
     out["audio_data"]["combined"]["audio_folder"] = f"{SPIRAL_DIR}/wavs"
     out["audio_data"]["key_sentences"]["audio_dir"] = f"{SPIRAL_DIR}/key_wavs"
+    if "acoustics" in rec["metadata"]:  # shipped only with publish.clean_audio
+        out["metadata"] = {**rec["metadata"], "acoustics": {
+            **rec["metadata"]["acoustics"], "clean_audio_folder": f"{SPIRAL_DIR}/wavs_clean"}}
     return out
 
 

@@ -62,7 +62,14 @@ def load_rejections(data_file: Path) -> list[dict[str, Any]] | None:
     for folder in (Path(data_file).parent, Path(data_file).parent.parent):
         path = folder / "rejections.jsonl"
         if path.exists():
-            return [rec for _, rec in read_jsonl(path, AuditError)]
+            rejections = [rec for _, rec in read_jsonl(path, AuditError)]
+            plan = folder / "plan.jsonl"
+            if plan.exists():  # each attempt's acoustic condition, built in the end or not
+                levels = {spec["id"]: spec.get("conditions")
+                          for _, spec in read_jsonl(plan, AuditError)}
+                for rec in rejections if any(levels.values()) else []:
+                    rec["condition"] = condition_label(levels.get(rec["id"]))
+            return rejections
     return None
 
 
@@ -193,7 +200,8 @@ def _wer_by_condition(items: list[dict[str, Any]], rejections: list[dict[str, An
         out[label] = {"items": sum(1 for v in labels.values() if v == label),
                       "wer": _stats(wers) if wers else None,
                       "rejected_attempts": None if rejections is None else sum(
-                          1 for r in rejections if labels.get(r["id"]) == label)}
+                          1 for r in rejections
+                          if r.get("condition", labels.get(r["id"])) == label)}
     return out
 
 

@@ -107,6 +107,7 @@ class PublishConfig:
     audio_format: str = "flac"  # flac (lossless, about half the bytes) | wav (as exported)
     spiral_files: bool = True  # also ship spiral/: data.jsonl, data_h.jsonl, wavs/, key_wavs/
     hard_from_proxy: bool = False  # publish tags from the offline proxy as the hard subset
+    clean_audio: bool = False  # also ship spiral/wavs_clean/ (runs with acoustic conditions)
     license: str = "cc-by-4.0"  # the card's licence when no audio licence overrides it
     pretty_name: str = "SPIRAL-style long-context spoken QA (synthetic)"
 
@@ -186,6 +187,27 @@ class AuditConfig:
 
 
 @dataclass
+class AcousticsConfig:
+    """Degraded audio at set levels (pipeline/acoustics/); all off by default. A list of
+    levels gives each to an equal share of items (stratified by the planner)."""
+
+    snr_db: float | list[float] | None = None  # additive noise at this SNR over the item
+    noise: str | list[str] = "babble"  # babble | pink | white | hum
+    rt60_s: float | list[float] | None = None  # image-source room with this RT60
+    overlap: float | list[float] = 0.0  # share of turn changes that overlap
+    telephone: bool | list[bool] = False  # 300-3,400 Hz, 8 kHz, G.711 mu-law
+    babble_talkers: int = 5  # voices mixed into babble
+
+    @property
+    def enabled(self) -> bool:
+        def levels(v: object) -> list:
+            return v if isinstance(v, list) else [v]
+        return (any(v is not None for v in levels(self.snr_db))
+                or any(v is not None for v in levels(self.rt60_s))
+                or any(v > 0 for v in levels(self.overlap)) or any(levels(self.telephone)))
+
+
+@dataclass
 class Config:
     run: str = "demo"
     seed: int = 1234
@@ -210,6 +232,7 @@ class Config:
     validate: ValidateConfig = field(default_factory=ValidateConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     question: QuestionConfig = field(default_factory=QuestionConfig)
+    acoustics: AcousticsConfig = field(default_factory=AcousticsConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -241,6 +264,28 @@ BASELINE_ADAPTERS = ("cascade", "qwen2-audio")
 JUDGE_BACKENDS = ("offline", "llm")
 ANSWER_MATCH = ("exact", "names_fuzzy")
 ASR_WINDOWS = ("fitted", "full")
+NOISES = ("babble", "pink", "white", "hum")
+
+
+def _levels(value: Any) -> list:
+    """A setting's levels: a list stratifies them over the items (never empty)."""
+    return value if isinstance(value, list) else [value]
+
+
+def _acoustics_checks(a: AcousticsConfig) -> list[tuple[bool, str, str]]:
+    snr, rt60, ov = _levels(a.snr_db), _levels(a.rt60_s), _levels(a.overlap)
+    return [
+        (bool(snr) and all(v is None or -10 <= v <= 60 for v in snr), "acoustics.snr_db",
+         "null, or a dB value (or non-empty list) from -10 to 60"),
+        (bool(_levels(a.noise)) and all(v in NOISES for v in _levels(a.noise)),
+         "acoustics.noise", f"one of {NOISES} (or a list of them)"),
+        (bool(rt60) and all(v is None or 0.1 <= v <= 1.5 for v in rt60), "acoustics.rt60_s",
+         "null, or seconds (or a non-empty list) from 0.1 to 1.5"),
+        (bool(ov) and all(0 <= v <= 1 for v in ov), "acoustics.overlap",
+         "a share (or non-empty list) from 0 to 1"),
+        (bool(_levels(a.telephone)), "acoustics.telephone", "true, false or a list of them"),
+        (1 <= a.babble_talkers <= 10, "acoustics.babble_talkers", "an int from 1 to 10"),
+    ]
 
 
 def _build(cls: type, data: dict[str, Any], source: str, lenient: bool = False) -> Any:
@@ -333,7 +378,7 @@ def _validate(cfg: Config, source: str) -> None:
         (0 <= cfg.question.multi_hop <= 1, "question.multi_hop", "a float from 0 to 1"),
         (cfg.run != "" and "/" not in cfg.run and not cfg.run.startswith("."), "run",
          "a folder name (no '/')"),
-    ]
+    ] + _acoustics_checks(cfg.acoustics)
     if (wrong := out_of_bounds(cfg)) is not None:  # first: a nan passes every check below
         raise ConfigError(f"{source}: {wrong}")
     for ok, key, expected in checks:

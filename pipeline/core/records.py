@@ -70,6 +70,8 @@ class ItemSpec:
     target_seconds: float = 0.0
     tolerance_seconds: float = 0.0
     hops: int = 1  # facts the question needs: 1, or 2 for a two-hop question
+    # Acoustic levels (pipeline/acoustics/levels.py): {} when the run has none.
+    conditions: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +117,8 @@ class AudioInfo:
     # Every key fact's sentence in transcript order (two for a two-hop item, the later one
     # being `key_wav`): {"index", "times": [start, end], "wav", "value"}.
     keys: list[dict[str, Any]] = field(default_factory=list)
+    # Asked and measured acoustic levels and the clean track's name: {} when none were set.
+    acoustics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,7 +163,7 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
     assert item.transcript and item.key and item.question and item.audio, item.id
     spec, key, q, audio = item.spec, item.key, item.question, item.audio
     speakers = item.sentence_speakers()
-    return {
+    rec = {
         "transcript": [{"speaker": t.speaker, "text": list(t.text)} for t in item.transcript],
         "original_key_sentence": key.sentence,
         "test_question": {
@@ -212,3 +216,8 @@ def to_spiral(item: Item, audio_folder: str = "wavs", key_folder: str = "key_wav
                    for c in item.checks},
         "provenance": item.provenance,
     }
+    if audio.acoustics:  # asked and measured levels; the room's geometry is provenance
+        rec["metadata"]["acoustics"] = {k: v for k, v in audio.acoustics.items()
+                                        if k != "details"}
+        rec["provenance"] = {**item.provenance, "acoustics": audio.acoustics.get("details")}
+    return rec

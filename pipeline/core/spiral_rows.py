@@ -21,19 +21,27 @@ SKIP_FIELDS = ("checks", "provenance", "audio", "key_audio", "difficulty")
 SPIRAL_DIR = "spiral"  # a published folder's files in SPIRAL's own layout
 
 
-def features(sample_rate: int) -> Any:
+def features(sample_rate: int, acoustics: bool = False) -> Any:
     """Every SPIRAL field with its nesting, plus ours. `prompts_used` (a mapping whose keys
     vary by item) becomes a list of {speaker, prompt}; `answer_label` is the correct choice's
-    index 0-3 (A-D), beside SPIRAL's `correct_answer` text."""
+    index 0-3 (A-D), beside SPIRAL's `correct_answer` text. `metadata.acoustics` (asked and
+    measured levels) only in runs built with acoustic conditions: a clean run's schema is
+    the one it always had."""
     from datasets import Audio, ClassLabel, Features, List, Value
 
     s, i, f, b = Value("string"), Value("int32"), Value("float64"), Value("bool")
+    metadata = {"main_topic": s, "subtopic": s, "transcript_type": s, "id": s,
+                "target_seconds": f, "hops": i}
+    if acoustics:
+        metadata["acoustics"] = {
+            "snr_db": f, "noise": s, "measured_snr_db": f, "rt60_s": f, "measured_rt60_s": f,
+            "room_dims": List(f), "overlap": f, "measured_overlap": f, "telephone": b,
+            "clean_audio_file": s, "clean_audio_folder": s}
     return Features({
         "transcript": List({"speaker": s, "text": List(s)}),
         "original_key_sentence": s,
         "test_question": {"question": s, "choices": List(s), "correct_answer": s},
-        "metadata": {"main_topic": s, "subtopic": s, "transcript_type": s, "id": s,
-                     "target_seconds": f, "hops": i},
+        "metadata": metadata,
         "audio_data": {
             "key_sentences": {"speaker": s, "text": s, "audio_file": s, "indices": List(i),
                               "audio_dir": s},
@@ -66,6 +74,9 @@ def spiral_record(rec: dict) -> dict:
     out = {**rec, "audio_data": json.loads(json.dumps(rec["audio_data"]))}
     out["audio_data"]["combined"]["audio_folder"] = f"{SPIRAL_DIR}/wavs"
     out["audio_data"]["key_sentences"]["audio_dir"] = f"{SPIRAL_DIR}/key_wavs"
+    if "acoustics" in rec["metadata"]:  # shipped only with publish.clean_audio
+        out["metadata"] = {**rec["metadata"], "acoustics": {
+            **rec["metadata"]["acoustics"], "clean_audio_folder": f"{SPIRAL_DIR}/wavs_clean"}}
     return out
 
 

@@ -31,6 +31,28 @@ GROUPS: dict[str, Callable[[dict], str]] = {
     "speakers": lambda p: str(p["n_speakers"]),
 }
 
+# Acoustic conditions (records built with `acoustics:`): a group each, when any item has one.
+CONDITIONS = {"snr_db": "SNR (dB)", "noise": "noise", "rt60_s": "RT60 (s)",
+              "overlap": "overlap share", "telephone": "telephone band"}
+
+
+def _level(key: str, value: Any) -> str:
+    if value is None or value is False or (key == "overlap" and value == 0):
+        return "off"
+    return "on" if value is True else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def groups(preds: list[dict]) -> dict[str, Callable[[dict], str]]:
+    """The report's groupings: the fixed ones, and each acoustic condition that varies or is
+    set in these predictions."""
+    out = dict(GROUPS)
+    for key in CONDITIONS:
+        levels = {_level(key, (p.get("acoustics") or {}).get(key)) for p in preds}
+        varies = len(levels) > 1
+        if varies or (key != "noise" and levels != {"off"}):  # one noise kind: under SNR
+            out[key] = lambda p, key=key: _level(key, (p.get("acoustics") or {}).get(key))
+    return out
+
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     """95% Wilson score interval of k successes in n trials (0 <= lo <= hi <= 1)."""
@@ -63,6 +85,9 @@ def _order(key: str, values: set[str]) -> list[str]:
         if key == "duration":
             return (0 if v.startswith("<") else 2 if v.startswith(">") else 1,
                     float(v.lstrip("<>=").split("-")[0].split()[0]))
+        if key in CONDITIONS:  # off first, then by level
+            return (v != "off", float(v) if v.replace(".", "", 1).lstrip("-").isdigit()
+                    else 0.0, v)
         return (v == "n/a", int(v) if v.isdigit() else 0, v)
     return sorted(values, key=sort_key)
 
@@ -74,7 +99,7 @@ def summarise(preds: list[dict], meta: dict[str, Any]) -> dict[str, Any]:
     answers = [r for p in preds for r in p["rotations"]]
     picks = [r["letter"] for r in answers if r["letter"]]
     by: dict[str, list[dict]] = {}
-    for key, fn in GROUPS.items():
+    for key, fn in groups(preds).items():
         values = _order(key, {fn(p) for p in preds})
         by[key] = [{"value": v, "plain": _rate([p["plain"] for p in preds if fn(p) == v]),
                     "circular": _rate([p["circular"] for p in preds if fn(p) == v])}
@@ -135,7 +160,8 @@ def markdown(rep: dict[str, Any]) -> str:
               "picked: " + ", ".join(f"{k} {v}" for k, v in rep["letters_picked"].items()) + ".",
               ""]
     names = {"depth": "key-sentence depth decile", "type": "transcript type",
-             "kind": "detail kind", "duration": "duration", "speakers": "speakers"}
+             "kind": "detail kind", "duration": "duration", "speakers": "speakers",
+             **CONDITIONS}
     for key, rows in rep["by"].items():
         lines += [f"## By {names[key]}", "", f"| {key} | items | plain | circular |",
                   "|---|---|---|---|"]

@@ -58,7 +58,7 @@ def score(item: EvalItem, ans: Answers) -> list[dict[str, Any]]:
 
 def prediction(item: EvalItem, spec: ModelSpec, rot: list[dict], blind: list[dict] | None,
                usage: dict[str, Any], time_s: float) -> dict[str, Any]:
-    return {"id": item.id, "model": spec.model_id, "type": item.type, "depth": item.depth,
+    out = {"id": item.id, "model": spec.model_id, "type": item.type, "depth": item.depth,
             "kind": item.kind, "duration": round(item.duration, 3),
             "n_speakers": item.n_speakers, **grid.item_fields(item.rec),
             "correct_choice": item.rec["test_question"]["choices"].index(
@@ -66,6 +66,10 @@ def prediction(item: EvalItem, spec: ModelSpec, rot: list[dict], blind: list[dic
             "rotations": rot, "plain": rot[0]["correct"],
             "circular": all(r["correct"] for r in rot), "blind": blind,
             "usage": usage, "time_s": round(time_s, 4)}
+    acoustics = (item.rec.get("metadata") or {}).get("acoustics")
+    if acoustics:  # the asked levels, for the report's accuracy by condition
+        out["acoustics"] = {k: acoustics.get(k) for k in rp.CONDITIONS}
+    return out
 
 
 class _Passes:

@@ -37,8 +37,8 @@ from pipeline.core.records import LETTERS, AudioInfo, Check, Item, Turn
 from pipeline.core.seeds import derive_seed, rng_for
 from pipeline.engine.driver import run_stage
 from pipeline.engine.stage import Context, Stage, StageFailure
+from pipeline.stages import conditioning, synthesize, validate
 from pipeline.stages import question as question_stage
-from pipeline.stages import synthesize, validate
 from pipeline.validation import heard
 from pipeline.validation.intelligibility import heard_text, transcript_checks
 from pipeline.validation.judge import judge_checks, judge_question, solver_for
@@ -146,6 +146,10 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
 
     sr = ctx.cfg.audio.sample_rate
     samples, times, scale = synthesize.render_item(item, ctx)
+    raw, raw_times = samples, times
+    cond = conditioning.apply(item, ctx, samples, times)  # hear the degraded key clip
+    if cond is not None:
+        samples, times = cond.degraded, cond.times
     k = item.key.index
     audio = AudioInfo(wav=f"{item.id}.wav", key_wav=f"{item.id}_key.wav", sample_rate=sr,
                       duration=round(len(samples) / sr, 4), sentence_times=times,
@@ -157,7 +161,7 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     text = heard_text(clip, clip_sr, v, ctx.cache_root / "asr", validate.asr_parallel(ctx))
     checks += transcript_checks(item.key.sentence, two_hop.heard_answer(item), text, v)
     if all(c.ok for c in checks):  # synthesis writes this render, not a second one
-        synthesize.keep_track(item, ctx, samples, times, scale)
+        synthesize.keep_track(item, ctx, raw, raw_times, scale, cond)
     return checks
 
 

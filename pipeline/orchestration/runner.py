@@ -86,8 +86,14 @@ def manifest(ctx: Context, items: list[Item]) -> dict:
     }
 
 
+def _plan_line(spec: dict) -> str:
+    if not spec.get("conditions"):  # a run without acoustics writes the plan it always did
+        spec.pop("conditions", None)
+    return json.dumps(spec, ensure_ascii=False) + "\n"
+
+
 def write_plan(items: list[Item], run_dir: Path) -> None:
-    lines = (json.dumps(asdict(it.spec), ensure_ascii=False) + "\n" for it in items)
+    lines = (_plan_line(asdict(it.spec)) for it in items)
     atomic_write_text(run_dir / "plan.jsonl", "".join(lines))
 
 

@@ -182,7 +182,7 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
         subsets.append(Subset("hard", [it.id for it in items if it.id in hard],
                               f"items {by['model'] or 'an unnamed model'} answers wrongly"
                               + (" (an offline proxy)" if by["proxy"] else "")))
-    feats = features(built_with.audio.sample_rate)
+    feats = features(built_with.audio.sample_rate, built_with.acoustics.enabled)
     max_bytes = cfg.publish.max_shard_mb * 1024 * 1024
     out = run_dir / cfg.publish.folder
     for stale in run_dir.glob(f".{cfg.publish.folder}-*"):  # a killed publish's leftovers
@@ -202,6 +202,8 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
             spiral = tmp / SPIRAL_DIR
             link_tree(export / "wavs", spiral / "wavs")
             link_tree(export / "key_wavs", spiral / "key_wavs")
+            if cfg.publish.clean_audio and (export / "wavs_clean").is_dir():
+                link_tree(export / "wavs_clean", spiral / "wavs_clean")
             atomic_write_text(spiral / "data.jsonl", "".join(
                 json.dumps(spiral_record(rec), ensure_ascii=False) + "\n"
                 for _, rec in _records(export / "data.jsonl")))

@@ -73,7 +73,14 @@ def load_rejections(data_file: Path) -> list[dict[str, Any]] | None:
     for folder in (Path(data_file).parent, Path(data_file).parent.parent):
         path = folder / "rejections.jsonl"
         if path.exists():
-            return [rec for _, rec in read_jsonl(path, AuditError)]
+            rejections = [rec for _, rec in read_jsonl(path, AuditError)]
+            plan = folder / "plan.jsonl"
+            if plan.exists():  # each attempt's acoustic condition, built in the end or not
+                levels = {spec["id"]: spec.get("conditions")
+                          for _, spec in read_jsonl(plan, AuditError)}
+                for rec in rejections if any(levels.values()) else []:
+                    rec["condition"] = condition_label(levels.get(rec["id"]))
+            return rejections
     return None
 
 
@@ -177,7 +184,44 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
         "choices": texts,
         "correct": ci,
         **audit_grid.record_fields(rec),
+        "condition": condition_label(meta.get("acoustics")),
     }
+
+
+def condition_label(levels: dict[str, Any] | None) -> str | None:
+    """An item's acoustic condition in a few words ("snr 5 dB babble, rt60 0.6 s"), or None
+    for a record built without one."""
+    if not levels:
+        return None
+    parts = []
+    if levels.get("snr_db") is not None:
+        parts.append(f"snr {levels['snr_db']:g} dB {levels.get('noise') or ''}".strip())
+    if levels.get("rt60_s"):
+        parts.append(f"rt60 {levels['rt60_s']:g} s")
+    if levels.get("overlap"):
+        parts.append(f"overlap {levels['overlap']:g}")
+    if levels.get("telephone"):
+        parts.append("telephone")
+    return ", ".join(parts) or "clean"
+
+
+def _wer_by_condition(items: list[dict[str, Any]], rejections: list[dict[str, Any]] | None
+                      ) -> dict[str, Any] | None:
+    """The gate's key-segment WER of the exported items by acoustic condition, and how many
+    attempts of those items a gate rejected: what each level costs."""
+    labels = {it["id"]: it["condition"] for it in items if it["condition"]}
+    if not labels:
+        return None
+    out: dict[str, Any] = {}
+    for label in sorted(set(labels.values())):
+        wers = [float(it["wer"]) for it in items
+                if it["condition"] == label and it["wer"] is not None]
+        out[label] = {"items": sum(1 for v in labels.values() if v == label),
+                      "wer": _stats(wers) if wers else None,
+                      "rejected_attempts": None if rejections is None else sum(
+                          1 for r in rejections
+                          if r.get("condition", labels.get(r["id"])) == label)}
+    return out
 
 
 def _share(count: int, n: int) -> float:
@@ -295,6 +339,9 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
         if th.topic_fit_gap_max is not None and n >= th.corpus_min_items else None,
         "grid": audit_grid.summary(items, target, tol),
     }
+    by_condition = _wer_by_condition(items, rejections)
+    if by_condition:  # runs with acoustic conditions only: a clean audit is unchanged
+        result["wer_by_condition"] = by_condition
     if durations:
         inside = sum(abs(it["duration"] - w[0]) <= w[1] for it in items
                      if it["duration"] is not None
@@ -464,6 +511,15 @@ def _markdown(r: dict[str, Any]) -> str:
         w = r["wer"]
         lines.append(f"- key-segment WER: mean {w['mean']:.3f}, median {w['median']:.3f}, "
                      f"max {w['max']:.3f}")
+    if r.get("wer_by_condition"):
+        lines += ["", "## Gate WER by acoustic condition", "",
+                  "| condition | items | key-segment WER mean | max | rejected attempts |",
+                  "| --- | --- | --- | --- | --- |"]
+        for label, c in r["wer_by_condition"].items():
+            w = c["wer"] or {}
+            lines.append(f"| {label} | {c['items']} | {w.get('mean', '-')} | "
+                         f"{w.get('max', '-')} | {c['rejected_attempts']} |")
+        lines.append("")
     if r["gates"]:
         lines.append(f"- every gate passed: {_pct(r['gates']['all_passed'])}; failed checks: "
                      + (", ".join(f"{k} {v}" for k, v in r["gates"]["failed_by_check"].items())

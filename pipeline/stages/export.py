@@ -103,7 +103,7 @@ def save_hf(records: list[dict], export: Path, out: Path, sample_rate: int,
     from datasets.arrow_writer import ArrowWriter
     from datasets.utils.py_utils import asdict as hf_asdict
 
-    feats = features(sample_rate)
+    feats = features(sample_rate, any("acoustics" in r["metadata"] for r in records))
     out.mkdir(parents=True)
     name = "data-00000-of-00001.arrow"
     writer = ArrowWriter(features=feats, path=str(out / name))
@@ -170,6 +170,11 @@ def run(items: list[Item], ctx: Context) -> Path:
             for name in sorted({key_wav, *(k["audio_file"] for k in rec["key_detail"]["keys"])}):
                 _link(audio_dir / "key" / name, tmp / "key_wavs" / name,
                       sums.get(f"audio/key/{name}"))
+            clean = rec["metadata"].get("acoustics", {}).get("clean_audio_file")
+            if clean:  # the same item before its acoustic conditions
+                (tmp / "wavs_clean").mkdir(exist_ok=True)
+                _link(audio_dir / "clean" / clean, tmp / "wavs_clean" / clean,
+                      sums.get(f"audio/clean/{clean}"))
             lines.append(json.dumps(rec, ensure_ascii=False))
         atomic_write_text(tmp / "data.jsonl", "".join(line + "\n" for line in lines))
         if hard is not None:

@@ -5,6 +5,7 @@ Item i's spec depends only on (run seed, i): `--n 50` is a prefix of `--n 500`.
 
 from __future__ import annotations
 
+from pipeline.acoustics.levels import item_levels
 from pipeline.core.config import Config
 from pipeline.core.grid import Cell, cells
 from pipeline.core.records import LETTERS, SPEAKERS, Item, ItemSpec
@@ -92,6 +93,7 @@ def plan_item(cell: Cell, cfg: Config, topics: dict[str, list[Subtopic]],
         target_seconds=cell.target_seconds,
         tolerance_seconds=cell.tolerance_seconds,
         hops=hops,
+        conditions=item_levels(seed, local, cfg.types, cfg.acoustics),
     )
 
 

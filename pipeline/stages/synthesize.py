@@ -10,6 +10,7 @@ the backend (speaker ids, reference wavs) before anything renders.
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,11 +20,15 @@ from pipeline.core.resources import ResourceError
 from pipeline.core.store import atomic_write_bytes, content_hash
 from pipeline.engine.driver import run_stage
 from pipeline.engine.stage import Context, Stage, StageFailure
+from pipeline.stages import conditioning
 from pipeline.text.spoken import to_spoken
 from pipeline.tts import tracks
 from pipeline.tts.backends import get_backend
 from pipeline.tts.base import SentenceCache, TTSBackend
 from pipeline.writing import two_hop
+
+if TYPE_CHECKING:
+    from pipeline.acoustics.condition import Conditioned
 
 NORMALIZER_VERSION = "1"  # bump when pipeline/text/spoken.py changes what is spoken
 
@@ -45,7 +50,7 @@ def _voices_of(item: Item, ctx: Context) -> dict:
 def _inputs(item: Item, ctx: Context) -> dict:
     tts = backend(ctx)
     voices = _voices_of(item, ctx)
-    return {
+    out = {
         "sentences": item.sentences(),
         "speakers": item.sentence_speakers(),
         "key_index": item.key.index if item.key else None,
@@ -55,6 +60,9 @@ def _inputs(item: Item, ctx: Context) -> dict:
         "backend": tts.name,
         "normalizer": NORMALIZER_VERSION,
     }
+    if item.spec.conditions:  # only then: a clean item keeps the key it always had
+        out["acoustics"] = conditioning.inputs(item, ctx)
+    return out
 
 
 def _render(item: Item, ctx: Context, tts: TTSBackend, scale: float
@@ -80,7 +88,8 @@ def render_item(item: Item, ctx: Context) -> tuple[np.ndarray, list[list[float]]
     scale = 1.0
     samples, times = _render(item, ctx, tts, scale)
     for _ in range(ctx.cfg.tts.max_duration_fixes):
-        duration = len(samples) / a.sample_rate
+        # Overlapping turns shorten the item: the window holds for the track written.
+        duration = len(samples) / a.sample_rate - conditioning.shortening(item, ctx, times)
         if abs(duration - a.target_seconds) <= a.tolerance_seconds * 0.8:
             break
         # Speech time scales with 1/rate; pauses do not, so aim at the speech alone.
@@ -110,10 +119,33 @@ def _track_key(item: Item, ctx: Context) -> str:
 
 
 def keep_track(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]],
-               scale: float) -> None:
+               scale: float, cond: Conditioned | None = None) -> None:
     """Hand this stage a render of `item` the pre-check approved (pipeline/tts/tracks.py):
-    what render_item gives, so synthesis writes it instead of rendering it again."""
+    what render_item gives, so synthesis writes it instead of rendering it again; and the
+    conditioned tracks made from it, if any, so they are not made twice."""
     _track_store(ctx).put(_track_key(item, ctx), samples, times, scale)
+    if cond is not None:
+        tracks.ArrayStore(ctx.cfg.tts_cache / "tracks").put_arrays(
+            _track_key(item, ctx) + "-acoustics",
+            {"degraded": cond.degraded, "clean": cond.clean},
+            {"times": cond.times, "measured": cond.measured, "details": cond.details})
+
+
+def conditioned(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]]
+                ) -> Conditioned | None:
+    """The item's conditioned tracks: as the pre-check kept them, else made now (the same
+    samples: every draw is seeded)."""
+    if not item.spec.conditions:
+        return None
+    kept = tracks.ArrayStore(ctx.cfg.tts_cache / "tracks").take_arrays(
+        _track_key(item, ctx) + "-acoustics")
+    if kept is not None:
+        from pipeline.acoustics.condition import Conditioned
+
+        arrays, meta = kept
+        return Conditioned(arrays["degraded"], arrays["clean"], meta["times"],
+                           meta["measured"], meta["details"])
+    return conditioning.apply(item, ctx, samples, times)
 
 
 def _apply(item: Item, ctx: Context) -> Item:
@@ -124,6 +156,15 @@ def _apply(item: Item, ctx: Context) -> Item:
     tts = backend(ctx)
     kept = _track_store(ctx).take(_track_key(item, ctx))
     samples, times, scale = kept if kept is not None else render_item(item, ctx)
+    cond = conditioned(item, ctx, samples, times)
+    acoustics: dict = {}
+    if cond is not None:
+        clean_name = f"{item.id}.wav"
+        atomic_write_bytes(ctx.run_dir / "audio" / conditioning.CLEAN_DIR / clean_name,
+                           wav_bytes(cond.clean, a.sample_rate))
+        samples, times = cond.degraded, cond.times
+        acoustics = {**cond.measured, "clean_audio_file": clean_name,
+                     "clean_audio_folder": "wavs_clean", "details": cond.details}
     k = item.key.index
     start, end = times[k]
     sr = a.sample_rate
@@ -149,14 +190,12 @@ def _apply(item: Item, ctx: Context) -> Item:
     info = AudioInfo(wav=wav_name, key_wav=key_name, sample_rate=sr,
                      duration=round(len(samples) / sr, 4), sentence_times=times,
                      key_times=[start, end], rate_scale=scale, tts_backend=tts.name,
-                     keys=keys)
+                     keys=keys, acoustics=acoustics)
     return replace(item, audio=info)
 
 
 def _files_exist(item: Item, ctx: Context) -> bool:
-    audio_dir = ctx.run_dir / "audio"
-    return bool(item.audio) and (audio_dir / item.audio.wav).exists() and all(
-        (audio_dir / "key" / name).exists() for name in key_wavs(item.audio))
+    return bool(item.audio) and all((ctx.run_dir / f).exists() for f in audio_files(item, ctx))
 
 
 def key_wavs(audio: AudioInfo) -> list[str]:
@@ -167,7 +206,10 @@ def key_wavs(audio: AudioInfo) -> list[str]:
 def audio_files(item: Item, ctx: Context) -> list[str]:
     """The item's wavs, relative to the run folder (checksummed with its record)."""
     assert item.audio is not None
-    return [f"audio/{item.audio.wav}", *(f"audio/key/{n}" for n in key_wavs(item.audio))]
+    out = [f"audio/{item.audio.wav}", *(f"audio/key/{n}" for n in key_wavs(item.audio))]
+    if item.audio.acoustics:
+        out.append(f"audio/{conditioning.CLEAN_DIR}/{item.audio.acoustics['clean_audio_file']}")
+    return out
 
 
 STAGE = Stage("synthesize", "1", ("audio",), _inputs, _apply,

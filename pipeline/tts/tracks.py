@@ -62,3 +62,34 @@ class TrackStore:
             meta.unlink(missing_ok=True)
             npy.unlink(missing_ok=True)
         return samples, [list(t) for t in info["times"]], float(info["scale"])
+
+
+class ArrayStore(TrackStore):
+    """Named arrays and a JSON-able dict under one key (the pre-check's conditioned tracks:
+    degraded, clean, and what was measured), taken once like a track."""
+
+    def put_arrays(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        npy, info = self._paths(key)
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
+        data = buf.getvalue()
+        atomic_write_bytes(npy, data)
+        atomic_write_text(info, json.dumps({"version": VERSION, "meta": meta,
+                                            "sha256": hashlib.sha256(data).hexdigest()}))
+
+    def take_arrays(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        """The entry, removed from the store; None when absent or damaged."""
+        npy, info = self._paths(key)
+        try:
+            head = json.loads(info.read_text(encoding="utf-8"))
+            data = npy.read_bytes()
+        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+            return None
+        finally:
+            info.unlink(missing_ok=True)
+            npy.unlink(missing_ok=True)
+        if not isinstance(head, dict) or head.get("version") != VERSION \
+                or hashlib.sha256(data).hexdigest() != head.get("sha256"):
+            return None
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}, head["meta"]

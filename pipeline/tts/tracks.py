@@ -70,26 +70,30 @@ class ArrayStore(TrackStore):
 
     def put_arrays(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
         npy, info = self._paths(key)
-        buf = io.BytesIO()
-        np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
-        data = buf.getvalue()
-        atomic_write_bytes(npy, data)
-        atomic_write_text(info, json.dumps({"version": VERSION, "meta": meta,
-                                            "sha256": hashlib.sha256(data).hexdigest()}))
+        atomic_write_with(npy, lambda fh: np.savez(
+            fh, **{k: np.ascontiguousarray(v) for k, v in arrays.items()}))
+        # A checksummed record: the times and measured levels go into data.jsonl too.
+        write_checked(info, {"version": VERSION, "meta": meta, "npy_sha256": file_hash(npy)})
 
     def take_arrays(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
         """The entry, removed from the store; None when absent or damaged."""
         npy, info = self._paths(key)
         try:
-            head = json.loads(info.read_text(encoding="utf-8"))
-            data = npy.read_bytes()
-        except (FileNotFoundError, ValueError, UnicodeDecodeError):
-            return None
+            if not info.exists():
+                return None
+            head = read_checked(info, "kept conditioned track", "conditioning the item again")
+            if head is None or head.get("version") != VERSION:
+                return None
+            try:
+                if file_hash(npy) != head.get("npy_sha256"):
+                    notice(f"{npy}: kept conditioned track fails its checksum; conditioning "
+                           "the item again")
+                    return None
+                with np.load(npy, allow_pickle=False) as z:
+                    arrays = {k: z[k] for k in z.files}
+            except (OSError, EOFError, ValueError):
+                return None
         finally:
             info.unlink(missing_ok=True)
             npy.unlink(missing_ok=True)
-        if not isinstance(head, dict) or head.get("version") != VERSION \
-                or hashlib.sha256(data).hexdigest() != head.get("sha256"):
-            return None
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}, head["meta"]
+        return arrays, head["meta"]

@@ -163,6 +163,21 @@ def test_same_seed_same_bytes_and_clean_track_untouched_without_overlap() -> Non
     assert a.measured["measured_rt60_s"] == pytest.approx(0.3, rel=0.2)
 
 
+def test_loudness_target_holds_after_mixing() -> None:
+    import pyloudnorm
+
+    track, times, speakers = _dialogue(np.random.default_rng(8))
+    for levels in ({"snr_db": 0.0, "noise": "white", "rt60_s": None, "overlap": 0.0,
+                    "telephone": False},
+                   {"snr_db": 10.0, "noise": "hum", "rt60_s": 0.4, "overlap": 0.5,
+                    "telephone": True}):
+        out = condition(track, times, speakers, 4, levels, seed=3, sample_rate=SR, lufs=-23.0)
+        # The clean track is the render itself without overlap (loudness set by assembly).
+        for x in (out.degraded, out.clean) if levels["overlap"] else (out.degraded,):
+            lufs = pyloudnorm.Meter(SR).integrated_loudness(x.astype(np.float64) / 32768.0)
+            assert abs(lufs - (-23.0)) < 0.2, (levels, lufs)
+
+
 def test_levels_are_stratified_within_each_type() -> None:
     a = AcousticsConfig(snr_db=[20.0, 10.0, 5.0, 0.0])
     types = {"lecture": 1.0, "conversation": 1.0, "meeting": 1.0}

@@ -64,7 +64,7 @@ def _pcm16_loudness(x: np.ndarray, sample_rate: int, lufs: float) -> np.ndarray:
     meter = pyloudnorm.Meter(sample_rate)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loudness = meter.integrated_loudness(x)
+        loudness = meter.integrated_loudness(x.astype(np.float32))  # half the filter work
     if np.isfinite(loudness):
         x = x * (10.0 ** ((lufs - loudness) / 20.0))
     return (np.clip(x, -1.0, 1.0) * 32767.0).round().astype(np.int16)

@@ -20,6 +20,7 @@ from pipeline.core.config import Config, ConfigError
 from pipeline.llm.openai_client import LLMSession, LLMTaskError, ask
 from pipeline.orchestration.runner import RunResult, run_pipeline
 from pipeline.testing.offline_server import Faults, OfflineLLMServer
+from pipeline.writing.facts import key_fact
 from pipeline.writing.llm_writer import judge_variables
 from tests.conftest import ROOT, make_config
 
@@ -64,10 +65,13 @@ def test_full_run_over_http_equals_offline_keeps_the_key_secret_and_reruns_free(
     rebuilt = sum(map(len, json.loads(reseeds.read_text()).values())) if reseeds.exists() else 0
     tasks = Counter(r["task"] for r in chat(server))
     assert tasks["script"] == 6 + rebuilt  # one script per attempt; plant, stem, distractors
-    # once per attempt and once per key the pre-check draws again
-    assert tasks["plant"] >= 6 + rebuilt and tasks["question"] == tasks["distractors"]
+    # once per attempt and once per key the pre-check draws again; the distractors only for
+    # a key with no alternatives of its own (a subtopic with no fact bank yet)
+    assert tasks["facts"] == tasks["script"]
+    assert tasks["plant"] >= 6 + rebuilt and tasks["question"] >= tasks["distractors"]
     assert sent == sum(tasks.values())
-    assert {r["task"] for r in chat(server)} == {"script", "plant", "question", "distractors"}
+    assert {r["task"] for r in chat(server)} <= {"facts", "script", "plant", "question",
+                                                 "distractors"}
     # The offline writer answers over HTTP: the same items as the offline backend.
     offline = (small_run.ctx.run_dir / "export" / "data.jsonl").read_text().splitlines()
     http = (tmp_path / "http" / "export" / "data.jsonl").read_text().splitlines()
@@ -104,7 +108,9 @@ def test_a_changed_prompt_resends_exactly_the_calls_it_shapes(
     shutil.copytree(ROOT / "prompts", prompts)
     cfg = llm_config(tmp_path, server, "n_items=6", f"prompts_dir={prompts}")
     first = run_pipeline(cfg, until="question", quiet=True)
-    assert len(first.built) == 6 and len(chat(server)) == 24
+    # facts, script, plant and question per item; distractors where the key has none
+    assert len(first.built) == 6 and len(chat(server)) == 24 + 6 - sum(
+        bool(key_fact(it.spec.facts, it.spec.key_fact).alternatives) for it in first.items)
     plant = prompts / "llm_plant.yaml"
     plant.write_text(plant.read_text().replace("It must blend in:", "It must blend in well:"))
     before = len(chat(server))

@@ -168,6 +168,15 @@ class AuditConfig:
     repeated_sentences_max: float = 0.02  # non-key sentences said in another item
     phrase_answers_min: float = 0.30  # answers of three words or more ...
     corpus_min_items: int = 20  # distinct-2, repeats, phrase share: on files this large
+    # Choices with no clue (reports/blind_audit.py): no rule reading only the choices and the
+    # question finds the answer more often than this, overall and within an answer form of
+    # `corpus_min_items` items or more; on files of `corpus_min_items` items or more.
+    blind_rule_max: float = 0.30
+    blind_rule_form_max: float = 0.35
+    # Sentences stating facts as on-topic as the others (MiniLM similarity to the subtopic:
+    # the others' mean minus the facts'), on files of `corpus_min_items` or more; None: not
+    # measured.
+    topic_fit_gap_max: float | None = None  # spiral.yaml: 0.03 (measuring loads MiniLM)
 
 
 @dataclass

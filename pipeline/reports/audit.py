@@ -14,6 +14,7 @@ import json
 import math
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,19 @@ from pipeline.core.store import (
     read_jsonl,
 )
 from pipeline.reports import audit_grid
+from pipeline.reports.blind_audit import (
+    blind_markdown,
+    blind_table,
+    blind_verdict,
+    fit_markdown,
+    minilm_embed,
+    topic_fit,
+)
 from pipeline.reports.text_audit import text_figures
 from pipeline.text.compare import mentions
 
 DEFAULT_WINDOW = (90.0, 10.0)
-AUDIT_VERSION = 2  # bump when audit.json gains or changes figures: older reports are redone
+AUDIT_VERSION = 3  # bump when audit.json gains or changes figures: older reports are redone
 PLOTS = {"letters.png", "key_depth.png", "types.png", "durations.png", "rejections.png"}
 
 
@@ -159,6 +168,9 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
         "key_voice": next((str(v["voice"]) for v in voices
                            if v.get("id") == key_speaker and v.get("voice")), None),
         "key_voice_planned": (rec.get("provenance") or {}).get("key_voice_planned"),
+        "question": str(_get(rec, where, "test_question", "question")),
+        "choices": texts,
+        "correct": ci,
         **audit_grid.record_fields(rec),
     }
 
@@ -223,11 +235,13 @@ def _voice_mix(items: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def audit_records(records: list[dict], audio_dir: Path | None = None,
                   thresholds: AuditConfig | None = None,
-                  rejections: list[dict] | None = None, planned: int | None = None) -> dict:
+                  rejections: list[dict] | None = None, planned: int | None = None,
+                  embed: Callable[[list[str]], Any] | None = None) -> dict:
     """Every figure of the audit and each threshold's verdict (`passed` is their AND).
 
     `planned`: the run's planned size, when known; the depth threshold applies to runs of
-    `depth_min_items` planned items even when a few were left out."""
+    `depth_min_items` planned items even when a few were left out. `embed`: the sentence
+    encoder of the topic fit (default: the packaged MiniLM)."""
     th = thresholds or AuditConfig()
     target = th.duration_target_seconds if th.duration_target_seconds is not None \
         else DEFAULT_WINDOW[0]
@@ -271,6 +285,9 @@ def audit_records(records: list[dict], audio_dir: Path | None = None,
         "rejections": _rejections(rejections, n) if rejections is not None else None,
         "text": text_figures(items, th.distinct2_words),
         "voices": _voice_mix(items),
+        "blind": blind_table(items),
+        "topic_fit": topic_fit(items, embed or minilm_embed())
+        if th.topic_fit_gap_max is not None and n >= th.corpus_min_items else None,
         "grid": audit_grid.summary(items, target, tol),
     }
     if durations:
@@ -348,6 +365,16 @@ def _verdicts(r: dict[str, Any], th: AuditConfig, n: int) -> list[dict[str, Any]
     add("phrase_answers", t["answers"]["phrase_share"] >= th.phrase_answers_min - 1e-9
         if big else None, t["answers"]["phrase_share"],
         f">= {th.phrase_answers_min:.0%} answers of 3+ words (on >= {th.corpus_min_items} items)")
+    ok, why = blind_verdict(r["blind"], th.blind_rule_max, th.blind_rule_form_max,
+                            th.corpus_min_items)
+    add("blind_choice", ok if big else None, why,
+        f"no rule reading only the choices right > {th.blind_rule_max:.0%} overall, > "
+        f"{th.blind_rule_form_max:.0%} in an answer form of {th.corpus_min_items}+ items")
+    fit = r["topic_fit"]
+    add("topic_fit", None if fit is None or fit["gap"] is None or th.topic_fit_gap_max is None
+        else fit["gap"] <= th.topic_fit_gap_max + 1e-9, None if fit is None else fit["gap"],
+        "fact sentences' similarity to the subtopic within "
+        f"{th.topic_fit_gap_max} of the others' (on >= {th.corpus_min_items} items)")
     g = r["gates"]
     add("gates_passed", None if g is None else g["all_passed"] >= th.gates_pass_min - 1e-9,
         None if g is None else g["all_passed"], f">= {th.gates_pass_min:.0%} pass every gate")
@@ -390,7 +417,9 @@ def _markdown(r: dict[str, Any]) -> str:
     for t in r["thresholds"]:
         v = t["value"]
         shown = (" ".join(f"{k} {_pct(x)}" for k, x in v.items()) if isinstance(v, dict) else
-                 " ".join(_pct(x) for x in v) if isinstance(v, list) else _pct(v))
+                 " ".join(_pct(x) for x in v) if isinstance(v, list) else
+                 v if isinstance(v, str) else
+                 f"{v:+.3f}" if t["name"] == "topic_fit" and v is not None else _pct(v))
         res = {True: "pass", False: "**FAIL**", None: "n/a"}[t["ok"]]
         lines.append(f"| {t['name']} | {shown} | {t['limit']} | {res} |")
     ref = r.get("reference")
@@ -418,6 +447,7 @@ def _markdown(r: dict[str, Any]) -> str:
         f"| planned confusers (wrong choices said about another subject) | "
         f"{r['text']['confusers']['planned']} in {r['text']['confusers']['items_with_planned']}"
         f" items |",
+        *blind_markdown(r["blind"]), *fit_markdown(r["topic_fit"]),
         "", "## Counts", ""]
     c = r["counts"]
     for key in ("type", "speakers", "speaker_gender"):

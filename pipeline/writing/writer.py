@@ -50,6 +50,11 @@ class Writer(ABC):
         for stage in stages:
             self.prepare(stage, items)
 
+    async def facts(self, item: Item) -> Item:
+        """The item with the fact sheet its script will state: the plan's (from the fact
+        bank) unless the writer proposes one."""
+        return item
+
     @abstractmethod
     async def script(self, item: Item, words: int) -> list[Turn]:
         """The transcript's turns, about `words` words with the key sentence still to come."""

@@ -137,7 +137,7 @@ def blind_verdict(table: dict[str, Any], overall_max: float, form_max: float,
 
 
 def topic_fit(items: Sequence[dict[str, Any]], embed: Callable[[list[str]], Any],
-              max_sentences: int = 1500) -> dict[str, Any]:
+              max_sentences: int = 1000) -> dict[str, Any]:
     """`items`: {subtopic, sentences} each; `embed` maps texts to unit-norm vectors (rows).
     Mean similarity to the subtopic of fact-bearing sentences and of the others, and the gap
     (others minus facts: positive when facts are less on-topic). A large file is measured on

@@ -55,7 +55,8 @@ def _inputs(item: Item, ctx: Context) -> dict:
 
 
 async def _apply(item: Item, ctx: Context) -> Item:
-    item = await ctx.writer.facts(item)  # the LLM may propose the sheet (llm_facts.yaml)
+    if item.spec.hops == 1:  # a two-hop sheet is drawn by rules (writing/two_hop.py)
+        item = await ctx.writer.facts(item)  # the LLM may propose the sheet (llm_facts.yaml)
     words = word_target(item.spec, ctx.cfg.writer, ctx.cfg.audio, _rates(item, ctx))
     out = replace(item, transcript=await ctx.writer.script(item, words))
     check_reachable(out, ctx, words)

@@ -31,9 +31,12 @@ from pipeline.writing.fact_bank import Who, render
 from pipeline.writing.facts import FRAME, key_fact, key_position, subject_ref
 from pipeline.writing.rules import script_words
 
-ROLES = {"lecture": ("intro", "explain", "example", "conclude", "transition", "fact_lead"),
-         "conversation": ("ask", "react", "explain", "example", "conclude", "fact_lead"),
-         "meeting": ("intro", "react", "explain", "example", "conclude", "fact_lead")}
+ROLES = {"lecture": ("intro", "explain", "example", "conclude", "transition", "fact_lead",
+                     "term_lead"),
+         "conversation": ("ask", "react", "explain", "example", "conclude", "fact_lead",
+                          "term_lead"),
+         "meeting": ("intro", "react", "explain", "example", "conclude", "fact_lead",
+                     "term_lead")}
 FACT_SLOTS = {"Subject", "subject", "value", "term", "count", "ref", "unit"}
 TEXT_SLOTS = {"term", "term2", "ref", "subtopic", "subtopic_lc", "main_topic_lc", "a", "b", "c"}
 _SLOT = re.compile(r"\{([^{}]*)\}")
@@ -140,6 +143,7 @@ TAIL_SHARE = 0.1  # fact sentences that go on to say what the fact did
 LEAD_SHARE = 0.15  # fact sentences led in by a clause built from the lexicons
 MAX_FACT_WORDS = 20  # besides the value's own words
 BANK_LEAD_SHARE = 0.1  # bank fact sentences led in by a spoken phrase ("So, ", "Right, ")
+TERM_LEAD_SHARE = 0.4  # ... or by the term they are about ("As for the ice cores, ")
 
 
 def article(text: str) -> str:
@@ -200,16 +204,26 @@ def fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random.
 
 def _bank_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random.Random
                    ) -> str | None:
-    """The fact said with one of its bank sentences (prompts/fact_bank), with a spoken lead-in
-    only now and then: the sentences themselves open in varied ways."""
+    """The fact said with one of its bank sentences (prompts/fact_bank). The sentences open
+    in varied ways themselves; now and then a spoken lead-in comes first, and a sentence that
+    opens on its subject is often led in by the term it is about, as people say what they
+    are talking about ("As for the ice cores, the Hollin station ...")."""
     entry = bank_fact(bank["prompts_dir"], spec.type, spec.subtopic, fact.frame)
     if entry is None:
         return None
     who = Who(fact.subject, fact.slots.get("who", fact.subject),
               fact.slots.get("ref", ""), fact.slots.get("its", "its"))
-    text = render(rng.choice(entry.say), who, fact.value)
-    if rng.random() < BANK_LEAD_SHARE:
+    template = rng.choice(entry.say)
+    text = render(template, who, fact.value)
+    draw = rng.random()
+    lead = ""
+    if draw < BANK_LEAD_SHARE:
         lead = rng.choice([x for x in bank[spec.type]["fact_lead"] if x])
+    elif draw < BANK_LEAD_SHARE + TERM_LEAD_SHARE and fact.slots.get("term") and \
+            template.startswith("{Subject}"):  # "As for the ice cores, the Hollin station"
+        lead = article(rng.choice(bank[spec.type]["term_lead"]).format(
+            term=fact.slots["term"]))
+    if lead:
         if not any(text.startswith(x) for x in (fact.subject, fact.value)
                    if x[:1].isupper() and not x.startswith(("The ", "My "))):
             text = text[0].lower() + text[1:]

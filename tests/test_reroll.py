@@ -177,7 +177,7 @@ def test_an_interrupted_reroll_rerun_finishes_the_same_reroll(
     assert (cut / "export" / "data.jsonl").read_bytes() == \
         (clean / "export" / "data.jsonl").read_bytes()
     assert _wavs(cut) == _wavs(clean)
-    assert not (cut / "reroll.json").exists()  # finished: the next reroll is a new one
+    assert not (cut / "reroll_intent.json").exists()  # finished: the next reroll is a new one
     assert main(argv("cut")) == 0
     assert [len(v) for v in json.loads((cut / "reseeds.json").read_text()).values()] == [2, 2]
 

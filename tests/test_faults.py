@@ -400,6 +400,7 @@ def test_audit_of_a_file_that_is_not_utf8_is_an_input_error(
 
 def test_push_without_a_network_is_one_line(tmp_path: Path) -> None:
     from pipeline.publishing.model import STAMP, source_state
+    from pipeline.publishing.verify import write_hub_manifest
 
     run_dir = tmp_path / "r"
     hub = run_dir / "hub"
@@ -409,6 +410,7 @@ def test_push_without_a_network_is_one_line(tmp_path: Path) -> None:
     (run_dir / "manifest.json").write_text('{"seed": 1, "counts": {"built": 1}}')
     (hub / "README.md").write_text("card")  # a published folder as far as push can tell
     (hub / STAMP).write_text(json.dumps({"source": source_state(run_dir)}))
+    write_hub_manifest(hub)  # what push checks the folder against
     env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
     env.update(PYTHONPATH=str(ROOT), HF_TOKEN="hf_test",
                HF_ENDPOINT="http://127.0.0.1:9")  # nothing listens: as with no network

@@ -23,7 +23,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.core import reviews
-from pipeline.core.store import atomic_write_json, atomic_write_text, read_json
+from pipeline.core.store import StageCache, atomic_write_text, read_json
 from pipeline.orchestration.reroll import RerollError, Selection, select
 from pipeline.orchestration.runner import RunResult
 from pipeline.reports.audit import audit_records, load_records, write_report
@@ -55,7 +55,9 @@ def run_copy(small_run: RunResult, tmp_path_factory: pytest.TempPathFactory) -> 
     for check in cached["record"]["checks"]:
         if check["name"] == "asr_wer":
             check.update(ok=False, value=0.71, reason=LEFT_OUT_REASON)
-    atomic_write_json(run_dir / "validate" / f"{out_id}.json", cached)
+    # Through the cache's own writer: a hand-edited record fails its checksum and is unread.
+    StageCache(run_dir, "validate").put(out_id, cached["key"], cached["record"],
+                                        cached.get("files", {}))
     result = audit_records(load_records(export / "data.jsonl"), export / "wavs")
     write_report(result, export / "audit")
     return run_dir

@@ -106,7 +106,7 @@ def reroll(cfg: Config, sel: Selection, seed: int | None = None,
         return _reroll(cfg, sel, seed, quiet)
 
 
-JOURNAL = "reroll.json"  # the reroll under way: written before any seed, removed once built
+JOURNAL = "reroll_intent.json"  # the reroll under way: written first, removed once built
 
 
 def command(sel: Selection, seed: int | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pipeline.core.seeds import rng_for
 from pipeline.reports.blind_audit import FORMS, blind_table
 from pipeline.writing.bank_sheet import _banks, draw_bank_facts, draw_sheet
 from pipeline.writing.fact_bank import ALL_KINDS, PHRASE_KINDS, VALUE_KINDS
-from pipeline.writing.facts import FRAME
+from pipeline.writing.facts import FRAME, stem
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "prompts"
@@ -28,10 +28,11 @@ def _question(seed: int) -> tuple[str, list[str], int]:
     facts, key_id = draw_bank_facts(bank, seed, bank.type, kind, rng.random(), 6,
                                     seed % 4, seed % 5 == 0)
     key = next(f for f in facts if f.id == key_id)
+    question = stem(key, {f.frame: f.ask for f in bank.facts})
     wrong = [f.value for f in facts if f.role == "confuser"] + key.alternatives
     rng.shuffle(wrong)
     at = rng.randrange(4)
-    return key.slots["ask"], [*wrong[:at], key.value, *wrong[at:]], at
+    return question, [*wrong[:at], key.value, *wrong[at:]], at
 
 
 def test_no_blind_rule_beats_chance_on_400_questions() -> None:
@@ -56,7 +57,9 @@ def test_a_bank_sheet_keeps_the_plans_contract(seed: int) -> None:
     key = next(f for f in facts if f.id == key_id)
     assert [f.id for f in facts] == [f"f{i + 1}" for i in range(9)]
     assert [f.position for f in facts] == sorted(f.position for f in facts)
-    assert key.kind == kind and key.role == "key" and key.slots["ask"].endswith("?")
+    question = stem(key, {f.frame: f.ask for f in bank.facts})
+    assert key.kind == kind and key.role == "key" and question.endswith("?")
+    assert question.startswith(question[0].upper()) and key.slots["who"] in question
     conf = [f for f in facts if f.role == "confuser"]
     assert len(conf) == confusers
     # Confusers: the key's own fact about other subjects; no other fact says it.
@@ -73,7 +76,7 @@ def test_a_bank_sheet_keeps_the_plans_contract(seed: int) -> None:
     # Every fact's words come from its subtopic's bank, its question names no value.
     frames = {f.frame for f in bank.facts}
     assert all(f.frame in frames and f.slots["term"] in bank_terms(bank) for f in facts)
-    assert not any(v in key.slots["ask"] for v in choices)
+    assert not any(v in question for v in choices)
 
 
 def bank_terms(bank: object) -> set[str]:

@@ -169,18 +169,23 @@ def test_an_item_that_keeps_failing_is_reported_and_rebuilt_next_run(
 def test_the_budget_stops_new_calls_and_keeps_finished_work(
         tmp_path: Path, server: OfflineLLMServer) -> None:
     price = "llm.prices={offline: {input: 1000.0, output: 1000.0}}"  # $0.001 a token
+    # a budget for about two items of four: each asks for a fact sheet, then a script
     cfg = llm_config(tmp_path, server, "n_items=4", "llm.concurrency=1", price,
-                     "llm.max_tokens=1000", "llm.max_cost_usd=4.0")
+                     "llm.max_tokens=1000", "llm.max_cost_usd=8.0")
     first = run_pipeline(cfg, until="script", quiet=True)
     assert first.built and first.failed
     assert all("budget" in (it.failed or {}).get("reason", "") for it in first.failed)
-    assert first.ctx.writer.session.spent_usd <= 4.0
-    calls = len(chat(server))
+    assert first.ctx.writer.session.spent_usd <= 8.0
+
+    def scripts() -> int:  # the script stage asks for the fact sheet, then the script
+        return sum(r["task"] == "script" for r in chat(server))
+
+    calls = scripts()
     assert calls == len(first.built)
     cfg.llm.max_cost_usd = None
     second = run_pipeline(cfg, until="script", quiet=True)
     assert not second.failed
-    assert len(chat(server)) - calls == len(first.failed)  # finished work was kept
+    assert scripts() - calls == len(first.failed)  # finished work was kept
 
 
 def test_json_object_fallback_where_json_schema_is_unsupported(tmp_path: Path) -> None:
@@ -188,12 +193,12 @@ def test_json_object_fallback_where_json_schema_is_unsupported(tmp_path: Path) -
                           log=io.StringIO()) as srv:
         result = run_pipeline(llm_config(tmp_path, srv, "n_items=2", "llm.concurrency=1"),
                               until="script", quiet=True)
-        assert len(result.built) == 2
+        assert len(result.built) == 2  # a fact sheet and a script per item
         # Found once by preflight's probe; the run's requests are all accepted.
         probes = [r for r in srv.requests if r["task"] == "probe"]
         assert [(r["format"], r["status"]) for r in probes] == [
             ("json_schema", 400), ("json_object_schema", 200)]
-        assert [r["status"] for r in chat(srv)] == [200, 200]
+        assert [r["status"] for r in chat(srv)] == [200] * 4
         assert {r["format"] for r in chat(srv)} == {"json_object_schema"}
 
 
@@ -273,7 +278,7 @@ def test_concurrency_bounds_requests_in_flight_across_items(tmp_path: Path) -> N
         result = run_pipeline(llm_config(tmp_path, srv, "n_items=9", "llm.concurrency=3"),
                               until="script", quiet=True)
         spans = [(r["t"], r["end"]) for r in chat(srv)]
-    assert len(result.built) == 9 and len(spans) == 9
+    assert len(result.built) == 9 and len(spans) == 18  # a fact sheet and a script each
     peak = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
     assert peak == 3
 

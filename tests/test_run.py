@@ -97,6 +97,8 @@ def test_rerun_does_no_work_and_question_edit_skips_tts(tmp_path: Path) -> None:
     assert all(st["computed"] == 0 for st in again.ctx.stats.values()), again.ctx.stats
     stems = prompts / "offline_questions.yaml"
     stems.write_text(re.sub(r"(?m)^(\w+): (?!\d)", r"\1: Tell me, ", stems.read_text()))
+    for bank in (prompts / "fact_bank").glob("*/*.yaml"):  # a bank fact's own question
+        bank.write_text(re.sub(r"(?m)^(\s+ask: )", r"\1Tell me, ", bank.read_text()))
     edited = run_pipeline(cfg, quiet=True)
     st = edited.ctx.stats
     assert st["synthesize"]["computed"] == 0 and st["synthesize"]["cached"] == 3

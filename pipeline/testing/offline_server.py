@@ -42,7 +42,7 @@ from pipeline.core.store import atomic_write_bytes
 from pipeline.core.typed import from_dict
 from pipeline.eval.protocol import parse_prompt
 from pipeline.text.compare import mentions
-from pipeline.writing.bank_sheet import proposed_sheet
+from pipeline.writing.bank_sheet import bank_stems, proposed_sheet
 from pipeline.writing.discourse import key_sentence, load_discourse_bank
 from pipeline.writing.facts import key_fact, stem
 from pipeline.writing.offline import write_script, wrong_choices
@@ -127,9 +127,10 @@ class OfflineWriterAnswers:
             return {"facts": proposed_sheet(spec, self.prompts_dir, self._load("stems"))}
         if task == "question":
             fact = key_fact(spec.facts, spec.key_fact)
-            if fact.frame not in self._load("stems") and not fact.slots.get("ask"):
+            stems = {**self._load("stems"), **bank_stems(self.prompts_dir, spec)}
+            if fact.frame not in stems and not fact.slots.get("ask"):
                 return {"question": f"What {fact.kind} is mentioned about {fact.subject}?"}
-            return {"question": stem(fact, self._load("stems"))}
+            return {"question": stem(fact, stems)}
         if task == "distractors":
             text, question = data["transcript"], data["question"]
             out = wrong_choices(spec, data["answer"], data["kind"],

@@ -41,10 +41,23 @@ from pipeline.writing.facts import draw_facts, layout
 REUSE_SUBJECT = 0.6  # a drawn subject comes back for another fact this often (as people do)
 
 
+def _fingerprint(prompts_dir: str) -> tuple[tuple[str, int, int], ...]:
+    """What the loaded bank depends on: an edited file is read again."""
+    folder = Path(prompts_dir)
+    paths = [folder / "topics.yaml", *sorted((folder / "fact_bank").glob("*/*.yaml"))]
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths
+                 if p.exists())
+
+
 @lru_cache(maxsize=4)
-def _banks(prompts_dir: str) -> dict[tuple[str, str], SubtopicBank]:
+def _load(prompts_dir: str, fingerprint: tuple[tuple[str, int, int], ...]
+          ) -> dict[tuple[str, str], SubtopicBank]:
     folder = Path(prompts_dir)
     return load_bank(folder / "fact_bank", load_topics(folder / "topics.yaml"))
+
+
+def _banks(prompts_dir: str) -> dict[tuple[str, str], SubtopicBank]:
+    return _load(prompts_dir, _fingerprint(prompts_dir))
 
 
 def subtopic_bank(prompts_dir: str | Path, ttype: str, subtopic: str) -> SubtopicBank | None:
@@ -230,8 +243,7 @@ def draw_bank_facts(bank: SubtopicBank, seed: int, ttype: str, key_kind: str,
             sheet.take(fact, who, value)
             if i == key_index:
                 key_who = who
-            slots = {"term": fact.term, "who": who.asked, "ref": who.ref, "its": who.its,
-                     "ask": _context(fact, who)}
+            slots = {"term": fact.term, "who": who.asked, "ref": who.ref, "its": who.its}
             if fact.value.get("unit"):
                 slots["unit"] = str(fact.value["unit"])
             drawn[i] = Fact(id=f"f{i + 1}", kind=fact.kind, subject=who.said,
@@ -249,9 +261,16 @@ def draw_bank_facts(bank: SubtopicBank, seed: int, ttype: str, key_kind: str,
 
 
 def _context(fact: BankFact, who: Who) -> str:
-    """What the fact is about, as the question that asks for it."""
-    text = render(fact.ask, who)
-    return text[0].upper() + text[1:]
+    """What the fact is about: its first sentence with the value left out. (Not its
+    question: the question is read from the bank when asked, so editing it re-runs the
+    question stage only.)"""
+    return render(fact.say[0], who, "...").rstrip(".") + "..."
+
+
+def bank_stems(prompts_dir: str | Path, spec: ItemSpec) -> dict[str, str]:
+    """The question templates of the item's subtopic bank, by frame (empty without one)."""
+    bank = subtopic_bank(prompts_dir, spec.type, spec.subtopic)
+    return {f.frame: f.ask for f in bank.facts} if bank is not None else {}
 
 
 def draw_sheet(seed: int, ttype: str, subtopic: str, terms: list[str], key_kind: str,
@@ -304,8 +323,9 @@ def proposed_sheet(spec: ItemSpec, prompts_dir: str | Path, stems: dict[str, str
                     _names(cand) & _names(v) for v in values):
                 continue
             alts.append(cand)
-        question = f.slots.get("ask") or (stem(f, stems) if f.frame in stems else
-                                          f"What about {f.subject}?")
+        asks = {**stems, **bank_stems(prompts_dir, spec)}
+        question = stem(f, asks) if f.frame in asks or f.slots.get("ask") else \
+            f"What about {f.subject}?"
         out.append({"subject": f.subject, "context": f.context, "value": f.value,
                     "alternatives": alts, "question": question})
     return out

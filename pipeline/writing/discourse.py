@@ -219,8 +219,10 @@ def _bank_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random
     lead = ""
     if draw < BANK_LEAD_SHARE:
         lead = rng.choice([x for x in bank[spec.type]["fact_lead"] if x])
-    elif draw < BANK_LEAD_SHARE + TERM_LEAD_SHARE and fact.slots.get("term") and \
-            template.startswith("{Subject}"):  # "As for the ice cores, the Hollin station"
+    elif draw < BANK_LEAD_SHARE + TERM_LEAD_SHARE and template.startswith("{Subject}") \
+            and not _names_term(text, fact.slots.get("term", "")):
+        # "As for the ice cores, the Hollin station ...", never "As for the ice cores, ...
+        # the ice cores" (a sentence that names its term already needs no lead)
         lead = article(rng.choice(bank[spec.type]["term_lead"]).format(
             term=fact.slots["term"]))
     if lead:
@@ -229,6 +231,12 @@ def _bank_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random
             text = text[0].lower() + text[1:]
         text = lead + text
     return _cap(text)
+
+
+def _names_term(text: str, term: str) -> bool:
+    """Whether `text` says a content word of `term` (or there is no term)."""
+    words = [w for w in re.findall(r"[a-z]+", term.lower()) if len(w) > 3]
+    return not words or any(re.search(rf"\b{w[:-1]}", text.lower()) for w in words)
 
 
 def _fact_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random.Random) -> str:

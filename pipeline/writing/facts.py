@@ -499,10 +499,17 @@ def key_fact(facts: list[Fact], key_id: str) -> Fact:
 
 def stem(fact: Fact, stems: dict[str, str]) -> str:
     """The question that asks for `fact` (its frame's stem in `stems`, from
-    prompts/offline_questions.yaml), naming its subject and context, never its value. A fact
-    from the bank (or the LLM) carries its own question in `slots["ask"]`."""
+    prompts/offline_questions.yaml, or the bank's `ask` for a bank fact), naming its subject
+    and context, never its value. A fact the LLM proposed carries its own in `slots["ask"]`."""
     if fact.slots.get("ask"):
         return fact.slots["ask"]
+    if "who" in fact.slots:  # a bank fact: {subject} is the subject as a question names it
+        from pipeline.writing.fact_bank import Who, render
+
+        text = render(stems[fact.frame], Who(fact.subject, fact.slots["who"],
+                                             fact.slots.get("ref", ""),
+                                             fact.slots.get("its", "its")))
+        return text[0].upper() + text[1:]
     text = stems[fact.frame].format(subject=fact.subject, **fact.slots)
     return text[0].upper() + text[1:]
 

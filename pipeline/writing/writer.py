@@ -8,6 +8,8 @@ coroutine so both run on the driver's event loop; the offline one simply never w
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,8 @@ from pipeline.core.records import Item, KeyDetail, Question, Turn
 from pipeline.core.resources import ResourceError, load_stem_templates
 from pipeline.core.seeds import rng_for
 from pipeline.core.store import file_hash
+from pipeline.writing.bank_sheet import bank_fact, bank_stems
 from pipeline.writing.discourse import load_discourse_bank
-from pipeline.writing.fact_bank import slug
 from pipeline.writing.facts import FRAMES, key_fact
 from pipeline.writing.offline import plant_key, write_question, write_script
 
@@ -113,14 +115,15 @@ class OfflineWriter(Writer):
         if stage not in self._digests:
             paths = [self.stems_path] if stage == "question" else self.paths
             self._digests[stage] = "+".join(file_hash(p) for p in paths)
-        out = {"bank": self._digests[stage], "writer": "facts-2"}
+        out: dict[str, Any] = {"bank": self._digests[stage], "writer": "facts-3"}
         spec = item.spec
-        facts = self.folder / "fact_bank" / spec.type / f"{slug(spec.main_topic)}.yaml"
-        if stage != "question" and facts.exists():  # its fact sentences come from there
-            key = str(facts)
-            if key not in self._digests:
-                self._digests[key] = file_hash(facts)
-            out["fact_bank"] = self._digests[key]
+        if stage == "question" and spec.facts:  # a bank fact's question is read from there
+            out["ask"] = self.item_stems(item).get(key_fact(spec.facts, spec.key_fact).frame)
+        if stage != "question":  # the sentences that say the item's facts, from the bank
+            says = [entry.say for f in spec.facts
+                    if (entry := bank_fact(self.folder, spec.type, spec.subtopic, f.frame))]
+            if says:
+                out["fact_bank"] = hashlib.sha256(json.dumps(says).encode()).hexdigest()
         return out
 
     def prepare(self, stage: str, items: list[Item]) -> None:  # noqa: B027 - optional hook
@@ -138,15 +141,20 @@ class OfflineWriter(Writer):
     async def plant(self, item: Item) -> tuple[list[Turn], KeyDetail]:
         return plant_key(item.spec, item.transcript or [], self._bank())
 
+    def item_stems(self, item: Item) -> dict[str, str]:
+        """The offline stems and the item's subtopic bank's questions, by frame."""
+        return {**self.stems(), **bank_stems(self.folder, item.spec)}
+
     async def question(self, item: Item) -> Question:
         assert item.key is not None
         fact = key_fact(item.spec.facts, item.spec.key_fact)
         frame = fact.frame
-        if frame not in self.stems() and not fact.slots.get("ask"):
+        stems = self.item_stems(item)
+        if frame not in stems and not fact.slots.get("ask"):
             raise StageFailure(f"no_stem_template: {frame} missing from {self.stems_path}")
         rng = rng_for(item.spec.seed, "question")
         try:
             return write_question(item.spec, item.key, " ".join(item.sentences()),
-                                  self.stems(), rng)
+                                  stems, rng)
         except ValueError as exc:
             raise StageFailure(f"no_distractors: {exc}") from None

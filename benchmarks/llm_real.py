@@ -204,8 +204,7 @@ def main() -> int:
                                          "llm.response_format=json_object")
         check_run(check, "json-object", out, proxy, since, code3, text3, wall3, "json_object")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        local_server.stop(proc)
         if not args.keep:
             shutil.rmtree(out, ignore_errors=True)
     print("PASS" if not check.failed else f"FAIL ({check.failed} checks)")

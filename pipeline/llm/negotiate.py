@@ -170,7 +170,8 @@ def negotiate(llm: LLMConfig, client: openai.OpenAI, cache_dir: Path,
         if tokens:
             endpoint.token_s = round(t_reply / tokens, 4)
         if llm.concurrency > 1:
-            endpoint.parallel = _parallel(llm, client, req, t_reply, scrub)
+            endpoint.parallel = 1 if dialects.serial(server) else \
+                _parallel(llm, client, req, t_reply, scrub)
     endpoint.reply_s = round(t_reply, 3)
     save(llm, cache_dir, endpoint)
     return endpoint
@@ -256,5 +257,7 @@ def _parallel(llm: LLMConfig, client: openai.OpenAI, req: dict[str, Any], single
     with ThreadPoolExecutor(n) as pool:
         list(pool.map(lambda _: _post(queued, req, llm, scrub), range(n)))
     together = time.perf_counter() - t0
+    if together > 0.6 * n * single:  # clearly one after another (timings on a busy machine
+        return 1                     # are noisy: a serial server must not look parallel)
     parallel = max(1, min(n, round(n * single / max(together, 1e-6))))
     return None if parallel >= n else parallel

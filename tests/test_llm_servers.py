@@ -228,6 +228,7 @@ def test_reply_json_is_found_in_fences_and_prose() -> None:
 
     assert dialects.extract_json('Sure!\n```json\n{"a": 1}\n```\nDone.') == {"a": 1}
     assert dialects.extract_json('Here you go: {"a": [1, 2]} -- hope it helps') == {"a": [1, 2]}
+    assert dialects.extract_json('{"a": "two\nlines"}') == {"a": "two\nlines"}  # raw break
     # Braces in the prose around a fence: only the fence's content parses.
     assert dialects.extract_json('In {JSON}:\n```json\n{"a": 2}\n```\nAs {asked}.') == {"a": 2}
     with pytest.raises(json.JSONDecodeError):

@@ -137,10 +137,11 @@ _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.S)
 
 def extract_json(text: str) -> Any:
     """The JSON value a reply carries: as is, else inside a ``` fence, else the outermost
-    {...} or [...] once prose before and after it is cut. Raises json.JSONDecodeError (of the
-    whole text) when none parses."""
+    {...} or [...] once prose before and after it is cut. Raw line breaks and tabs inside
+    strings are taken as they are (llama.cpp's JSON grammar lets a model write them). Raises
+    json.JSONDecodeError (of the whole text) when none parses."""
     try:
-        return json.loads(text)
+        return json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         first = exc
     candidates = [m.group(1) for m in _FENCE.finditer(text)]
@@ -150,7 +151,7 @@ def extract_json(text: str) -> Any:
             candidates.append(text[i:j + 1])
     for cand in candidates:
         try:
-            return json.loads(cand)
+            return json.loads(cand, strict=False)
         except json.JSONDecodeError:
             continue
     raise first

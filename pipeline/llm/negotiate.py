@@ -77,12 +77,14 @@ class Endpoint:
         return lines
 
 
-    def timeout_s(self, llm: LLMConfig) -> float:
-        """Per request, from when it is sent: llm.timeout_s, or longer where a reply of
-        llm.max_tokens tokens would need longer at the measured speed (with room)."""
+    def timeout_s(self, llm: LLMConfig, prompt_tokens: int = 0) -> float:
+        """Per request, from when it is sent: llm.timeout_s, or longer where reading the
+        prompt and writing a reply of llm.max_tokens tokens would need longer at the
+        measured speed (with room; on a busy CPU, reading a prompt was as slow as writing)."""
         if not self.token_s:
             return llm.timeout_s
-        return max(llm.timeout_s, round(1.5 * llm.max_tokens * self.token_s + 30))
+        need = 1.5 * (llm.max_tokens + prompt_tokens) * self.token_s + 30
+        return max(llm.timeout_s, round(need))
 
 
 class Refused(Exception):

@@ -129,7 +129,7 @@ def check_run(check: Checks, name: str, out: Path, proxy: Proxy, since: int, cod
     run_dir = out / name
     chats = proxy.chats(since)
     lines = [x for x in text.splitlines() if x.strip()]
-    stop = [x for x in lines if "model 'local'" in x and "replies" in x]
+    stop = [x for x in lines if x.startswith("spiral: error:")]
     print(f"--- {name}: exit {code}, {wall:.0f} s, {len(chats)} chat requests", flush=True)
     for x in lines[-6:]:
         print(f"    | {x}")

@@ -156,8 +156,8 @@ def test_a_model_that_cannot_follow_the_schema_stops_the_run_in_one_line(
     assert not (tmp_path / "real" / "reseeds.json").exists()
     # Re-asks show the model its error: no request is sent twice.
     assert len({json.dumps(r["body"], sort_keys=True) for r in sent}) == len(sent)
-    usage = tmp_path / "real" / "llm" / "script"
-    (record,) = [r for p in usage.glob("*.json") if (r := json.loads(p.read_text()))["usage"]
+    usage_dir = tmp_path / "real" / "llm" / "script"
+    (record,) = [r for p in usage_dir.glob("*.json") if (r := json.loads(p.read_text()))["usage"]
                  ["reasks"]]
     assert "returned JSON that does not follow" in record["failed"]
     assert len(record["usage"]["reasks"]) == 4
@@ -170,6 +170,7 @@ def test_a_model_that_cannot_follow_the_schema_stops_the_run_in_one_line(
     assert capsys.readouterr().err.strip().splitlines()[-1] == err[-1]
     assert not [r for r in srv.requests[before:] if r["method"] == "POST"]
     srv.stop()
+    assert json.loads((usage_dir / f"{record['item']}.json").read_text()) == record
 
 
 def test_a_busy_server_slow_to_list_its_models_is_not_down(

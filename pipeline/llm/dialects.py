@@ -59,6 +59,7 @@ class Server:
     owned_by: tuple[str, ...]  # substrings of a listed model's `owned_by`
     skip: tuple[str, ...]  # formats it refuses (not tried)
     note: str
+    serial: bool = False  # generates one request at a time, whatever it is sent
 
 
 SERVERS = (
@@ -69,7 +70,8 @@ SERVERS = (
            "`format` with a schema)"),
     Server("llama.cpp", ("llamacpp",), (), "llama-server: json_schema or json_object + schema"),
     Server("llama-cpp-python", ("me",), ("json_schema",), "answers json_schema with HTTP 500 "
-           "(a validation error); json_object + schema constrains decoding"),
+           "(a validation error); json_object + schema constrains decoding; one model lock, "
+           "so one request at a time", serial=True),
     Server("spiral-offline", ("spiral-offline",), (), "the project's stand-in "
            "(pipeline/testing/offline_server.py); takes the item spec beside the prompt"),
 )
@@ -87,6 +89,11 @@ def server_from_models(models: list[dict[str, Any]]) -> str:
 def formats_for(server: str) -> tuple[Format, ...]:
     skip = next((s.skip for s in SERVERS if s.name == server), ())
     return tuple(f for f in FORMATS if f.name not in skip)
+
+
+def serial(server: str) -> bool:
+    """Whether the server is known to answer one request at a time."""
+    return any(s.serial for s in SERVERS if s.name == server)
 
 
 def takes_sidecar(server: str) -> bool:
@@ -130,10 +137,11 @@ _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.S)
 
 def extract_json(text: str) -> Any:
     """The JSON value a reply carries: as is, else inside a ``` fence, else the outermost
-    {...} or [...] once prose before and after it is cut. Raises json.JSONDecodeError (of the
-    whole text) when none parses."""
+    {...} or [...] once prose before and after it is cut. Raw line breaks and tabs inside
+    strings are taken as they are (llama.cpp's JSON grammar lets a model write them). Raises
+    json.JSONDecodeError (of the whole text) when none parses."""
     try:
-        return json.loads(text)
+        return json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         first = exc
     candidates = [m.group(1) for m in _FENCE.finditer(text)]
@@ -143,7 +151,7 @@ def extract_json(text: str) -> Any:
             candidates.append(text[i:j + 1])
     for cand in candidates:
         try:
-            return json.loads(cand)
+            return json.loads(cand, strict=False)
         except json.JSONDecodeError:
             continue
     raise first

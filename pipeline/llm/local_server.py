@@ -148,6 +148,15 @@ def serve(gguf: str | None, port: int, model: str) -> int:
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
         return 0
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End the server: it may not heed SIGTERM in the middle of a generation."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

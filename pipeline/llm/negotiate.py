@@ -77,12 +77,14 @@ class Endpoint:
         return lines
 
 
-    def timeout_s(self, llm: LLMConfig) -> float:
-        """Per request, from when it is sent: llm.timeout_s, or longer where a reply of
-        llm.max_tokens tokens would need longer at the measured speed (with room)."""
+    def timeout_s(self, llm: LLMConfig, prompt_tokens: int = 0) -> float:
+        """Per request, from when it is sent: llm.timeout_s, or longer where reading the
+        prompt and writing a reply of llm.max_tokens tokens would need longer at the
+        measured speed (with room; on a busy CPU, reading a prompt was as slow as writing)."""
         if not self.token_s:
             return llm.timeout_s
-        return max(llm.timeout_s, round(1.5 * llm.max_tokens * self.token_s + 30))
+        need = 1.5 * (llm.max_tokens + prompt_tokens) * self.token_s + 30
+        return max(llm.timeout_s, round(need))
 
 
 class Refused(Exception):
@@ -161,11 +163,18 @@ def negotiate(llm: LLMConfig, client: openai.OpenAI, cache_dir: Path,
         endpoint.probe_valid = not schema_error(PROBE_SCHEMA, dialects.extract_json(content))
     except ValueError:
         endpoint.probe_valid = False
+    if t_reply >= MEASURE_MIN_S:
+        # Timed again, warm: the first request of a freshly loaded model pays for its start.
+        req = request(llm, endpoint, PROBE_MESSAGES, "probe", PROBE_SCHEMA, PROBE_TOKENS)
+        t0 = time.perf_counter()
+        _, tokens = _post(client, req, llm, scrub)
+        t_reply = time.perf_counter() - t0
+        if tokens:
+            endpoint.token_s = round(t_reply / tokens, 4)
+        if llm.concurrency > 1:
+            endpoint.parallel = 1 if dialects.serial(server) else \
+                _parallel(llm, client, req, t_reply, scrub)
     endpoint.reply_s = round(t_reply, 3)
-    if t_reply >= MEASURE_MIN_S and tokens:
-        endpoint.token_s = round(t_reply / tokens, 4)
-    if llm.concurrency > 1 and t_reply >= MEASURE_MIN_S:
-        endpoint.parallel = _parallel(llm, client, endpoint, scrub)
     save(llm, cache_dir, endpoint)
     return endpoint
 
@@ -240,19 +249,17 @@ def _post(client: openai.OpenAI, req: dict[str, Any], llm: LLMConfig, scrub: Any
     raise InfrastructureError(scrub(f"llm: {url}: the first request failed 3 times ({last})"))
 
 
-def _parallel(llm: LLMConfig, client: openai.OpenAI, endpoint: Endpoint, scrub: Any
-              ) -> int | None:
-    """How many requests the server answers side by side (None: at least as many as sent,
-    so llm.concurrency stands)."""
-    req = request(llm, endpoint, PROBE_MESSAGES, "probe", PROBE_SCHEMA, PROBE_TOKENS)
-    t0 = time.perf_counter()
-    _post(client, req, llm, scrub)  # warm: a prompt cache or a loaded model counts once
-    single = time.perf_counter() - t0
+def _parallel(llm: LLMConfig, client: openai.OpenAI, req: dict[str, Any], single: float,
+              scrub: Any) -> int | None:
+    """How many requests the server answers side by side, from `single`, the seconds one
+    `req` took alone (None: at least as many as sent, so llm.concurrency stands)."""
     n = min(llm.concurrency, MEASURE_AT_ONCE)
     queued = client.with_options(timeout=llm.timeout_s * n)  # the last may wait for n-1
     t0 = time.perf_counter()
     with ThreadPoolExecutor(n) as pool:
         list(pool.map(lambda _: _post(queued, req, llm, scrub), range(n)))
     together = time.perf_counter() - t0
+    if together > 0.6 * n * single:  # clearly one after another (timings on a busy machine
+        return 1                     # are noisy: a serial server must not look parallel)
     parallel = max(1, min(n, round(n * single / max(together, 1e-6))))
     return None if parallel >= n else parallel

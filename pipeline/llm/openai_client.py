@@ -211,10 +211,11 @@ class LLMSession:
                 notice(line)
         return self.endpoint
 
-    def timeout_s(self) -> float:
-        """Seconds per request: llm.timeout_s, or what a full-length reply needs at the
-        server's measured speed when that is longer."""
-        return self.endpoint.timeout_s(self.llm) if self.endpoint else self.llm.timeout_s
+    def timeout_s(self, prompt_tokens: int = 0) -> float:
+        """Seconds per request: llm.timeout_s, or what reading the prompt and writing a
+        full-length reply need at the server's measured speed when that is longer."""
+        return self.endpoint.timeout_s(self.llm, prompt_tokens) if self.endpoint \
+            else self.llm.timeout_s
 
     def parallel(self) -> int:
         """Requests to have in flight: llm.concurrency, or fewer where the server answers
@@ -353,6 +354,8 @@ class LLMSession:
     async def _send_with_retries(self, req: dict[str, Any]) -> dict[str, Any]:
         client = self._client()
         llm = self.llm
+        timeout = self.timeout_s(sum(_chars(m["content"]) for m in req["messages"])
+                                 // CHARS_PER_TOKEN)
         for attempt in range(llm.max_retries + 1):
             wait: float | None = None
             self.sent += 1
@@ -360,7 +363,8 @@ class LLMSession:
                 # The request is already plain JSON: posting it as is skips the SDK's walk of
                 # every message through its typed-dict transforms (~25 ms of CPU per call on
                 # the event loop, which serialised the calls at high concurrency).
-                resp = await client.post("/chat/completions", body=req, cast_to=ChatCompletion)
+                resp = await client.post("/chat/completions", body=req, cast_to=ChatCompletion,
+                                         options={"timeout": timeout})
                 break
             except openai.APIStatusError as exc:
                 code = exc.status_code
@@ -377,7 +381,7 @@ class LLMSession:
             if attempt == llm.max_retries:
                 hint = ""
                 if reason == "timeout":
-                    hint = (f"; no reply within {self.timeout_s():g} s with "
+                    hint = (f"; no reply within {timeout:g} s with "
                             f"{self.parallel()} request(s) in flight: raise llm.timeout_s, "
                             "or lower llm.max_tokens or llm.concurrency")
                 raise LLMUnavailable(self.scrub(

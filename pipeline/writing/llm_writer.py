@@ -148,7 +148,10 @@ class LLMWriter(Writer):
                                                     sidecar=asdict(item.spec))
         except LLMTaskError as exc:
             usage.add(exc.usage or Usage())
-            await self._record(stage, item, usage, failed=str(exc))
+            record = self.run_dir / "llm" / stage / f"{item.id}.json"
+            if usage.calls or usage.cached or usage.reasks or not record.exists():
+                # (a rerun stopped before asking anything keeps the record of why)
+                await self._record(stage, item, usage, failed=str(exc))
             if isinstance(exc, ModelUnfit):  # the model, not the item: stop, re-seed nothing
                 raise RunStopped(f"llm: {exc}") from None
             if isinstance(exc, LLMUnavailable):  # the endpoint, not the item: same seed

@@ -16,7 +16,7 @@ PORT    ?= 8080
 WHEELS  ?= $(HOME)/.cache/spiral-wheels
 LLAMA   := llama-cpp-python[server]==0.3.36
 
-.PHONY: llm-server llm-local test-llm-real setup setup-coqui data test test-slow lint bench bench-spiral bench-llm bench-validate bench-asr-window bench-tts bench-long audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
+.PHONY: llm-server llm-local test-llm-real setup setup-coqui data test test-slow lint bench bench-spiral bench-llm bench-validate bench-asr-window bench-tts bench-long bench-acoustics audit clean os-deps os-deps-test publish push subset reroll review bench-publish baseline bench-baseline
 
 setup: os-deps $(STAMP)
 
@@ -159,6 +159,10 @@ bench-tts: setup-coqui
 # peak RSS and CPU per audio-minute side by side (`ARGS='--lengths 90,600,3600'`).
 bench-long: setup
 	$(BIN)/python benchmarks/bench_long.py $(ARGS)
+
+# Acoustic conditions against clean, CPU per item, one process: `make bench-acoustics ARGS='--n 6'`.
+bench-acoustics: setup
+	$(BIN)/python benchmarks/bench_acoustics.py $(ARGS)
 
 clean:
 	rm -rf data/runs .pytest_cache .ruff_cache build *.egg-info

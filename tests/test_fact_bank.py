@@ -123,3 +123,8 @@ def test_the_command_exits_2_on_a_bad_file(tmp_path: Path, monkeypatch: pytest.M
     assert main([str(bad)]) == 2
     assert "Glaciology.core_depth.value: quantity unit 'percent'" in capsys.readouterr().out
     assert main([str(EXAMPLE)]) == 0
+
+
+def test_the_bank_covers_every_main_topic() -> None:
+    """Every subtopic of topics.yaml has facts of its own: none falls back to the frames."""
+    assert coverage(BANK, TOPICS) == []

@@ -238,7 +238,7 @@ def test_eval_report_gives_accuracy_by_condition() -> None:
     preds = [pred(i, snr, ok) for i, (snr, ok) in enumerate(
         [(20.0, True)] * 4 + [(0.0, True)] + [(0.0, False)] * 3)]
     rep = summarise(preds, {"label": "m", "proxy": False, "source": "s", "source_kind": "run",
-                            "config": "c", "requests_this_run": 0})
+                            "subset": "c", "requests_this_run": 0})
     rows = {r["value"]: r["plain"] for r in rep["by"]["snr_db"]}
     assert list(rows) == ["0", "20"]
     assert (rows["20"]["k"], rows["20"]["n"], rows["0"]["k"], rows["0"]["n"]) == (4, 4, 1, 4)

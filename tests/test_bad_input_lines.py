@@ -68,7 +68,7 @@ def test_nesting_200k_deep_is_one_line(tmp_path: Path, small_run: RunResult,
     data.write_text(lines[0] + "\n" + '{"x": ' + DEEP + "\n")
     assert main(["audit", str(data), "--config", str(ROOT / "spiral.yaml")]) == 2
     assert "data.jsonl:2: JSON nested too deeply" in one_line(capsys)
-    assert main(["eval", "--data", str(data.parent), "--model", "cascade", "--spiral-config",
+    assert main(["eval", "--data", str(data.parent), "--model", "cascade", "--config",
                  str(ROOT / "spiral.yaml"), "--set", f"output_root={tmp_path}"]) == 2
     assert "data.jsonl:2: JSON nested too deeply" in one_line(capsys)
 
@@ -87,7 +87,7 @@ def test_eval_audit_and_review_refuse_the_same_malformed_records(
     recs = [json.loads(x) for x in data.read_text().splitlines()]
     change(recs[1])
     data.write_text("".join(json.dumps(r) + "\n" for r in recs))
-    for argv in (["eval", "--data", str(run_dir), "--model", "cascade", "--spiral-config",
+    for argv in (["eval", "--data", str(run_dir), "--model", "cascade", "--config",
                   str(ROOT / "spiral.yaml"), "--set", f"output_root={tmp_path}", "--quiet"],
                  ["audit", str(data), "--config", str(ROOT / "spiral.yaml")],
                  ["review", "--config", str(ROOT / "spiral.yaml"), "--run", "m", "--set",

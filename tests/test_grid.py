@@ -122,7 +122,7 @@ def test_eval_reports_accuracy_by_length_depth_and_hops(tmp_path: Path) -> None:
                       "circular": right, "rotations": [{"letter": "A", "correct": right}],
                       "time_s": 0.1, "target_seconds": length, "hops": 1 + k % 2})
     rep = report.summarise(preds, {"label": "m", "proxy": False, "source": "s",
-                                   "source_kind": "run", "config": "c",
+                                   "source_kind": "run", "subset": "c",
                                    "requests_this_run": 0})
     by_length = {r["value"]: r["plain"] for r in rep["grid"]["by_length"]}
     assert by_length[30.0]["acc"] == 1.0 and by_length[3600.0]["acc"] == 0.0

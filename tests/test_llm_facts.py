@@ -104,6 +104,7 @@ def test_a_sheet_that_keeps_breaking_the_rules_falls_back_to_the_bank(
                       "llm.model=offline", "llm.backoff_s=0.01", "llm.max_reasks=1")
     spec = _spec()
     writer = LLMWriter(cfg)
+    writer.reach()  # as the stage does: the negotiated endpoint takes the spec beside
 
     async def go() -> Item:
         try:

@@ -93,7 +93,8 @@ def test_a_refusal_mid_run_is_adjusted_not_retried(tmp_path: Path) -> None:
         assert len(result.built) == 2
         statuses = [(r["format"], r["status"]) for r in chat(srv)]
     assert statuses[0] == ("json_schema", 500)
-    assert statuses[1:] == [("json_object_schema", 200)] * 2  # one refusal, no retries
+    # One refusal, no retries: two items, each asked for its facts and then its script.
+    assert statuses[1:] == [("json_object_schema", 200)] * 4
 
 
 def test_a_server_that_answers_one_request_at_a_time_gets_one_at_a_time(
@@ -107,7 +108,9 @@ def test_a_server_that_answers_one_request_at_a_time_gets_one_at_a_time(
         result = run_pipeline(cfg, until="script", quiet=True)
         assert len(result.built) == 4, [it.failed for it in result.failed]
         assert all(r["status"] == 200 for r in chat(srv))
-        assert len(chat(srv)) == 4  # nothing timed out and was sent again
+        # Nothing timed out and was sent again: one facts and one script request per item.
+        assert [r["task"] for r in chat(srv)].count("facts") == 4
+        assert len(chat(srv)) == 2 * 4
         spans = [(r["t"], r["end"]) for r in chat(srv)]
     assert max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans) == 1
     endpoint = json.loads((tmp_path / "demo" / "llm_usage.json").read_text())["endpoint"]
@@ -124,7 +127,9 @@ def test_fenced_json_is_read_and_unparsable_replies_are_content_failures(
         assert all(r["status"] == 200 for r in chat(srv))
     # Replies that never parse: re-asked with the error shown, then the item's content
     # failure (re-seeded later), never infrastructure ("rerun the same command").
-    faults = Faults(malformed=2)
+    # The facts task takes the first two (its sheet then falls back to the bank's), the
+    # script task the next two.
+    faults = Faults(malformed=4)
     with OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO()) as srv:
         cfg = llm_config(tmp_path, srv, "run=garbled", "n_items=1", "llm.max_repairs=1")
         result = run_pipeline(cfg, until="script", quiet=True)
@@ -133,7 +138,8 @@ def test_fenced_json_is_read_and_unparsable_replies_are_content_failures(
     assert not is_infrastructure(item.failed), item.failed
     assert "not valid JSON" in item.failed["reason"]  # type: ignore[index]
     assert "in 2 replies (1 re-asks)" in item.failed["reason"]  # type: ignore[index]
-    assert len(sent) == 2 and sent[0]["body"] != sent[1]["body"]
+    assert [r["task"] for r in sent] == ["facts", "facts", "script", "script"]
+    assert sent[0]["body"] != sent[1]["body"] and sent[2]["body"] != sent[3]["body"]
 
 
 def test_a_model_that_cannot_follow_the_schema_stops_the_run_in_one_line(
@@ -147,8 +153,9 @@ def test_a_model_that_cannot_follow_the_schema_stops_the_run_in_one_line(
         srv.stop()
         raise
     err = capsys.readouterr().err.strip().splitlines()
+    # The facts task is the first asked: its verdict stops the run.
     assert err[-1] == (
-        "spiral: error: llm: model 'offline' returned JSON that does not follow the script "
+        "spiral: error: llm: model 'offline' returned JSON that does not follow the facts "
         "schema in 4 of 4 replies (typical: schema violation at (top level): Additional "
         "properties are not allowed ('message', 'responseStatusCode', 'type' were "
         "unexpected)); use a larger model or llm.backend: offline")
@@ -156,14 +163,15 @@ def test_a_model_that_cannot_follow_the_schema_stops_the_run_in_one_line(
     assert not (tmp_path / "real" / "reseeds.json").exists()
     # Re-asks show the model its error: no request is sent twice.
     assert len({json.dumps(r["body"], sort_keys=True) for r in sent}) == len(sent)
-    usage_dir = tmp_path / "real" / "llm" / "script"
+    assert {r["task"] for r in sent} == {"facts"}
+    usage_dir = tmp_path / "real" / "llm" / "facts"
     (record,) = [r for p in usage_dir.glob("*.json") if (r := json.loads(p.read_text()))["usage"]
                  ["reasks"]]
     assert "returned JSON that does not follow" in record["failed"]
     assert len(record["usage"]["reasks"]) == 4
     usage = json.loads((tmp_path / "real" / "llm_usage.json").read_text())
     assert usage["endpoint"]["format"] == "json_schema"
-    assert usage["per_item"][record["item"]]["script"]["failed"] == record["failed"]
+    assert usage["per_item"][record["item"]]["facts"]["failed"] == record["failed"]
     # The rerun stops the same way, sending nothing: the verdict is kept with the replies.
     before = len(srv.requests)
     assert cli_main(cli_args(tmp_path, srv, 3, "llm.concurrency=1")) == 1
@@ -201,7 +209,8 @@ def test_infrastructure_failures_are_summed_up_without_contradiction(
     assert "0 still failing after" in text  # nothing re-seeded is "still failing"
     sent = len(chat(srv))
     assert f"{sent} requests sent ({answered} answered)" in text
-    record = json.loads((tmp_path / "demo" / "llm" / "script" / f"{bad}.json").read_text())
+    # The script stage asks for the item's facts first: that is the request that failed.
+    record = json.loads((tmp_path / "demo" / "llm" / "facts" / f"{bad}.json").read_text())
     assert "http 500 after 3 tries" in record["failed"]
 
 

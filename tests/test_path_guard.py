@@ -88,7 +88,7 @@ def test_eval_refuses_audio_outside_the_data_folder(
     recs[0]["audio_data"]["combined"].update(audio_folder=folder, audio_files=[name])
     data.write_text("".join(json.dumps(r) + "\n" for r in recs))
     assert main(["eval", "--data", str(data.parent), "--model", "cascade", "--set",
-                 f"output_root={tmp_path}", "--spiral-config", str(ROOT / "spiral.yaml"),
+                 f"output_root={tmp_path}", "--config", str(ROOT / "spiral.yaml"),
                  "--quiet"]) == 2
     line = one_line(capsys)
     assert "data.jsonl:1" in line and "outside the dataset folder" in line, line

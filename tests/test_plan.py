@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -66,7 +67,7 @@ def test_topics_file_is_large_and_grouped_by_type() -> None:
 
 
 def test_fact_sheet_values_positions_key_and_confusers(tmp_path: Path) -> None:
-    from pipeline.reports.text_audit import fact_bearing
+    from pipeline.reports.text_audit import fact_bearing, proper_names
     from pipeline.writing.facts import PHRASE_KINDS, n_facts
 
     cfg = make_config(tmp_path, "n_items=60", "seed=5", "question.confusers=2")
@@ -91,8 +92,13 @@ def test_fact_sheet_values_positions_key_and_confusers(tmp_path: Path) -> None:
             assert c.kind == key.kind and c.subject != key.subject
         others = [f for f in facts if f.role == "fact"]
         assert all(f.kind != key.kind for f in others)
-        for f in facts:  # a value carries no detail only when it is a phrase
-            assert fact_bearing(f"It was {f.value}.") != (f.kind in PHRASE_KINDS), f.value
+        for f in facts:  # a value is a detail unless it is a phrase; a phrase may use a
+            # number word in its prose ("every two years"), never a digit or a name
+            said = f"It was {f.value}."
+            if f.kind in PHRASE_KINDS:
+                assert not re.search(r"\d", f.value) and not proper_names(said), f.value
+            else:
+                assert fact_bearing(said), f.value
         phrase += key.kind in PHRASE_KINDS
     assert phrase == 24  # 40% of every block of ten
     cfg0 = make_config(tmp_path, "n_items=60", "seed=5")

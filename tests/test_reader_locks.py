@@ -30,7 +30,7 @@ def test_eval_and_publish_wait_for_nobody_and_write_nothing_beside_a_run(
         before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
         if command == "eval":
             argv = ["eval", "--data", "lk", "--model", "cascade", "--limit", "1",
-                    "--spiral-config", str(ROOT / "spiral.yaml"), "--quiet"]
+                    "--config", str(ROOT / "spiral.yaml"), "--quiet"]
         else:
             argv = ["publish", "--config", str(ROOT / "spiral.yaml"), "--run", "lk", "--quiet"]
         assert main([*argv, "--set", f"output_root={tmp_path}"]) == 1

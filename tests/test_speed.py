@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.config import load_config
-from pipeline.core.records import Item, KeyDetail, Turn
+from pipeline.core.records import LETTERS, Item, KeyDetail, Turn
 from pipeline.core.spiral_rows import RowStream
 from pipeline.engine.stage import Context
 from pipeline.orchestration import precheck
@@ -64,7 +64,10 @@ def test_precheck_redraws_a_key_its_voice_does_not_get_across(tmp_path: Path) ->
     assert [c.name for c in checks] == ["heard"] and not checks[0].ok
     assert not (tmp_path / "_cache" / "asr").exists()
     again = asyncio.run(precheck.redraw(item, precheck.unplant(item), 1, ctx))
-    assert again.key != item.key and again.question != item.question
+    # A new wording of the same fact; the bank asks its fact one way, so the question and
+    # its choices may stay as they were, but never the key sentence.
+    assert again.key.sentence != item.key.sentence and again.key.answer == item.key.answer
+    assert again.question.choices[LETTERS.index(again.question.letter)] == item.key.answer
     assert precheck.unplant(again) == precheck.unplant(item)
     assert again.spec == item.spec  # the draw's seed is not the item's
 

@@ -46,6 +46,10 @@ def check_disk(ctx: Context, items: list[Item], export: bool) -> None:
 
 def run_preflight(ctx: Context, items: list[Item], stages: list[str]) -> None:
     """Raise (ResourceError: exit 2; InfrastructureError: exit 1) before any work."""
+    if any(s in stages for s in ("script", "precheck", "synthesize")):  # stages that render
+        from pipeline.stages import synthesize
+
+        synthesize.check_voices(items, ctx)  # a planned voice the backend cannot say stops here
     writer_stages = tuple(s for s in WRITER_STAGES if s in stages)
     if writer_stages:
         ctx.writer.preflight(items, writer_stages)

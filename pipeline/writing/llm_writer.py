@@ -147,11 +147,7 @@ class LLMWriter(Writer):
             data, got = await self.session.complete(name, variables, stage, check,
                                                     sidecar=asdict(item.spec))
         except LLMTaskError as exc:
-            usage.add(exc.usage or Usage())
-            record = self.run_dir / "llm" / stage / f"{item.id}.json"
-            if usage.calls or usage.cached or usage.reasks or not record.exists():
-                # (a rerun stopped before asking anything keeps the record of why)
-                await self._record(stage, item, usage, failed=str(exc))
+            await self._record_failure(stage, item, usage, exc)
             if isinstance(exc, ModelUnfit):  # the model, not the item: stop, re-seed nothing
                 raise RunStopped(f"llm: {exc}") from None
             if isinstance(exc, LLMUnavailable):  # the endpoint, not the item: same seed
@@ -159,6 +155,14 @@ class LLMWriter(Writer):
             raise StageFailure(f"llm: {exc}") from None  # this item's content
         usage.add(got)
         return data
+
+    async def _record_failure(self, stage: str, item: Item, usage: Usage,
+                              exc: LLMTaskError) -> None:
+        usage.add(exc.usage or Usage())
+        record = self.run_dir / "llm" / stage / f"{item.id}.json"
+        if usage.calls or usage.cached or usage.reasks or not record.exists():
+            # (a rerun stopped before asking anything keeps the record of why)
+            await self._record(stage, item, usage, failed=str(exc))
 
     async def facts(self, item: Item) -> Item:
         """The model's fact sheet for the plan's slots (kinds, positions, roles), checked by
@@ -180,11 +184,13 @@ class LLMWriter(Writer):
                 "llm_facts", variables, "facts", lambda d: check_fact_sheet(d, spec),
                 sidecar=asdict(spec))
         except LLMUnavailable as exc:  # the endpoint, not the item: same seed next run
+            await self._record_failure("facts", item, usage, exc)
             raise InfrastructureError(f"llm: {exc}") from None
         except ModelUnfit as exc:  # the model, not the item: stop, re-seed nothing
-            await self._record("facts", item, usage, failed=str(exc))
+            await self._record_failure("facts", item, usage, exc)
             raise RunStopped(f"llm: {exc}") from None
         except LLMTaskError as exc:  # the model could not meet the rules: the bank's sheet
+            usage.add(exc.usage or Usage())
             await self._record("facts", item, usage)
             return replace(item, provenance={**item.provenance, "facts": {
                 "source": "bank", "fallback": str(exc)}})

@@ -19,7 +19,7 @@ def _int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _field(rec: dict[str, Any], where: str, *path: str) -> Any:
+def field_at(rec: dict[str, Any], where: str, *path: str) -> Any:
     node: Any = rec
     for key in path:
         if not isinstance(node, dict) or key not in node:
@@ -33,30 +33,30 @@ def check_record(rec: Any, where: str) -> None:
     release has them. `where` names the record (file:line)."""
     if not isinstance(rec, dict):
         raise RecordError(f"{where}: expected a JSON object")
-    item_id = _field(rec, where, "metadata", "id")
+    item_id = field_at(rec, where, "metadata", "id")
     if not isinstance(item_id, str) or not item_id.strip():
         raise RecordError(f"{where}: metadata.id must be a non-empty string, got {item_id!r}")
     where = f"{where} ({item_id})"
-    choices = _field(rec, where, "test_question", "choices")
-    correct = _field(rec, where, "test_question", "correct_answer")
+    choices = field_at(rec, where, "test_question", "choices")
+    correct = field_at(rec, where, "test_question", "correct_answer")
     if not isinstance(choices, list) or len(choices) != 4 or \
             not all(isinstance(c, str) and c.strip() for c in choices):
         raise RecordError(f"{where}: test_question.choices must be a list of 4 strings")
     if not isinstance(correct, str) or correct not in choices:
         raise RecordError(f"{where}: test_question.correct_answer {correct!r} is not one of "
                           "test_question.choices")
-    transcript = _field(rec, where, "transcript")
+    transcript = field_at(rec, where, "transcript")
     if not isinstance(transcript, list) or not transcript or not all(
             isinstance(t, dict) and isinstance(t.get("speaker"), str)
             and isinstance(t.get("text"), list) and all(isinstance(s, str) for s in t["text"])
             for t in transcript):
         raise RecordError(f"{where}: transcript must be turns of {{speaker, text: [...]}}")
-    indices = _field(rec, where, "audio_data", "key_sentences", "indices")
+    indices = field_at(rec, where, "audio_data", "key_sentences", "indices")
     if not isinstance(indices, list) or not indices or not all(_int(i) and i >= 0
                                                                for i in indices):
         raise RecordError(f"{where}: audio_data.key_sentences.indices must be a list of "
                           "sentence indices (ints >= 0)")
-    combined = _field(rec, where, "audio_data", "combined")
+    combined = field_at(rec, where, "audio_data", "combined")
     files = combined.get("audio_files", []) if isinstance(combined, dict) else None
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise RecordError(f"{where}: audio_data.combined.audio_files must be a list of file "

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import AuditConfig, Config
-from pipeline.core.record_check import RecordError, check_record
+from pipeline.core.record_check import RecordError, check_record, field_at
 from pipeline.core.records import LETTERS
 from pipeline.core.store import (
     atomic_write_bytes,
@@ -97,12 +97,10 @@ def resolve_thresholds(cfg: Config) -> AuditConfig:
 
 
 def _get(rec: dict[str, Any], where: str, *path: str) -> Any:
-    node: Any = rec
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            raise AuditError(f"{where}: missing field {'.'.join(path)}")
-        node = node[key]
-    return node
+    try:
+        return field_at(rec, where, *path)
+    except RecordError as exc:
+        raise AuditError(str(exc)) from None
 
 
 def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]:

@@ -10,7 +10,9 @@ every wav. A missing or damaged entry is rendered again, to the same samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,25 +44,35 @@ class TrackStore:
         write_checked(meta, {"version": VERSION, "times": times, "scale": scale,
                              "npy_sha256": file_hash(npy)})
 
-    def take(self, key: str) -> tuple[np.ndarray, list[list[float]], float] | None:
-        """The entry, removed from the store; None when absent or damaged."""
+    def _take(self, key: str, what: str, redo: str, load: Callable[[Path], Any]
+              ) -> tuple[Any, dict] | None:
+        """`load(npy)` and the checked record of the entry, which is removed from the store
+        either way; None when absent or damaged (a damaged one with a notice)."""
         npy, meta = self._paths(key)
         try:
             if not meta.exists():
                 return None
-            info = read_checked(meta, "kept track", "rendering the item again")
+            info = read_checked(meta, what, redo)
             if info is None or info.get("version") != VERSION:
                 return None
             try:
                 if file_hash(npy) != info.get("npy_sha256"):
-                    notice(f"{npy}: kept track fails its checksum; rendering the item again")
+                    notice(f"{npy}: {what} fails its checksum; {redo}")
                     return None
-                samples = np.load(npy, allow_pickle=False)
+                return load(npy), info
             except (OSError, EOFError, ValueError):
                 return None
         finally:
             meta.unlink(missing_ok=True)
             npy.unlink(missing_ok=True)
+
+    def take(self, key: str) -> tuple[np.ndarray, list[list[float]], float] | None:
+        """The entry, removed from the store; None when absent or damaged."""
+        got = self._take(key, "kept track", "rendering the item again",
+                         lambda npy: np.load(npy, allow_pickle=False))
+        if got is None:
+            return None
+        samples, info = got
         return samples, [list(t) for t in info["times"]], float(info["scale"])
 
 
@@ -77,23 +89,9 @@ class ArrayStore(TrackStore):
 
     def take_arrays(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
         """The entry, removed from the store; None when absent or damaged."""
-        npy, info = self._paths(key)
-        try:
-            if not info.exists():
-                return None
-            head = read_checked(info, "kept conditioned track", "conditioning the item again")
-            if head is None or head.get("version") != VERSION:
-                return None
-            try:
-                if file_hash(npy) != head.get("npy_sha256"):
-                    notice(f"{npy}: kept conditioned track fails its checksum; conditioning "
-                           "the item again")
-                    return None
-                with np.load(npy, allow_pickle=False) as z:
-                    arrays = {k: z[k] for k in z.files}
-            except (OSError, EOFError, ValueError):
-                return None
-        finally:
-            info.unlink(missing_ok=True)
-            npy.unlink(missing_ok=True)
-        return arrays, head["meta"]
+        def load(npy: Path) -> dict[str, np.ndarray]:
+            with np.load(npy, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+
+        got = self._take(key, "kept conditioned track", "conditioning the item again", load)
+        return None if got is None else (got[0], got[1]["meta"])

@@ -109,6 +109,8 @@ PARAMS: dict[str, str | None] = {
     "temperature": None,
     "seed": None,
     "top_p": None,
+    "stream": None,  # not streamed: one limit for the whole request
+    "stream_options": None,
 }
 _REFUSAL = re.compile(
     r"unsupported|not supported|unrecognized|unrecognised|unexpected|not permitted|"

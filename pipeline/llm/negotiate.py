@@ -77,6 +77,14 @@ class Endpoint:
         return lines
 
 
+    def first_token_s(self, llm: LLMConfig, prompt_tokens: int = 0) -> float:
+        """A streamed reply's limit for its first token: llm.timeout_s, or longer where
+        reading the prompt would need longer at the measured speed (a prompt read on a busy
+        CPU went as slowly as a reply is written)."""
+        if not self.token_s:
+            return llm.timeout_s
+        return max(llm.timeout_s, round(1.5 * prompt_tokens * self.token_s + 30))
+
     def timeout_s(self, llm: LLMConfig, prompt_tokens: int = 0) -> float:
         """Per request, from when it is sent: llm.timeout_s, or longer where reading the
         prompt and writing a reply of llm.max_tokens tokens would need longer at the

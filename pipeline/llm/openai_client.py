@@ -37,7 +37,7 @@ from openai.types.chat import ChatCompletion
 from pipeline.core.config import Config, ConfigError
 from pipeline.core.errors import InfrastructureError, notice
 from pipeline.core.store import atomic_write_json, content_hash, read_json
-from pipeline.llm import dialects, negotiate
+from pipeline.llm import dialects, negotiate, streaming
 from pipeline.llm.negotiate import Endpoint, Refused
 from pipeline.llm.prompts import PromptFile, load_prompt, schema_error
 
@@ -47,6 +47,10 @@ CHARS_PER_TOKEN = 4  # prompt-size estimate for the budget, before the server co
 RETRY_STATUS = (408, 409, 429)  # and every 5xx: the server may answer next time
 REACH_TIMEOUT_S = 5.0  # the one check that the endpoint is up, before any call
 COMPETENCE_ITEMS = 2  # items that may use up their re-asks before the run stops
+# Replies are streamed where the server takes it (a server that refuses either field has it
+# left out, `dialects.PARAMS`); the usage comes in the last chunk where the server sends it.
+RUNAWAY_SHOWN = 600  # characters of a stopped reply shown back to the model in its re-ask
+STREAM = {"stream": True, "stream_options": {"include_usage": True}}
 
 
 class LLMTaskError(Exception):
@@ -352,28 +356,52 @@ class LLMSession:
             self._reserved_usd -= worst
 
     async def _send_with_retries(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The reply to `req`, streamed where the server takes it (limits on the first token
+        and the gap between tokens: a reply that keeps coming never times out, and one that
+        loops is stopped, `streaming.runaway`), else in one piece (one limit for the whole
+        request, from the measured speed)."""
         client = self._client()
         llm = self.llm
-        timeout = self.timeout_s(sum(_chars(m["content"]) for m in req["messages"])
-                                 // CHARS_PER_TOKEN)
+        endpoint = self._known_endpoint()
+        prompt_tokens = sum(_chars(m["content"]) for m in req["messages"]) // CHARS_PER_TOKEN
+        sent = negotiate.shape({**req, **STREAM}, endpoint)
+        streamed = bool(sent.get("stream"))
+        if not streamed:
+            sent.pop("stream_options", None)
+        first_s = endpoint.first_token_s(llm, prompt_tokens)
+        timeout = first_s if streamed else self.timeout_s(prompt_tokens)
         for attempt in range(llm.max_retries + 1):
             wait: float | None = None
             self.sent += 1
             try:
+                if streamed:
+                    reply = await streaming.read(client, sent, first_s, llm.timeout_s)
+                    if not reply["prompt_tokens"]:  # a server that sends no usage
+                        reply["prompt_tokens"] = prompt_tokens
+                    break
                 # The request is already plain JSON: posting it as is skips the SDK's walk of
                 # every message through its typed-dict transforms (~25 ms of CPU per call on
                 # the event loop, which serialised the calls at high concurrency).
-                resp = await client.post("/chat/completions", body=req, cast_to=ChatCompletion,
+                resp = await client.post("/chat/completions", body=sent, cast_to=ChatCompletion,
                                          options={"timeout": timeout})
+                choice = resp.choices[0]
+                u = resp.usage
+                reply = {"content": choice.message.content or "",
+                         "finish_reason": choice.finish_reason or "",
+                         "prompt_tokens": u.prompt_tokens if u else 0,
+                         "completion_tokens": u.completion_tokens if u else 0}
                 break
             except openai.APIStatusError as exc:
                 code = exc.status_code
-                param = dialects.refused_parameter(code, str(exc), req)
+                param = dialects.refused_parameter(code, str(exc), sent)
                 if param:  # the same answer on every retry, whatever the status
                     raise Refused(param, self.scrub(f"http {code}: {exc.message}")) from None
                 if code not in RETRY_STATUS and code < 500:  # 400, 401, 403, 404, 422: final
                     raise LLMUnavailable(self.scrub(f"http {code}: {exc.message}")) from None
                 reason, detail, wait = f"http {code}", exc.message, _retry_after(exc)
+            except (streaming.Stalled, streaming.Interrupted) as exc:
+                reason = "timeout" if isinstance(exc, streaming.Stalled) else "interrupted"
+                detail = str(exc)
             except openai.APIConnectionError as exc:  # timeouts included
                 reason = ("timeout" if isinstance(exc, openai.APITimeoutError)
                           else "connection error")
@@ -383,7 +411,11 @@ class LLMSession:
                 if reason == "timeout":
                     hint = (f"; no reply within {timeout:g} s with "
                             f"{self.parallel()} request(s) in flight: raise llm.timeout_s, "
-                            "or lower llm.max_tokens or llm.concurrency")
+                            "or lower llm.max_tokens or llm.concurrency") if not streamed else (
+                        f"; the server kept a reply waiting (first token within {first_s:g} "
+                        f"s, then each within llm.timeout_s={llm.timeout_s:g} s) with "
+                        f"{self.parallel()} request(s) in flight: raise llm.timeout_s or "
+                        "lower llm.concurrency")
                 raise LLMUnavailable(self.scrub(
                     f"{reason} after {attempt + 1} tries ({detail}){hint}")) from None
             if wait is None:
@@ -391,12 +423,7 @@ class LLMSession:
                 wait *= 0.5 + random.random()  # jitter: retries of many items spread out
             await asyncio.sleep(min(wait, llm.backoff_max_s))
         self.answered += 1
-        choice = resp.choices[0]
-        u = resp.usage
-        return {"content": choice.message.content or "",
-                "finish_reason": choice.finish_reason or "",
-                "prompt_tokens": u.prompt_tokens if u else 0,
-                "completion_tokens": u.completion_tokens if u else 0}
+        return reply
 
     # -- one task -------------------------------------------------------------------------
 
@@ -424,9 +451,13 @@ class LLMSession:
                 reply = await self._call(prompt, messages, stage, usage, used, sidecar)
                 content = reply["content"]
                 rule_broken = False
+                cut = reply["finish_reason"] in ("length", "runaway")
                 if reply["finish_reason"] == "length":
                     error = (f"the reply was cut off at max_tokens={self.llm.max_tokens}; "
                              "reply with shorter, complete JSON")
+                elif cut:
+                    error = (f"{reply.get('why') or 'the reply went nowhere'}; reply with "
+                             "shorter, complete JSON")
                 else:
                     try:
                         data = dialects.extract_json(content)
@@ -440,8 +471,9 @@ class LLMSession:
                             rule_broken = bool(error)
                 if error:
                     usage.reasks.append(f"{name}: {error}")
-                self._watch(prompt, error, "rules" if rule_broken else "cut" if
-                            reply["finish_reason"] == "length" else "schema")
+                self._watch(prompt, error, "rules" if rule_broken else "runaway"
+                            if reply["finish_reason"] == "runaway" else "cut" if cut
+                            else "schema")
                 if not error:
                     return data, usage
                 if rule_broken:
@@ -460,6 +492,8 @@ class LLMSession:
                     raise LLMTaskError(self.scrub(
                         f"{name}: no valid reply in {n} replies ({n - 1} re-asks); last: "
                         f"{error}"), usage)
+                if reply["finish_reason"] == "runaway":  # its start, not the loop
+                    content = content[:RUNAWAY_SHOWN] + " ..."
                 messages = [*messages, {"role": "assistant", "content": content},
                             {"role": "user", "content": f"That reply was rejected: {error}. "
                              "Reply again with the complete JSON, fixing this."}]
@@ -518,6 +552,7 @@ class LLMSession:
         typical = errors.most_common(1)[0][0].split("\t", 1)[1]
         what = {"schema": f"returned JSON that does not follow the {task} schema",
                 "cut": f"wrote {task} replies longer than llm.max_tokens={self.llm.max_tokens}",
+                "runaway": f"wrote {task} replies that loop or pad instead of ending",
                 "rules": f"broke the {task} rules"}[kinds.most_common(1)[0][0]]
         where = f"in {n} of {n} replies" if schema_only and n >= k else \
             f"in all {n} replies to the first {COMPETENCE_ITEMS} items"

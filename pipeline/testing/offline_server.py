@@ -48,6 +48,7 @@ from pipeline.writing.facts import key_fact, stem
 from pipeline.writing.offline import write_script, wrong_choices
 
 DATA_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.S)
+CHARS_PER_CHUNK = 4  # a streamed reply's "token"
 
 
 @dataclass
@@ -74,6 +75,10 @@ class Faults:
     refuse_temperature: bool = False  # 400 for a temperature other than 1
     off_schema: bool = False  # JSON that ignores the schema (a model too small for the job)
     prose_tasks: tuple[str, ...] = ()  # these tasks are answered in prose, never JSON
+    # Streamed replies (`stream: true`) come a few characters (a "token") per chunk:
+    token_ms: float = 0.0  # between two chunks (a server writing at a given speed)
+    stall_after: int = 0  # the first streamed reply stops after this many chunks, for hang_s
+    ramble_tasks: tuple[str, ...] = ()  # these tasks' replies loop up to max_tokens (SmolLM2)
 
     def take(self, lock: threading.Lock) -> str:
         with lock:
@@ -270,14 +275,18 @@ class OfflineLLMServer:
         self.stop()
 
     def record(self, method: str, path: str, status: int, task: str, item: str,
-               t0: float, fmt: str = "", body: dict[str, Any] | None = None) -> None:
+               t0: float, fmt: str = "", body: dict[str, Any] | None = None,
+               streamed: tuple[int, bool] | None = None) -> None:
         """One request in `requests`; a chat request also with its body (what the model
-        would read), for tests of what the client sends."""
+        would read), for tests of what the client sends, and for a streamed reply the chunks
+        sent and whether the client closed the stream before its end."""
         ms = 1000 * (time.perf_counter() - t0)
         with self._lock:
             self.requests.append({"method": method, "path": path, "status": status,
                                   "task": task, "item": item, "t": t0, "end": t0 + ms / 1000,
-                                  "format": fmt, "body": body})
+                                  "format": fmt, "body": body,
+                                  "chunks": streamed[0] if streamed else None,
+                                  "closed": streamed[1] if streamed else False})
             print(f"{method} {path} {status} task={task or '-'} item={item or '-'} "
                   f"{ms:.0f}ms", file=self.log, flush=True)
 
@@ -336,6 +345,13 @@ class OfflineLLMServer:
                                   "responseStatusCode": 200})
         if task in self.faults.prose_tasks:
             content = "I think the answer is probably the second one, but I am not sure."
+        if task in self.faults.ramble_tasks:  # a tiny model under a JSON grammar
+            limit = int(body.get("max_tokens") or body.get("max_completion_tokens") or 2048)
+            loop = [f'"{i}. The team met the target because the team met the target." '
+                    for i in range(limit)]
+            content = ('{"turns": [{"speaker": "spk_1", "sentences": [' +
+                       ", ".join(loop))[: limit * CHARS_PER_CHUNK]
+            finish = "length"
         if self.faults.fenced:
             content = f"Sure! Here is the JSON:\n```json\n{content}\n```\nHope this helps."
         if fault == "malformed":
@@ -343,7 +359,7 @@ class OfflineLLMServer:
         elif fault == "truncated":
             content, finish = content[: len(content) // 2], "length"
         prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4
-        completion_tokens = max(1, len(content) // 4)
+        completion_tokens = max(1, len(content) // CHARS_PER_CHUNK)
         return 200, {
             "id": f"chatcmpl-offline-{len(self.requests)}",
             "object": "chat.completion",
@@ -462,14 +478,72 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
                 else:
                     rf = body.get("response_format") or {}
                     fmt = str(rf.get("type", "")) + ("_schema" if "schema" in rf else "")
-                    if server.faults.serial:
+                    if server.faults.serial:  # generation and streaming, one at a time
                         with server._serial:
                             status, payload, headers, task, item = server.chat(body)
+                            chunks = self._answer(status, payload, headers, body)
                     else:
                         status, payload, headers, task, item = server.chat(body)
+                        chunks = self._answer(status, payload, headers, body)
+                    server.record("POST", self.path, status, task, item, t0, fmt, body,
+                                  chunks)
+                    return
             self._send(status, payload, headers)
             server.record("POST", self.path, status, task, item, t0, fmt,
                           body if isinstance(body, dict) else None)
+
+        def _answer(self, status: int, payload: dict[str, Any], headers: dict[str, str],
+                    body: dict[str, Any]) -> tuple[int, bool] | None:
+            """Send the answer: streamed when asked and not an error. (chunks sent, whether
+            the client closed the stream first) for a streamed one."""
+            if status != 200 or not body.get("stream"):
+                self._send(status, payload, headers)
+                return None
+            return self._stream(payload, bool((body.get("stream_options") or {})
+                                              .get("include_usage")))
+
+        def _stream(self, payload: dict[str, Any], usage: bool) -> tuple[int, bool]:
+            """The completion as server-sent events, a "token" per chunk, at
+            faults.token_ms apart; the connection is closed at the end."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            choice = payload["choices"][0]
+            content = choice["message"]["content"]
+            base = {k: payload[k] for k in ("id", "created", "model")}
+            base["object"] = "chat.completion.chunk"
+            pieces = [content[i:i + CHARS_PER_CHUNK]
+                      for i in range(0, len(content), CHARS_PER_CHUNK)]
+            with server._lock:
+                stall = server.faults.stall_after
+                server.faults.stall_after = 0
+
+            def event(data: Any) -> None:
+                text = data if isinstance(data, str) else json.dumps(data)
+                self.wfile.write(f"data: {text}\n\n".encode())
+                self.wfile.flush()
+
+            sent = 0
+            try:
+                for i, piece in enumerate(pieces):
+                    if stall and i == stall:
+                        time.sleep(server.faults.hang_s)
+                    if server.faults.token_ms and i:
+                        time.sleep(server.faults.token_ms / 1000)
+                    delta = {"content": piece} if i else {"role": "assistant", "content": piece}
+                    event({**base, "choices": [{"index": 0, "delta": delta,
+                                                "finish_reason": None}]})
+                    sent += 1
+                event({**base, "choices": [{"index": 0, "delta": {},
+                                            "finish_reason": choice["finish_reason"]}]})
+                if usage:
+                    event({**base, "choices": [], "usage": payload["usage"]})
+                event("[DONE]")
+            except (BrokenPipeError, ConnectionResetError):
+                return sent, True  # the client closed the stream: generation ends
+            return sent, False
 
     return Handler
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -340,3 +341,74 @@ def test_items_that_use_up_their_reasks_on_the_rules_stop_the_run(tmp_path: Path
 
         asyncio.run(both())
         assert len(chat(srv)) == 4
+
+
+def test_a_reply_that_keeps_coming_never_times_out_and_a_queue_is_backed_off(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A server that writes one reply at a time, 5 ms a token, and that a past negotiation
+    # found answering as many as it was sent (its probe was too fast to time, or it was idle
+    # then): a script reply takes longer than llm.timeout_s in all, and of 8 requests sent at
+    # once 7 wait for their turn. Non-streamed, each such request timed out (issue 30.1).
+    from pipeline.llm import negotiate
+
+    faults = Faults(serial=True, token_ms=5)
+    with OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO()) as srv:
+        cfg = llm_config(tmp_path, srv, "n_items=4", "llm.concurrency=8", "llm.timeout_s=1.0",
+                         "llm.max_retries=0")
+        negotiate.save(cfg.llm, cfg.cache_root / "llm",
+                       negotiate.Endpoint(server="spiral-offline", format="json_schema"))
+        result = run_pipeline(cfg, until="script", quiet=True)
+        assert len(result.built) == 4, [it.failed for it in result.failed]
+        sent = chat(srv)
+    written = [r for r in sent if not r["closed"]]
+    assert all(r["status"] == 200 and r["chunks"] for r in written)
+    assert sorted(r["task"] for r in written) == ["facts"] * 4 + ["script"] * 4
+    assert max(r["end"] - r["t"] for r in written) > 1.0  # longer than the timeout, in all
+    # Those that waited were given up before a token was written, and sent again once the
+    # client sent one at a time.
+    assert all(not r["chunks"] for r in sent if r["closed"])
+    endpoint = json.loads((tmp_path / "demo" / "llm_usage.json").read_text())["endpoint"]
+    assert endpoint["parallel"] == 1
+    err = capsys.readouterr().err
+    assert err.count("the server writes 1 at a time; sending 1 at a time, not "
+                     "llm.concurrency=8") == 1
+
+
+def test_a_stalled_stream_is_a_timeout_and_is_asked_again(tmp_path: Path) -> None:
+    faults = Faults(stall_after=5, hang_s=2.0)
+    with OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO()) as srv:
+        cfg = llm_config(tmp_path, srv, "n_items=1", "llm.timeout_s=0.5", "llm.max_retries=1")
+        result = run_pipeline(cfg, until="script", quiet=True)
+        assert len(result.built) == 1, [it.failed for it in result.failed]
+        for _ in range(50):  # the stalled reply is logged when the server wakes up
+            if len(chat(srv)) == 3:
+                break
+            time.sleep(0.1)
+        sent = sorted(chat(srv), key=lambda r: r["t"])
+    # The first reply stopped after 5 tokens; the client gave up on it, closing the stream
+    # (the server's next writes failed: one may land in the socket's buffer first), and asked
+    # again, once.
+    assert sent[0]["closed"] and 5 <= sent[0]["chunks"] <= 7
+    assert [r["task"] for r in sent] == ["facts", "facts", "script"]
+    assert sent[0]["body"] == sent[1]["body"]
+
+
+def test_a_reply_that_loops_is_stopped_as_it_is_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # SmolLM2-135M under a JSON grammar: the same sentences again and again up to
+    # max_tokens (2,048 tokens, 372 s on this machine). Stopped within a few hundred tokens,
+    # four times, then the run stops in one line (issue 27.2).
+    faults = Faults(ramble_tasks=("script",), token_ms=1)
+    srv = OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO())
+    with srv:
+        assert cli_main(cli_args(tmp_path, srv, 2, "llm.concurrency=1")) == 1
+        scripts = [r for r in chat(srv) if r["task"] == "script"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("spiral: error: llm: model 'offline' wrote script replies that "
+                              "loop or pad instead of ending in 4 of 4 replies (typical: the "
+                              "reply keeps saying what it already said")
+    assert len(scripts) == 4
+    assert all(r["closed"] and r["chunks"] < 512 for r in scripts), \
+        [(r["closed"], r["chunks"]) for r in scripts]
+    # Each re-ask shows the model only the start of its reply, not the loop.
+    assert all(len(r["body"]["messages"][-2]["content"]) <= 604 for r in scripts[1:])

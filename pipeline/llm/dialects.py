@@ -59,7 +59,6 @@ class Server:
     owned_by: tuple[str, ...]  # substrings of a listed model's `owned_by`
     skip: tuple[str, ...]  # formats it refuses (not tried)
     note: str
-    serial: bool = False  # generates one request at a time, whatever it is sent
 
 
 SERVERS = (
@@ -71,7 +70,9 @@ SERVERS = (
     Server("llama.cpp", ("llamacpp",), (), "llama-server: json_schema or json_object + schema"),
     Server("llama-cpp-python", ("me",), ("json_schema",), "answers json_schema with HTTP 500 "
            "(a validation error); json_object + schema constrains decoding; one model lock, "
-           "so one request at a time", serial=True),
+           "so one request at a time (measured at preflight, like every server's); a "
+           "streamed reply is ended when another request arrives unless the server runs with "
+           "--interrupt_requests False"),
     Server("spiral-offline", ("spiral-offline",), (), "the project's stand-in "
            "(pipeline/testing/offline_server.py); takes the item spec beside the prompt"),
 )
@@ -89,11 +90,6 @@ def server_from_models(models: list[dict[str, Any]]) -> str:
 def formats_for(server: str) -> tuple[Format, ...]:
     skip = next((s.skip for s in SERVERS if s.name == server), ())
     return tuple(f for f in FORMATS if f.name not in skip)
-
-
-def serial(server: str) -> bool:
-    """Whether the server is known to answer one request at a time."""
-    return any(s.serial for s in SERVERS if s.name == server)
 
 
 def takes_sidecar(server: str) -> bool:

@@ -80,8 +80,11 @@ def command(gguf: Path, port: int, model: str, extra_bufts: bool) -> list[str]:
     cmd = [sys.executable, "-m", "pipeline.llm.llama_launch"]
     if not extra_bufts:
         cmd.append("--no-extra-bufts")
+    # interrupt_requests off: by default a streamed reply is ended (with no finish reason)
+    # as soon as another request arrives, which a client sending two at once would see as
+    # every reply but the last broken off.
     return [*cmd, "--model", str(gguf), "--model_alias", model, "--host", "127.0.0.1",
-            "--port", str(port), "--n_ctx", str(N_CTX)]
+            "--port", str(port), "--n_ctx", str(N_CTX), "--interrupt_requests", "False"]
 
 
 def settings(port: int, model: str) -> list[str]:

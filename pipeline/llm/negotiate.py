@@ -179,9 +179,8 @@ def negotiate(llm: LLMConfig, client: openai.OpenAI, cache_dir: Path,
         t_reply = time.perf_counter() - t0
         if tokens:
             endpoint.token_s = round(t_reply / tokens, 4)
-        if llm.concurrency > 1:
-            endpoint.parallel = 1 if dialects.serial(server) else \
-                _parallel(llm, client, req, t_reply, scrub)
+        if llm.concurrency > 1:  # measured, whatever the server is known as
+            endpoint.parallel = _parallel(llm, client, req, t_reply, scrub)
     endpoint.reply_s = round(t_reply, 3)
     save(llm, cache_dir, endpoint)
     return endpoint

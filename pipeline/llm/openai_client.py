@@ -138,6 +138,7 @@ class LLMSession:
         self._gave_up: dict[str, set[str]] = {}  # task -> items that used up their re-asks
         self._prompts: dict[str, PromptFile] = {}
         self._clients: dict[int, openai.AsyncOpenAI] = {}
+        self._flights: dict[int, streaming.InFlight] = {}  # per event loop
         self._tls: Any = None
 
     # -- plumbing -------------------------------------------------------------------------
@@ -161,6 +162,14 @@ class LLMSession:
                 timeout=self.timeout_s(),
                 http_client=openai.DefaultAsyncHttpxClient(verify=self._tls))
         return self._clients[loop]
+
+    def _flight(self) -> streaming.InFlight:
+        """This loop's requests in flight: at most `parallel()`, fewer once the server was
+        seen answering fewer at once."""
+        loop = id(asyncio.get_running_loop())
+        if loop not in self._flights:
+            self._flights[loop] = streaming.InFlight(self.parallel())
+        return self._flights[loop]
 
     def reach(self) -> None:
         """Reach the endpoint once (`GET /models`, a short timeout, no retries) and raise
@@ -238,6 +247,7 @@ class LLMSession:
 
     async def aclose(self) -> None:
         """Close this loop's client (call before the loop ends)."""
+        self._flights.pop(id(asyncio.get_running_loop()), None)
         client = self._clients.pop(id(asyncio.get_running_loop()), None)
         if client is not None:
             await client.close()
@@ -370,20 +380,25 @@ class LLMSession:
             sent.pop("stream_options", None)
         first_s = endpoint.first_token_s(llm, prompt_tokens)
         timeout = first_s if streamed else self.timeout_s(prompt_tokens)
-        for attempt in range(llm.max_retries + 1):
+        flight = self._flight()
+        attempt = 0
+        while True:
             wait: float | None = None
             self.sent += 1
             try:
                 if streamed:
-                    reply = await streaming.read(client, sent, first_s, llm.timeout_s)
+                    async with flight:
+                        reply = await streaming.read(client, sent, first_s, llm.timeout_s,
+                                                     flight)
                     if not reply["prompt_tokens"]:  # a server that sends no usage
                         reply["prompt_tokens"] = prompt_tokens
                     break
                 # The request is already plain JSON: posting it as is skips the SDK's walk of
                 # every message through its typed-dict transforms (~25 ms of CPU per call on
                 # the event loop, which serialised the calls at high concurrency).
-                resp = await client.post("/chat/completions", body=sent, cast_to=ChatCompletion,
-                                         options={"timeout": timeout})
+                async with flight:
+                    resp = await client.post("/chat/completions", body=sent,
+                                             cast_to=ChatCompletion, options={"timeout": timeout})
                 choice = resp.choices[0]
                 u = resp.usage
                 reply = {"content": choice.message.content or "",
@@ -399,9 +414,13 @@ class LLMSession:
                 if code not in RETRY_STATUS and code < 500:  # 400, 401, 403, 404, 422: final
                     raise LLMUnavailable(self.scrub(f"http {code}: {exc.message}")) from None
                 reason, detail, wait = f"http {code}", exc.message, _retry_after(exc)
-            except (streaming.Stalled, streaming.Interrupted) as exc:
-                reason = "timeout" if isinstance(exc, streaming.Stalled) else "interrupted"
-                detail = str(exc)
+            except streaming.Stalled as exc:
+                if not exc.started and (fewer := flight.back_off()):
+                    self._fewer(fewer)  # it waited behind others: not a try
+                    continue
+                reason, detail = "timeout", str(exc)
+            except streaming.Interrupted as exc:
+                reason, detail = "interrupted", str(exc)
             except openai.APIConnectionError as exc:  # timeouts included
                 reason = ("timeout" if isinstance(exc, openai.APITimeoutError)
                           else "connection error")
@@ -422,8 +441,22 @@ class LLMSession:
                 wait = min(llm.backoff_max_s, llm.backoff_s * 2 ** attempt)
                 wait *= 0.5 + random.random()  # jitter: retries of many items spread out
             await asyncio.sleep(min(wait, llm.backoff_max_s))
+            attempt += 1
         self.answered += 1
         return reply
+
+    def _fewer(self, limit: int) -> None:
+        """The server was seen writing only `limit` replies at once while others waited past
+        their first-token limit: send that many from now on (this run and the next)."""
+        endpoint = self._known_endpoint()
+        endpoint.parallel = limit
+        negotiate.save(self.llm, self.cache_dir, endpoint)
+        line = (f"llm: replies waited past llm.timeout_s={self.llm.timeout_s:g} s for their "
+                f"turn: the server writes {limit} at a time; sending {limit} at a time, not "
+                f"llm.concurrency={self.llm.concurrency}")
+        if line not in self._said:
+            self._said.add(line)
+            notice(line)
 
     # -- one task -------------------------------------------------------------------------
 

@@ -43,7 +43,50 @@ _WORD = re.compile(r"[A-Za-z']+|\d+")
 
 
 class Stalled(Exception):
-    """No first token, or no next token, within its limit (a timeout: retried)."""
+    """No first token, or no next token, within its limit (a timeout: retried). `started`:
+    whether any token came."""
+
+    def __init__(self, message: str, started: bool) -> None:
+        super().__init__(message)
+        self.started = started
+
+
+class InFlight:
+    """The requests a session has in flight on one event loop, at most `limit` at once, and
+    how many of them the server is writing at the same time (`writing`): a
+    server that answers one at a time has only ever one reply coming, the others waiting
+    for their first token."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.busy = self.writing = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> InFlight:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.busy < self.limit)
+            self.busy += 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.busy -= 1
+            self._cond.notify_all()
+
+    def started(self) -> None:
+        self.writing += 1
+
+    def ended(self) -> None:
+        self.writing -= 1
+
+    def back_off(self) -> int:
+        """After a request waited past its first-token limit while others were being
+        written: the server's turn-taking, not a fault. The limit becomes at most the number
+        being written now, and is returned (0 when none was: a real timeout)."""
+        if self.writing == 0:
+            return 0
+        self.limit = min(self.limit, self.writing)
+        return self.limit
 
 
 class Interrupted(Exception):
@@ -87,8 +130,8 @@ def repeated_share(text: str, n: int = REPEAT_N, window: int = REPEAT_WINDOW) ->
 
 
 async def read(client: openai.AsyncOpenAI, body: dict[str, Any], first_s: float,
-               idle_s: float, watch: Callable[[str], str] | None = runaway
-               ) -> dict[str, Any]:
+               idle_s: float, flight: InFlight | None = None,
+               watch: Callable[[str], str] | None = runaway) -> dict[str, Any]:
     """The reply to `body` (sent with `stream: true`), as the cache keeps it: content,
     finish_reason ('runaway' when `watch` stopped it, with `why`), and token counts (the
     server's usage when it sends one, else chunks and characters)."""
@@ -100,7 +143,7 @@ async def read(client: openai.AsyncOpenAI, body: dict[str, Any], first_s: float,
     try:
         stream = await asyncio.wait_for(opened(), first_s)
     except TimeoutError:
-        raise Stalled(f"no reply within {first_s:g} s") from None
+        raise Stalled(f"no reply within {first_s:g} s", False) from None
     parts: list[str] = []
     finish = why = ""
     chunks = 0
@@ -115,7 +158,8 @@ async def read(client: openai.AsyncOpenAI, body: dict[str, Any], first_s: float,
                 break
             except (TimeoutError, httpx.TimeoutException):
                 raise Stalled(f"no {'next' if parts else 'first'} token within {limit:g} s"
-                              + (f" ({chunks} received)" if parts else "")) from None
+                              + (f" ({chunks} received)" if parts else ""),
+                              bool(parts)) from None
             except httpx.TransportError as exc:  # the server dropped the connection
                 raise Interrupted(f"the stream broke after {chunks} tokens "
                                   f"({type(exc).__name__})") from None
@@ -123,6 +167,8 @@ async def read(client: openai.AsyncOpenAI, body: dict[str, Any], first_s: float,
                 usage = chunk.usage
             for choice in chunk.choices:
                 if choice.delta and choice.delta.content:
+                    if not parts and flight is not None:
+                        flight.started()
                     parts.append(choice.delta.content)
                     chunks += 1
                     if watch is not None and chunks % WATCH_EVERY == 0:
@@ -133,6 +179,8 @@ async def read(client: openai.AsyncOpenAI, body: dict[str, Any], first_s: float,
                 finish = "runaway"
                 break
     finally:
+        if parts and flight is not None:
+            flight.ended()
         await stream.close()  # the server stops writing a reply nobody reads
     if not finish:
         raise Interrupted(f"the stream ended after {chunks} tokens with no finish reason")

@@ -69,6 +69,7 @@ class Faults:
     bad_facts: bool = False  # every `facts` reply breaks a rule (fact 2 takes fact 1's value)
     json_schema_500: bool = False  # reject it with llama-cpp-python's 500 validation error
     serial: bool = False  # one request at a time, the others wait (llama-cpp-python)
+    slots: int = 0  # with serial: this many at a time instead of one
     models_delay_s: float = 0.0  # GET /models answers after this (a busy server)
     fenced: bool = False  # JSON in a ```json fence after a sentence of prose
     refuse_max_tokens: bool = False  # 400 for max_tokens (OpenAI's reasoning models)
@@ -238,7 +239,8 @@ class OfflineLLMServer:
         # method, path, status, task, item, t and end (perf_counter), format (response_format)
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._serial = threading.Lock()  # held through a request when faults.serial
+        # held through a request when faults.serial
+        self._serial = threading.BoundedSemaphore(max(1, self.faults.slots))
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -497,6 +499,9 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
             """Send the answer: streamed when asked and not an error. (chunks sent, whether
             the client closed the stream first) for a streamed one."""
             if status != 200 or not body.get("stream"):
+                if status == 200 and server.faults.token_ms:  # written at that speed
+                    time.sleep(server.faults.token_ms / 1000 *
+                               (payload["usage"]["completion_tokens"] - 1))
                 self._send(status, payload, headers)
                 return None
             return self._stream(payload, bool((body.get("stream_options") or {})

@@ -61,31 +61,52 @@ class Proxy:
                 pass
 
             def _forward(self, method: str) -> None:
+                """Pass the request on and the answer back as it comes (a streamed reply
+                line by line: the client's limits and its closing of a stream reach the
+                server as they would without the proxy)."""
                 t0 = time.monotonic()
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream, timeout=900)
+                body, status, closed = b"", 502, False
                 try:
                     conn.request(method, self.path, body=raw or None,
                                  headers={"Content-Type": "application/json"})
                     resp = conn.getresponse()
-                    body, status = resp.read(), resp.status
+                    status = resp.status
+                    kind = resp.getheader("Content-Type") or "application/json"
+                    if kind.startswith("text/event-stream"):
+                        self.send_response(status)
+                        self.send_header("Content-Type", kind)
+                        self.send_header("Connection", "close")
+                        self.end_headers()
+                        self.close_connection = True
+                        parts = []
+                        while line := resp.readline():
+                            parts.append(line)
+                            try:
+                                self.wfile.write(line)
+                                self.wfile.flush()
+                            except OSError:
+                                closed = True  # the client gave up: so does the server
+                                break
+                        body = b"".join(parts)
+                    else:
+                        body = resp.read()
+                        self.send_response(status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
                 except OSError as exc:
-                    body, status = json.dumps({"error": str(exc)}).encode(), 502
+                    if not body:
+                        body = json.dumps({"error": str(exc)}).encode()
                 finally:
                     conn.close()
                 with proxy.lock:
                     proxy.log.append({"method": method, "path": self.path, "status": status,
                                       "request": raw.decode("utf-8", "replace"),
                                       "response": body.decode("utf-8", "replace"),
-                                      "t0": t0, "s": time.monotonic() - t0})
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the client gave up
+                                      "closed": closed, "t0": t0, "s": time.monotonic() - t0})
 
             def do_GET(self) -> None:  # noqa: N802
                 self._forward("GET")
@@ -133,6 +154,14 @@ def check_run(check: Checks, name: str, out: Path, proxy: Proxy, since: int, cod
     print(f"--- {name}: exit {code}, {wall:.0f} s, {len(chats)} chat requests", flush=True)
     for x in lines[-6:]:
         print(f"    | {x}")
+    for i, r in enumerate(chats):
+        content, finish = reply_of(r["response"]) if r["status"] == 200 else ("", "")
+        said = json.dumps(json.loads(r["request"]).get("messages"))
+        task = next((t for t in ("probe", "facts", "script", "plant", "question")
+                     if f'\\"task\\": \\"{t}\\"' in said), "?")
+        print(f"    request {i + 1}: {task}, http {r['status']}, {r['s']:.0f} s, "
+              f"{len(content)} characters, "
+              + ("closed by the client" if r.get("closed") or not finish else finish))
     check(code == 1, "exit code 1")
     check(wall <= LIMIT_S, f"ended within {LIMIT_S:.0f} s ({wall:.0f} s)")
     check(len(stop) == 1 and "use a larger model or llm.backend: offline" in stop[0],
@@ -154,12 +183,11 @@ def check_run(check: Checks, name: str, out: Path, proxy: Proxy, since: int, cod
         schema = (req.get("response_format") or {}).get("schema")
         if schema is None or r["status"] != 200:
             continue
-        reply = json.loads(r["response"])
-        if reply["choices"][0]["finish_reason"] == "length":
+        content, finish = reply_of(r["response"])
+        if finish != "stop":  # cut off at max_tokens, or stopped by the client
             continue
         try:
-            jsonschema.validate(json.loads(reply["choices"][0]["message"]["content"],
-                                           strict=False), schema)
+            jsonschema.validate(json.loads(content, strict=False), schema)
         except (ValueError, jsonschema.ValidationError):
             invalid += 1
         constrained += 1
@@ -169,6 +197,22 @@ def check_run(check: Checks, name: str, out: Path, proxy: Proxy, since: int, cod
     for r in reasons[:2]:
         for why in r["usage"]["reasks"][:2]:
             print(f"    reason: {why[:160]}")
+
+
+def reply_of(response: str) -> tuple[str, str]:
+    """(content, finish reason) of a chat response, whole or streamed (server-sent events;
+    a stream the client closed has no finish reason: '')."""
+    if not response.lstrip().startswith("data:"):
+        choice = json.loads(response)["choices"][0]
+        return choice["message"]["content"] or "", choice["finish_reason"] or ""
+    parts, finish = [], ""
+    for line in response.splitlines():
+        if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+            continue
+        for choice in json.loads(line[5:]).get("choices") or []:
+            parts.append((choice.get("delta") or {}).get("content") or "")
+            finish = choice.get("finish_reason") or finish
+    return "".join(parts), finish
 
 
 def main() -> int:

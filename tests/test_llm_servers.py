@@ -412,3 +412,29 @@ def test_a_reply_that_loops_is_stopped_as_it_is_written(
         [(r["closed"], r["chunks"]) for r in scripts]
     # Each re-ask shows the model only the start of its reply, not the loop.
     assert all(len(r["body"]["messages"][-2]["content"]) <= 604 for r in scripts[1:])
+
+
+def test_a_model_with_no_valid_reply_to_an_items_tasks_stops_after_that_item(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # SmolLM2 under a JSON grammar: every fact sheet breaks a rule (the bank's sheet is used
+    # instead), every script names speakers the item does not have. Both tasks of the first
+    # item used up their re-asks with no valid reply of any task: the run stops there
+    # instead of trying the next item's (issue 27.2, within 5 minutes on a real server).
+    faults = Faults(bad_facts=True, stray_speakers=True)
+    with OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO()) as srv:
+        assert cli_main(cli_args(tmp_path, srv, 2, "llm.concurrency=1")) == 1
+        sent = chat(srv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert [r["task"] for r in sent] == ["facts"] * 3 + ["script"] * 3
+        assert len({r["item"] for r in sent}) == 1
+        assert err[-1].startswith(
+            "spiral: error: llm: model 'offline' broke the facts and script rules in all 6 "
+            "replies to its first 2 tasks, none valid (typical: ")
+        assert err[-1].endswith("use a larger model or llm.backend: offline (or "
+                                "llm.competence_replies: 0 to go on)")
+        assert not (tmp_path / "real" / "reseeds.json").exists()
+        # The rerun stops at the first task it asks, sending nothing.
+        before = len(srv.requests)
+        assert cli_main(cli_args(tmp_path, srv, 2, "llm.concurrency=1")) == 1
+        assert not [r for r in srv.requests[before:] if r["method"] == "POST"]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == err[-1]

@@ -136,6 +136,8 @@ class LLMSession:
         self._fit: set[str] = set()  # tasks with a usable reply
         self._unfit = ""  # why the model was found unfit: no more requests
         self._gave_up: dict[str, set[str]] = {}  # task -> items that used up their re-asks
+        # (prompt, item) of each task that used up its re-asks before any valid reply at all
+        self._hopeless: list[tuple[PromptFile, str]] = []
         self._prompts: dict[str, PromptFile] = {}
         self._clients: dict[int, openai.AsyncOpenAI] = {}
         self._flights: dict[int, streaming.InFlight] = {}  # per event loop
@@ -559,9 +561,11 @@ class LLMSession:
     def _watch(self, prompt: PromptFile, error: str, kind: str, gave_up: str = "") -> None:
         """Stop the run (`ModelUnfit`) when the model, not the items, is the problem: the
         first `llm.competence_replies` replies of a task all fail its schema (not JSON,
-        off-schema, cut off), or `COMPETENCE_ITEMS` different items (`gave_up`: the one that
-        just did) used up their re-asks before any valid reply of the task. The verdict is
-        kept, so a rerun with nothing changed stops before sending anything."""
+        off-schema, cut off, going nowhere), or `COMPETENCE_ITEMS` different items (`gave_up`:
+        the one that just did) used up their re-asks on a task before any valid reply of it,
+        or as many tasks did before any valid reply of any task (an item's fact sheet, then
+        its script: every reply of the run so far failed). The verdict is kept, so a rerun
+        with nothing changed stops before sending anything."""
         task = prompt.task
         k = self.llm.competence_replies
         if not k or task in self._fit:
@@ -574,26 +578,42 @@ class LLMSession:
             errors[f"{kind}\t{error}"] += 1
         else:
             self._gave_up.setdefault(task, set()).add(gave_up)
+            if not self._fit:
+                self._hopeless.append((prompt, gave_up))
         n = sum(errors.values())
         kinds: Counter[str] = Counter()
         for e, v in errors.items():
             kinds[e.split("\t", 1)[0]] += v
         schema_only = kinds["rules"] == 0
-        if not (schema_only and n >= k) and \
-                len(self._gave_up.get(task, ())) < COMPETENCE_ITEMS:
+        prompts = [prompt]
+        if schema_only and n >= k:
+            where, off = f"in {n} of {n} replies", ""
+        elif len(self._gave_up.get(task, ())) >= COMPETENCE_ITEMS:
+            where = f"in all {n} replies to the first {COMPETENCE_ITEMS} items"
+            off = " (or llm.competence_replies: 0 to go on)"
+        elif len(self._hopeless) >= COMPETENCE_ITEMS:
+            prompts = list({p.task: p for p, _ in self._hopeless}.values())
+            errors = sum((self._first[p.task] for p in prompts), Counter())
+            kinds = Counter()
+            for e, v in errors.items():
+                kinds[e.split("\t", 1)[0]] += v
+            n = sum(errors.values())
+            task = " and ".join(p.task for p in prompts)
+            where = (f"in all {n} replies to its first {len(self._hopeless)} tasks, none "
+                     "valid")
+            off = " (or llm.competence_replies: 0 to go on)"
+        else:
             return
         typical = errors.most_common(1)[0][0].split("\t", 1)[1]
         what = {"schema": f"returned JSON that does not follow the {task} schema",
                 "cut": f"wrote {task} replies longer than llm.max_tokens={self.llm.max_tokens}",
                 "runaway": f"wrote {task} replies that loop or pad instead of ending",
                 "rules": f"broke the {task} rules"}[kinds.most_common(1)[0][0]]
-        where = f"in {n} of {n} replies" if schema_only and n >= k else \
-            f"in all {n} replies to the first {COMPETENCE_ITEMS} items"
-        off = "" if schema_only and n >= k else " (or llm.competence_replies: 0 to go on)"
         message = self.scrub(
             f"model '{self.llm.model}' {what} {where} (typical: {typical}); use a larger "
             f"model or llm.backend: offline{off}")
-        atomic_write_json(self._verdict_path(prompt), {"message": message})
+        for p in prompts:  # a rerun stops at the first of them it asks
+            atomic_write_json(self._verdict_path(p), {"message": message})
         self._unfit = message
         raise ModelUnfit(message)
 

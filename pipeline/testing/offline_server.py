@@ -80,6 +80,7 @@ class Faults:
     token_ms: float = 0.0  # between two chunks (a server writing at a given speed)
     stall_after: int = 0  # the first streamed reply stops after this many chunks, for hang_s
     ramble_tasks: tuple[str, ...] = ()  # these tasks' replies loop up to max_tokens (SmolLM2)
+    stray_speakers: bool = False  # script turns by '<speaker id>' (SmolLM2's, a rule broken)
 
     def take(self, lock: threading.Lock) -> str:
         with lock:
@@ -347,6 +348,9 @@ class OfflineLLMServer:
                                   "responseStatusCode": 200})
         if task in self.faults.prose_tasks:
             content = "I think the answer is probably the second one, but I am not sure."
+        if task == "script" and self.faults.stray_speakers:
+            reply["turns"] = [{**t, "speaker": "<speaker id>"} for t in reply["turns"]]
+            content = json.dumps(reply, ensure_ascii=False)
         if task in self.faults.ramble_tasks:  # a tiny model under a JSON grammar
             limit = int(body.get("max_tokens") or body.get("max_completion_tokens") or 2048)
             loop = [f'"{i}. The team met the target because the team met the target." '

@@ -202,7 +202,7 @@ def check_run(check: Checks, name: str, out: Path, proxy: Proxy, since: int, cod
 def reply_of(response: str) -> tuple[str, str]:
     """(content, finish reason) of a chat response, whole or streamed (server-sent events;
     a stream the client closed has no finish reason: '')."""
-    if not response.lstrip().startswith("data:"):
+    if not any(line.startswith("data:") for line in response.splitlines()):
         choice = json.loads(response)["choices"][0]
         return choice["message"]["content"] or "", choice["finish_reason"] or ""
     parts, finish = [], ""

@@ -65,7 +65,11 @@ class Endpoint:
         for name, new in sorted(self.params.items()):
             lines.append(f"llm: the server refuses '{name}'; "
                          + (f"sending '{new}' instead" if new else "leaving it out"))
-        if self.timeout_s(llm) > llm.timeout_s:
+        if self.token_s and "stream" not in self.params:
+            lines.append(f"llm: replies come at ~{1 / self.token_s:.0f} tokens/s (measured), "
+                         "streamed: a long reply is never cut short (llm.timeout_s limits "
+                         "each wait for a token; the first may take longer on a long prompt)")
+        elif self.timeout_s(llm) > llm.timeout_s:
             lines.append(f"llm: replies come at ~{1 / (self.token_s or 1):.0f} tokens/s "
                          f"(measured): a {llm.max_tokens}-token reply may take "
                          f"{self.timeout_s(llm):.0f} s, the timeout per request, not "

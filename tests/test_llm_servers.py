@@ -391,6 +391,16 @@ def test_a_stalled_stream_is_a_timeout_and_is_asked_again(tmp_path: Path) -> Non
     assert sent[0]["closed"] and 5 <= sent[0]["chunks"] <= 7
     assert [r["task"] for r in sent] == ["facts", "facts", "script"]
     assert sent[0]["body"] == sent[1]["body"]
+    # With no retry left, the item keeps its seed and the reason says what to set.
+    faults = Faults(stall_after=5, hang_s=2.0)
+    with OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO()) as srv:
+        cfg = llm_config(tmp_path / "again", srv, "n_items=1", "llm.timeout_s=0.5",
+                         "llm.max_retries=0")  # nothing cached
+        (item,) = run_pipeline(cfg, until="script", quiet=True).failed
+    assert is_infrastructure(item.failed), item.failed
+    reason = item.failed["reason"]  # type: ignore[index]
+    assert "timeout after 1 tries (no next token within 0.5 s" in reason
+    assert reason.endswith("raise llm.timeout_s or lower llm.concurrency")
 
 
 def test_a_reply_that_loops_is_stopped_as_it_is_written(

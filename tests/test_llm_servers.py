@@ -448,3 +448,22 @@ def test_a_model_with_no_valid_reply_to_an_items_tasks_stops_after_that_item(
         assert cli_main(cli_args(tmp_path, srv, 2, "llm.concurrency=1")) == 1
         assert not [r for r in srv.requests[before:] if r["method"] == "POST"]
     assert capsys.readouterr().err.strip().splitlines()[-1] == err[-1]
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_preflight_sees_how_many_replies_the_server_writes_at_once(
+        tmp_path: Path, slots: int) -> None:
+    # The server is slow to start each reply (a busy CPU reading the prompt) and writes
+    # `slots` at a time: the count comes from which replies were being written together,
+    # not from timings, which a busy machine blurs (a serial llama-cpp-python was once timed
+    # as 3 at once).
+    from pipeline.llm.openai_client import LLMSession
+
+    faults = Faults(serial=True, slots=slots, latency_ms=100, token_ms=30)
+    with OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO()) as srv:
+        session = LLMSession(llm_config(tmp_path, srv, "llm.concurrency=8"))
+        session.reach()
+        endpoint = session.negotiate()
+        streamed = [r for r in probes(srv) if r["body"].get("stream")]
+    assert endpoint.parallel == slots
+    assert len(streamed) == 4 and all(r["chunks"] >= 2 for r in streamed)

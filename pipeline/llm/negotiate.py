@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from pipeline.core.config import LLMConfig
 from pipeline.core.errors import InfrastructureError
@@ -262,10 +262,23 @@ def _post(client: openai.OpenAI, req: dict[str, Any], llm: LLMConfig, scrub: Any
 
 def _parallel(llm: LLMConfig, client: openai.OpenAI, req: dict[str, Any], single: float,
               scrub: Any) -> int | None:
-    """How many requests the server answers side by side, from `single`, the seconds one
-    `req` took alone (None: at least as many as sent, so llm.concurrency stands)."""
+    """How many requests the server answers side by side (None: at least as many as sent,
+    so llm.concurrency stands): the same request sent a few times at once, streamed, and the
+    most replies seen being written at the same time. Order, not speed, decides: a server
+    that writes one reply at a time starts the next only after the last token of the one
+    before, however slow or busy the machine is (timing the batch against `single`, the
+    seconds one request took alone, read a serial llama-cpp-python as 3 at once when the
+    lone probe happened to be slow). A server that refuses to stream is timed instead."""
     n = min(llm.concurrency, MEASURE_AT_ONCE)
     queued = client.with_options(timeout=llm.timeout_s * n)  # the last may wait for n-1
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            spans = list(pool.map(lambda _: _written(queued, req), range(n)))
+    except (openai.APIError, ValueError):
+        spans = []
+    if len(spans) == n and all(b > a for a, b in spans):
+        most = max(sum(1 for a, b in spans if _overlap((a, b), span) > 0.5) for span in spans)
+        return None if most >= n else most
     t0 = time.perf_counter()
     with ThreadPoolExecutor(n) as pool:
         list(pool.map(lambda _: _post(queued, req, llm, scrub), range(n)))
@@ -274,3 +287,26 @@ def _parallel(llm: LLMConfig, client: openai.OpenAI, req: dict[str, Any], single
         return 1                     # are noisy: a serial server must not look parallel)
     parallel = max(1, min(n, round(n * single / max(together, 1e-6))))
     return None if parallel >= n else parallel
+
+
+def _written(client: openai.OpenAI, req: dict[str, Any]) -> tuple[float, float]:
+    """(first token, last token) of `req`'s reply, streamed, on the monotonic clock."""
+    stream = client.post("/chat/completions", body={**req, "stream": True},
+                         cast_to=ChatCompletion, stream=True,
+                         stream_cls=openai.Stream[ChatCompletionChunk])
+    first = last = 0.0
+    try:
+        for chunk in stream:
+            if any(c.delta and c.delta.content for c in chunk.choices):
+                last = time.monotonic()
+                first = first or last
+    finally:
+        stream.close()
+    return first, last
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """How much of the shorter of two spans the other covers (0 to 1): a thread scheduled
+    late on a busy machine may stamp a token a little after the next reply began."""
+    shared = min(a[1], b[1]) - max(a[0], b[0])
+    return max(0.0, shared) / max(1e-9, min(a[1] - a[0], b[1] - b[0]))

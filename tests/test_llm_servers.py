@@ -257,6 +257,8 @@ def test_refused_parameter_is_read_from_the_body_whatever_the_status() -> None:
     assert dialects.refused_parameter(
         400, "Unsupported parameter: 'max_tokens' is not supported with this model.",
         req) == "max_tokens"
+    llama_server = 'Either "json_schema" or "grammar" can be specified, but not both'
+    assert dialects.refused_parameter(400, llama_server, req) == "response_format"
     assert dialects.refused_parameter(500, "injected server error", req) is None
     assert dialects.refused_parameter(429, "Unsupported max_tokens", req) is None
 

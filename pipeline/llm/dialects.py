@@ -111,7 +111,8 @@ PARAMS: dict[str, str | None] = {
 _REFUSAL = re.compile(
     r"unsupported|not supported|unrecognized|unrecognised|unexpected|not permitted|"
     r"not allowed|extra (?:fields|inputs)|input should be|does not support|unknown (?:field|"
-    r"parameter)|is not valid|invalid value|literal_error|only the default", re.I)
+    r"parameter)|is not valid|invalid value|literal_error|only the default|but not both",
+    re.I)
 
 
 def refused_parameter(status: int, message: str, request: dict[str, Any]) -> str | None:
@@ -127,6 +128,11 @@ def refused_parameter(status: int, message: str, request: dict[str, Any]) -> str
     for key in sorted(sent, key=len, reverse=True):
         if re.search(rf"(?<![a-z_]){re.escape(key)}(?![a-z_])", message):
             return key
+    # A format named by its type (llama-server: 'Either "json_schema" or "grammar" can be
+    # specified, but not both') is a refusal of the response_format that asked for it.
+    kind = (request.get("response_format") or {}).get("type")
+    if kind and re.search(rf"(?<![a-z_]){re.escape(kind)}(?![a-z_])", message):
+        return "response_format"
     return None
 
 

@@ -6,7 +6,8 @@ time) serving SmolLM2-135M, sent the same N requests three ways:
   writing replies nobody waits for;
 - `backoff`: as many in flight, streamed: a request that waits past its first-token limit
   while another is being written is not a failed try; the client sends fewer from then on;
-- `measured`: what preflight measured (`negotiate._parallel`) from the start.
+- `measured`: what preflight measured (`negotiate._parallel`) from the start, streamed;
+- `measured-whole`: the same, whole replies (what streaming costs on this server).
 
 Prints, per way: wall time, requests sent, timeouts, the concurrency in the end. Minutes on 2
 cores; not part of `make test`. `--timeout` is llm.timeout_s (smaller than the default so the
@@ -37,18 +38,18 @@ def session(out: Path, port: int, way: str, timeout: float, concurrency: int) ->
         f"llm.concurrency={concurrency}", "llm.max_retries=3", "llm.competence_replies=0"])
     s = LLMSession(cfg)
     endpoint = s.negotiate()
-    if way != "measured":  # as if preflight had not measured it
+    if not way.startswith("measured"):  # as if preflight had not measured it
         endpoint.parallel = None
         endpoint.token_s = None  # the timeout is llm.timeout_s, as it was
-    if way == "blind":
+    if way in ("blind", "measured-whole"):
         endpoint.params["stream"] = None  # whole replies, one limit each
     return s
 
 
 async def workload(s: LLMSession, n: int, tokens: int) -> tuple[float, int, int]:
     async def one(i: int) -> int:
-        messages = [{"role": "user", "content": f"Write a short paragraph (request {i}) about "
-                     "the history of lighthouses, in plain prose."}]
+        messages = [{"role": "user", "content": f"Write a long, detailed essay (request {i}) "
+                     "about the history of lighthouses: at least 600 words, in plain prose."}]
         try:
             await s.chat(messages, "bench", tokens, temperature=0.7)
             return 0
@@ -68,10 +69,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--port", type=int, default=8098)
     ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--tokens", type=int, default=96)
+    ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--ways", default="blind,backoff,measured")
+    ap.add_argument("--ways", default="blind,backoff,measured,measured-whole")
     args = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="spiral-llm-parallel-"))
     proc, notes = local_server.start(local_server.default_gguf(), args.port, "local",

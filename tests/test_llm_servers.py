@@ -130,9 +130,11 @@ def test_fenced_json_is_read_and_unparsable_replies_are_content_failures(
     # failure (re-seeded later), never infrastructure ("rerun the same command").
     # The facts task takes the first two (its sheet then falls back to the bank's), the
     # script task the next two.
+    # (No competence check: two tasks with no valid reply would stop the run as the model's.)
     faults = Faults(malformed=4)
     with OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO()) as srv:
-        cfg = llm_config(tmp_path, srv, "run=garbled", "n_items=1", "llm.max_repairs=1")
+        cfg = llm_config(tmp_path, srv, "run=garbled", "n_items=1", "llm.max_repairs=1",
+                         "llm.competence_replies=0")
         result = run_pipeline(cfg, until="script", quiet=True)
         sent = chat(srv)
     (item,) = result.failed
@@ -461,7 +463,7 @@ def test_preflight_sees_how_many_replies_the_server_writes_at_once(
     # as 3 at once).
     from pipeline.llm.openai_client import LLMSession
 
-    faults = Faults(serial=True, slots=slots, latency_ms=100, token_ms=30)
+    faults = Faults(serial=True, slots=slots, latency_ms=100, token_ms=100)
     with OfflineLLMServer(ROOT / "prompts", faults=faults, log=io.StringIO()) as srv:
         session = LLMSession(llm_config(tmp_path, srv, "llm.concurrency=8"))
         session.reach()

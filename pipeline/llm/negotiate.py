@@ -37,6 +37,7 @@ PROBE_MESSAGES = [
 PROBE_TOKENS = 16
 MEASURE_MIN_S = 0.05  # a reply faster than this: the server is not the bottleneck
 MEASURE_AT_ONCE = 4
+SPAN_MIN_S = 0.02  # a probe reply written faster than this cannot show what overlaps
 
 
 @dataclass
@@ -268,7 +269,9 @@ def _parallel(llm: LLMConfig, client: openai.OpenAI, req: dict[str, Any], single
     that writes one reply at a time starts the next only after the last token of the one
     before, however slow or busy the machine is (timing the batch against `single`, the
     seconds one request took alone, read a serial llama-cpp-python as 3 at once when the
-    lone probe happened to be slow). A server that refuses to stream is timed instead."""
+    lone probe happened to be slow). A server that refuses to stream, or writes a reply too
+    fast to tell what overlaps (under SPAN_MIN_S from its first token to its last), is
+    timed instead."""
     n = min(llm.concurrency, MEASURE_AT_ONCE)
     queued = client.with_options(timeout=llm.timeout_s * n)  # the last may wait for n-1
     try:
@@ -276,7 +279,7 @@ def _parallel(llm: LLMConfig, client: openai.OpenAI, req: dict[str, Any], single
             spans = list(pool.map(lambda _: _written(queued, req), range(n)))
     except (openai.APIError, ValueError):
         spans = []
-    if len(spans) == n and all(b > a for a, b in spans):
+    if len(spans) == n and all(b - a >= SPAN_MIN_S for a, b in spans):
         most = max(sum(1 for a, b in spans if _overlap((a, b), span) > 0.5) for span in spans)
         return None if most >= n else most
     t0 = time.perf_counter()

@@ -78,7 +78,8 @@ class Faults:
     prose_tasks: tuple[str, ...] = ()  # these tasks are answered in prose, never JSON
     # Streamed replies (`stream: true`) come a few characters (a "token") per chunk:
     token_ms: float = 0.0  # between two chunks (a server writing at a given speed)
-    stall_after: int = 0  # the first streamed reply stops after this many chunks, for hang_s
+    stall_after: int = 0  # the first streamed reply (not a probe) stops after this many chunks,
+    # for hang_s
     ramble_tasks: tuple[str, ...] = ()  # these tasks' replies loop up to max_tokens (SmolLM2)
     stray_speakers: bool = False  # script turns by '<speaker id>' (SmolLM2's, a rule broken)
 
@@ -487,10 +488,10 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
                     if server.faults.serial:  # generation and streaming, one at a time
                         with server._serial:
                             status, payload, headers, task, item = server.chat(body)
-                            chunks = self._answer(status, payload, headers, body)
+                            chunks = self._answer(status, payload, headers, body, task)
                     else:
                         status, payload, headers, task, item = server.chat(body)
-                        chunks = self._answer(status, payload, headers, body)
+                        chunks = self._answer(status, payload, headers, body, task)
                     server.record("POST", self.path, status, task, item, t0, fmt, body,
                                   chunks)
                     return
@@ -499,7 +500,7 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
                           body if isinstance(body, dict) else None)
 
         def _answer(self, status: int, payload: dict[str, Any], headers: dict[str, str],
-                    body: dict[str, Any]) -> tuple[int, bool] | None:
+                    body: dict[str, Any], task: str) -> tuple[int, bool] | None:
             """Send the answer: streamed when asked and not an error. (chunks sent, whether
             the client closed the stream first) for a streamed one."""
             if status != 200 or not body.get("stream"):
@@ -509,9 +510,10 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
                 self._send(status, payload, headers)
                 return None
             return self._stream(payload, bool((body.get("stream_options") or {})
-                                              .get("include_usage")))
+                                              .get("include_usage")), task)
 
-        def _stream(self, payload: dict[str, Any], usage: bool) -> tuple[int, bool]:
+        def _stream(self, payload: dict[str, Any], usage: bool, task: str
+                    ) -> tuple[int, bool]:
             """The completion as server-sent events, a "token" per chunk, at
             faults.token_ms apart; the connection is closed at the end."""
             self.send_response(200)
@@ -525,9 +527,11 @@ def _handler(server: OfflineLLMServer) -> type[BaseHTTPRequestHandler]:
             base["object"] = "chat.completion.chunk"
             pieces = [content[i:i + CHARS_PER_CHUNK]
                       for i in range(0, len(content), CHARS_PER_CHUNK)]
-            with server._lock:
-                stall = server.faults.stall_after
-                server.faults.stall_after = 0
+            stall = 0
+            if task != "probe":  # like the counted faults, not preflight's
+                with server._lock:
+                    stall = server.faults.stall_after
+                    server.faults.stall_after = 0
 
             def event(data: Any) -> None:
                 text = data if isinstance(data, str) else json.dumps(data)

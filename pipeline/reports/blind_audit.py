@@ -6,10 +6,10 @@ sharing the most (or fewest) words with the other three, the one that repeats th
 words; and, where all four are numbers (a date's day, a clock time in minutes), the median
 (either middle value), the one closest to the mean of the four, the outlier (farthest from
 the mean of the other three) and the roundest (most trailing zeros as written, a final 5
-counts half; a clock time by its minutes). Where several choices tie, the rule's hit counts as 1/k (a guess among the
-tied), so every rule's expected rate is 25% on exchangeable choices; where a rule does not
-apply (a numeric rule on words) it guesses, 1/4, in the overall rate, and its rate by form
-is only over the forms it applies to.
+counts half; a clock time by its minutes). Where several choices tie, the rule's hit
+counts as 1/k (a guess among the tied), so every rule's expected rate is 25% on
+exchangeable choices; where a rule does not apply (a numeric rule on words) it guesses, 1/4,
+in the overall rate, and its rate by form is only over the forms it applies to.
 
 *Topic fit*: each sentence's cosine similarity to the item's subtopic under a sentence
 embedder (the packaged MiniLM); the gap is the mean over non-fact sentences minus the mean

@@ -109,6 +109,7 @@ def test_public_release_shares_fail_the_letter_threshold(tmp_path: Path, capsys)
 
 def test_balanced_records_pass_and_thresholds_come_from_config(tmp_path: Path) -> None:
     records = public_like(n_longest=0, n_said=0)
+    rng = random.Random(9)
     for i, rec in enumerate(records):  # rotate the correct letter evenly, depths evenly
         q = rec["test_question"]
         texts = [c[3:] for c in q["choices"]]
@@ -123,6 +124,12 @@ def test_balanced_records_pass_and_thresholds_come_from_config(tmp_path: Path) -
         if i % 10 < 4:  # two answers in five are phrases, as long as their wrong choices
             phrases = [f"the {w} plan was dropped" for w in ("red", "old", "new", "big")]
             q["choices"] = [f"{x}. {t}" for x, t in zip("ABCD", phrases, strict=True)]
+            q["correct_answer"] = q["choices"][i % 4]
+        else:  # wrong numbers from the answer's own range (public_like's answer stands
+            # apart from three consecutive values: the numeric outlier and mean rules find it)
+            wrong = [str(v) for v in rng.sample(range(100, 900), 4) if str(v) != answer][:3]
+            four = [*wrong[:i % 4], answer, *wrong[i % 4:]]
+            q["choices"] = [f"{x}. {t}" for x, t in zip("ABCD", four, strict=True)]
             q["correct_answer"] = q["choices"][i % 4]
     result = audit_records(records)
     assert result["passed"], result["thresholds"]

@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline.core.config import AuditConfig
 from pipeline.reports.audit import _markdown, audit_records
-from pipeline.reports.blind_audit import blind_table, rule_picks, topic_fit
+from pipeline.reports.blind_audit import blind_table, rule_picks, topic_fit, wilson
 
 TOPIC_WORDS = ["glacier", "ice", "core", "melt", "snow", "crevasse"]
 OFF_WORDS = ["discount", "boiler", "naps", "repairs", "sale", "bottles"]
@@ -96,7 +96,8 @@ def test_the_blind_table_finds_a_known_leak_and_the_audit_fails_it() -> None:
 
 
 def test_exchangeable_choices_pass_the_blind_gate() -> None:
-    result = audit_records(fair())
+    # 100 of each form: with nine rules, 20 numbers would put one rule past 35% by chance.
+    result = audit_records(fair(200))
     verdict = next(t for t in result["thresholds"] if t["name"] == "blind_choice")
     assert verdict["ok"] is True, verdict
     assert all(by["all"]["rate"] <= 0.30 for by in result["blind"]["rules"].values()
@@ -145,3 +146,54 @@ def test_topic_fit_measures_how_on_topic_the_fact_sentences_are() -> None:
     plain = audit_records(with_facts(True), embed=bag_embed)
     assert plain["topic_fit"] is None
     assert next(t for t in plain["thresholds"] if t["name"] == "topic_fit")["ok"] is None
+
+
+def test_numeric_rules_pick_what_they_name() -> None:
+    # 100, 140, 150, 900: mean 322.5; median either 140 or 150; the outlier 900 (its
+    # distance to the mean of the others, 770, beats 100's 297); roundest 900 (two zeros).
+    picks = rule_picks("How far?", ["140 km", "900 km", "100 km", "150 km"])
+    assert picks["numeric_median"] == [0, 3]
+    assert picks["numeric_mean"] == [3]  # 150 is 172.5 from the mean, 140 182.5
+    assert picks["numeric_outlier"] == [1]
+    assert picks["numeric_roundest"] == [1, 2]  # 900 and 100: two zeros each
+    # Clock times count in minutes, their roundness by the minutes (half past beats :50);
+    # money keeps its thousands ("$1,250" rounder than "$1,310").
+    times = rule_picks("When?", ["9:30", "9:45", "10:05", "11:50"])
+    assert times["numeric_median"] == [1, 2]  # 585 and 605 minutes
+    assert times["numeric_mean"] == [2]  # mean 633.75: 605 is nearest
+    assert times["numeric_outlier"] == [3]  # 710 vs the others' mean 586.7
+    assert times["numeric_roundest"] == [0]
+    assert rule_picks("When?", ["9:15", "9:50", "10:00", "11:45"])["numeric_roundest"] == [2]
+    money = rule_picks("How much?", ["$1,310", "$1,250", "$1,275", "$1,330"])
+    assert money["numeric_roundest"] == [1]  # 1250: one zero and a 5
+    assert money["numeric_median"] == [0, 2]
+    # A tie in value ties the pick; a choice without a number turns the rules off.
+    tie = rule_picks("q?", ["5 kg", "5 kg", "7 kg", "1 kg"])
+    assert tie["numeric_median"] == [0, 1] and tie["numeric_mean"] == [0, 1]
+    words = rule_picks("q?", ["5 kg", "five kg", "7 kg", "1 kg"])
+    assert all(words[r] is None for r in ("numeric_median", "numeric_mean",
+                                          "numeric_outlier", "numeric_roundest"))
+
+
+def test_numeric_tells_are_found_and_scored_by_form() -> None:
+    """Wrong numbers set around the answer (a-30, a+8, a+25: the answer nearest the mean,
+    one of the two middle values, never the outlier) leak through the mean rule."""
+    rng = random.Random(5)
+    items = []
+    for i in range(40):
+        a = rng.randrange(200, 400)
+        four = [f"{a} m", f"{a - 30} m", f"{a + 25} m", f"{a + 8} m"]
+        items.append({"question": "How deep?", "choices": [*four[1:i % 4 + 1], four[0],
+                                                           *four[i % 4 + 1:]],
+                      "correct": i % 4})
+    table = blind_table(items)
+    assert table["rules"]["numeric_mean"]["number"]["rate"] == 1.0
+    assert table["rules"]["numeric_median"]["number"]["rate"] == 0.5
+    assert table["rules"]["numeric_outlier"]["number"]["rate"] == 0.0
+    assert table["rules"]["numeric_mean"]["phrase"]["n"] == 0
+    # Over all items a rule that does not apply guesses: 1/4 on the 10 phrase items added.
+    table = blind_table(items + [{"question": "What?", "correct": 0, "choices": [
+        "the ice was old", "the dust was thick", "the ash was new", "the salt rose"]}] * 10)
+    assert table["rules"]["numeric_mean"]["all"] == {
+        "rate": round((40 + 2.5) / 50, 4), "n": 50, "interval": wilson(42.5, 50)}
+    assert table["rules"]["numeric_mean"]["number"]["n"] == 40

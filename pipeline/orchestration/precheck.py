@@ -3,7 +3,9 @@
 Between the question and synthesis, each item's key sentence is checked the way validation
 will check it, cheapest first, and on a failure its key sentence and question are drawn
 again (a new wording of the same fact) from a seed derived from the item's and the draw's
-number, at most `validate.max_key_draws` times:
+number, at most `validate.max_key_draws` times; after a blind-judge failure the draw also
+draws the key's answer and unsaid wrong choices anew, together (the plan kept), since a new
+wording of the same four choices would leak again:
 
 1. heard: each draw is said by a voice measured to get every entry of its answer (name,
    place, unit, month...) across (`spiral voices --measure`; pipeline/validation/heard.py):
@@ -39,13 +41,15 @@ from pipeline.engine.driver import run_stage
 from pipeline.engine.stage import Context, Stage, StageFailure
 from pipeline.stages import conditioning, synthesize, validate
 from pipeline.stages import question as question_stage
+from pipeline.text.compare import mentions
 from pipeline.validation import heard
 from pipeline.validation.intelligibility import heard_text, transcript_checks
 from pipeline.validation.judge import judge_checks, judge_question, solver_for
 from pipeline.validation.structural import structural_checks
 from pipeline.writing import two_hop
+from pipeline.writing.bank_sheet import bank_fact, redraw_choices
 
-VERSION = "5"
+VERSION = "6"
 
 
 def unplant(item: Item) -> list[Turn]:
@@ -69,6 +73,19 @@ async def redraw(item: Item, base: list[Turn], draw: int, ctx: Context) -> Item:
     draft = replace(draft, transcript=turns, key=key)
     question = await question_stage.write(draft, ctx)
     return replace(item, transcript=turns, key=key, question=question)
+
+
+def new_choices(item: Item, base: list[Turn], draw: int, ctx: Context) -> Item | None:
+    """The item with its key's answer and unsaid wrong choices drawn anew for `draw`
+    (bank_sheet.redraw_choices), its plan kept; None when they cannot be redrawn (a two-hop
+    item, a key not from the bank): then the draw is a key draw. A blind-judge leak is a
+    property of the four choices, so a new wording of the same ones would fail again."""
+    if item.spec.hops == 2:
+        return None
+    text = " ".join(s for t in base for s in t.text)
+    facts = redraw_choices(item.spec, derive_seed(item.spec.seed, "choice-draw", draw),
+                           ctx.cfg.prompts_dir, lambda v: mentions(text, v))
+    return None if facts is None else replace(item, spec=replace(item.spec, facts=facts))
 
 
 def with_voices(item: Item, voices: dict[str, str]) -> Item:
@@ -170,6 +187,14 @@ def _table_digest(ctx: Context) -> str:
     return ctx.file_digest(path) if path.exists() else ""
 
 
+def _key_entry(item: Item, ctx: Context) -> dict | None:
+    """The bank entry a choice draw draws from: an edited range or option list redraws."""
+    key = next((f for f in item.spec.facts if f.id == item.spec.key_fact), None)
+    entry = key and bank_fact(ctx.cfg.prompts_dir, item.spec.type, item.spec.subtopic,
+                              key.frame)
+    return asdict(entry) if entry else None
+
+
 def _inputs(item: Item, ctx: Context) -> dict:
     v = ctx.cfg.validate
     gates = asdict(v)
@@ -182,6 +207,7 @@ def _inputs(item: Item, ctx: Context) -> dict:
             "synthesize": synthesize.STAGE.inputs(item, ctx),
             "validate": gates,
             "heard": _table_digest(ctx),
+            "choices": _key_entry(item, ctx),
             "writer": {s: ctx.writer.inputs(s, item) for s in ("plant", "question")}}
 
 
@@ -191,7 +217,9 @@ async def _apply(item: Item, ctx: Context) -> Item:
     fails every wording of it, and another voice is given the key speaker at once, for
     free; an item whose answer no voice of the key gender says is rejected untried. After
     a draw the ASR failed, the next one is said by a voice not tried yet too: most ASR
-    failures are one voice saying one invented name or number badly."""
+    failures are one voice saying one invented name or number badly. After a draw the blind
+    judge failed, the next one draws the key's choices anew (new_choices), the answer with
+    them: a leak is in the four choices, which a new wording keeps."""
     limit = ctx.cfg.validate.max_key_draws
     base = unplant(item)
     reason = ""
@@ -199,9 +227,16 @@ async def _apply(item: Item, ctx: Context) -> Item:
     voices: dict[str, str] = {}  # key speakers given another voice
     tried = {key_voice(item)}
     misheard = False
+    leaked = False  # the last draw failed the blind judge: the next one draws new choices
+    current = item  # the item with the choices drawn last
+    rechosen: list[int] = []
     for draw in range(limit):
+        fresh = new_choices(current, base, draw, ctx) if leaked else None
         try:
-            cand = item if draw == 0 else await redraw(item, base, draw, ctx)
+            if fresh is not None:
+                current = fresh
+                rechosen.append(draw)
+            cand = item if draw == 0 else await redraw(current, base, draw, ctx)
         except StageFailure as exc:  # this draw could not be written; try the next
             reason = f"draw {draw}: {exc}"
             continue
@@ -227,11 +262,14 @@ async def _apply(item: Item, ctx: Context) -> Item:
         if not bad:  # the plan's voice for the key speaker: the audit counts the swaps
             speaker = key_speaker(cand)
             planned = next(s.voice for s in item.spec.speakers if s.id == speaker)
+            chosen = {"choice_draws": rechosen} if rechosen else {}
             return replace(cand, provenance={**cand.provenance, "key_draw": draw,
-                                             "key_voice_planned": planned})
+                                             "key_voice_planned": planned, **chosen})
         misheard = bool(bad & {"heard", "asr_wer", "asr_answer"})
+        leaked = "judge_blind" in bad
         reason = "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok)
-        ctx.note_rejection(f"{item.id} key draw {draw + 1}/{limit}", reason, draw=True)
+        what = "choice draw" if rechosen and rechosen[-1] == draw else "key draw"
+        ctx.note_rejection(f"{item.id} {what} {draw + 1}/{limit}", reason, draw=True)
     return replace(item, checks=checks, failed={
         "stage": "precheck", "reason": f"no key draw passed in {limit}: {reason}"})
 

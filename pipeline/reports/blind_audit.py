@@ -2,9 +2,14 @@
 on-topic the sentences that state facts are. Works on any SPIRAL-format file.
 
 A *blind rule* reads only the choices (and the question): the longest, the shortest, the one
-sharing the most (or fewest) words with the other three, the numeric median, the one that
-repeats the question's words. Where several choices tie, the rule's hit counts as 1/k (a
-guess among the tied), so every rule's expected rate is 25% on exchangeable choices.
+sharing the most (or fewest) words with the other three, the one that repeats the question's
+words; and, where all four are numbers (a date's day, a clock time in minutes), the median
+(either middle value), the one closest to the mean of the four, the outlier (farthest from
+the mean of the other three) and the roundest (most trailing zeros as written, a final 5
+counts half; a clock time by its minutes). Where several choices tie, the rule's hit
+counts as 1/k (a guess among the tied), so every rule's expected rate is 25% on
+exchangeable choices; where a rule does not apply (a numeric rule on words) it guesses, 1/4,
+in the overall rate, and its rate by form is only over the forms it applies to.
 
 *Topic fit*: each sentence's cosine similarity to the item's subtopic under a sentence
 embedder (the packaged MiniLM); the gap is the mean over non-fact sentences minus the mean
@@ -25,8 +30,8 @@ it its their his her that this these those what which who whom how did does do w
 much many after before about into over than then so""".split())
 _WORD = re.compile(r"[a-z0-9']+")
 _NUM = re.compile(r"\d+(?:[.,:]\d+)*")
-RULES = ("longest", "shortest", "most_shared", "least_shared", "numeric_median",
-         "repeats_question")
+RULES = ("longest", "shortest", "most_shared", "least_shared", "repeats_question",
+         "numeric_median", "numeric_mean", "numeric_outlier", "numeric_roundest")
 FORMS = ("number", "phrase", "other")
 
 
@@ -46,11 +51,15 @@ def _pick(scores: Sequence[float], best: Callable[[Sequence[float]], float]) -> 
     return [i for i, s in enumerate(scores) if s == top]
 
 
-def _number(text: str) -> float | None:
+def _numeral(text: str) -> str | None:
     m = _NUM.search(text)
-    if not m:
+    return m.group(0) if m else None
+
+
+def _number(text: str) -> float | None:
+    raw = _numeral(text)
+    if raw is None:
         return None
-    raw = m.group(0)
     if ":" in raw:  # a clock time: minutes since midnight
         h, _, mm = raw.partition(":")
         return int(h) * 60 + int(mm[:2] or 0)
@@ -60,6 +69,39 @@ def _number(text: str) -> float | None:
         return None
 
 
+def roundness(numeral: str) -> float:
+    """Trailing zeros of the digits as written ("1,300" 2, "2.5" 0), plus a half when the
+    last other digit is a 5: how round a listener would call it. A clock time by its
+    minutes: on the hour 3, half past 2, a quarter 1.5, else as a number (":50" 1)."""
+    if ":" in numeral:
+        mm = int(numeral.partition(":")[2][:2] or 0)
+        return {0: 3.0, 30: 2.0, 15: 1.5, 45: 1.5}.get(mm, roundness(str(mm)) if mm else 3.0)
+    digits = re.sub(r"\D", "", numeral).lstrip("0") or "0"
+    zeros = len(digits) - len(digits.rstrip("0"))
+    rest = digits.rstrip("0")
+    return zeros + (0.5 if rest.endswith("5") else 0.0)
+
+
+def numeric_picks(choices: Sequence[str]) -> dict[str, list[int] | None]:
+    """The numeric rules' picks (None each unless every choice has a number)."""
+    nums = [_number(c) for c in choices]
+    if len(choices) < 3 or any(n is None for n in nums):
+        return {r: None for r in RULES if r.startswith("numeric_")}
+    vals = [float(n) for n in nums if n is not None]
+    k = len(vals)
+    order = sorted(range(k), key=lambda i: (vals[i], i))
+    mid = [order[k // 2 - 1], order[k // 2]] if k % 2 == 0 else [order[k // 2]]
+    # Ties in value tie the pick too: a median equal to another value is either.
+    median = sorted({i for i in range(k) if vals[i] in {vals[j] for j in mid}})
+    mean = sum(vals) / k
+    return {
+        "numeric_median": median,
+        "numeric_mean": _pick([-abs(v - mean) for v in vals], max),
+        "numeric_outlier": _pick([abs(v - (sum(vals) - v) / (k - 1)) for v in vals], max),
+        "numeric_roundest": _pick([roundness(_numeral(c) or "") for c in choices], max),
+    }
+
+
 def rule_picks(question: str, choices: Sequence[str]) -> dict[str, list[int] | None]:
     """Each rule's choice indices (several on a tie); None where a rule does not apply."""
     lengths = [len(c) for c in choices]
@@ -67,19 +109,14 @@ def rule_picks(question: str, choices: Sequence[str]) -> dict[str, list[int] | N
     shared = [sum(len(words[i] & words[j]) for j in range(len(choices)) if j != i)
               for i in range(len(choices))]
     qwords = _words(question)
-    out: dict[str, list[int] | None] = {
+    return {
         "longest": _pick(lengths, max),
         "shortest": _pick(lengths, min),
         "most_shared": _pick(shared, max),
         "least_shared": _pick(shared, min),
         "repeats_question": _pick([len(w & qwords) for w in words], max),
-        "numeric_median": None,
+        **numeric_picks(choices),
     }
-    nums = [_number(c) for c in choices]
-    if all(n is not None for n in nums):
-        order = sorted(range(len(choices)), key=lambda i: (nums[i], i))
-        out["numeric_median"] = order[1:3] if len(order) == 4 else [order[len(order) // 2]]
-    return out
 
 
 def wilson(hits: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -103,10 +140,11 @@ def blind_table(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         form = answer_form(choices[k])
         forms[form] += 1
         for rule, picks in rule_picks(it["question"], choices).items():
-            if picks is None:
-                continue
-            hit = (k in picks) / len(picks)
-            for key in ("all", form):
+            # A rule that does not apply (a numeric rule on words) guesses: over all items
+            # it counts as a tie of the four, so its overall rate is over the same items as
+            # every other rule's; its by-form rates are only where it applies.
+            hit = 1 / len(choices) if picks is None else (k in picks) / len(picks)
+            for key in ("all", form) if picks is not None else ("all",):
                 tally[rule][key][0] += hit
                 tally[rule][key][1] += 1
     rules = {}

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -161,40 +162,43 @@ def no_strictly_longest(values: Sequence[str]) -> bool:
     return lengths.count(max(lengths)) > 1
 
 
-def _choice_set(sheet: _Sheet, fact: BankFact, allow_longest: bool) -> list[str]:
+def _choice_set(sheet: _Sheet, fact: BankFact, allow_longest: bool,
+                fixed: Sequence[str] = ()) -> list[str]:
     """The key's four choices, drawn together and in random order (the first is the answer):
     every member drawn the same way, so no rule reading the four finds the answer. The set
     is of similar lengths and, unless `allow_longest`, has no strictly longest member, when
-    the fact's values allow it (both tests treat every member alike)."""
+    the fact's values allow it (both tests treat every member alike). With `fixed` members
+    (confusers already said), only the others are drawn, the tests still on all four."""
     rng = sheet.rng
+    need = 4 - len(fixed)
 
     def draw() -> list[str] | None:
         if fact.kind in PHRASE_KINDS:
-            free = [o for o in fact.options if o not in sheet.values]
-            return rng.sample(free, 4) if len(free) >= 4 else None
+            free = [o for o in fact.options if o not in sheet.values and o not in fixed]
+            return rng.sample(free, need) if len(free) >= need else None
         out: list[str] = []
         for _ in range(200):
             cand = sheet.value(fact)
             if cand is None:
                 return None
-            if cand in out or any(cand in v or v in cand for v in out) or (
+            if cand in out or any(cand in v or v in cand for v in [*fixed, *out]) or (
                     fact.kind in ("name", "place") and any(_names(cand) & _names(o)
-                                                           for o in out)):
+                                                           for o in [*fixed, *out])):
                 continue
             out.append(cand)
-            if len(out) == 4:
+            if len(out) == need:
                 return out
         return None
 
     tests = [similar_lengths] + ([] if allow_longest else [no_strictly_longest])
     fallback: list[str] | None = None
-    for need in (len(tests), 1, 0):  # relax the tests when the fact's values cannot meet them
+    for strict in (len(tests), 1, 0):  # relax the tests when the fact's values cannot meet them
         for _ in range(150):
             got = draw()
             if got is None:
                 raise ValueError(f"{fact.frame}: cannot draw four distinct choices")
             fallback = fallback or got
-            if all(t(got) for t in tests[:need]):
+            if all(t([*fixed, *got]) for t in tests[:strict]):
                 rng.shuffle(got)
                 return got
     assert fallback is not None
@@ -295,6 +299,46 @@ def redraw_sheet(spec: ItemSpec, seed: int, prompts_dir: str | Path
     return draw_sheet(seed, spec.type, spec.subtopic, list(spec.terms), spec.detail_kind,
                       (spec.key_decile + spec.key_offset) / 10, len(spec.facts), confusers,
                       spec.answer_may_be_longest, prompts_dir)
+
+
+def redraw_choices(spec: ItemSpec, seed: int, prompts_dir: str | Path,
+                   said: Callable[[str], bool] = lambda _: False) -> list[Fact] | None:
+    """The item's facts with the key's answer and unsaid wrong choices drawn again from
+    `seed`, everything else kept: the plan (kinds, positions, letter, subjects) and the
+    confusers, whose values the transcript says. The answer is drawn with its wrong choices
+    and given its role at random, as in `draw_bank_facts`: redrawing only the wrong ones
+    until a blind judge is fooled would keep the answers that look most like their
+    question and pair them with wrong choices that look more so - a tell of its own.
+    A value `said` (in the transcript) is never drawn. None when the key fact is not from
+    the subtopic's bank (the generic frames redraw their wrong choices with the question)."""
+    key = next((f for f in spec.facts if f.id == spec.key_fact), None)
+    bank = subtopic_bank(prompts_dir, spec.type, spec.subtopic)
+    entry = bank_fact(prompts_dir, spec.type, spec.subtopic, key.frame) \
+        if key is not None and bank is not None else None
+    if key is None or bank is None or entry is None:
+        return None
+    sheet = _Sheet(bank, rng_for(seed, "choices"), spec.type)
+    for f in spec.facts:  # what the new values must not say or share
+        sheet.names |= _names(f.subject)
+        if f.id == key.id:
+            continue
+        sheet.values.append(f.value)
+        if f.kind in PHRASE_KINDS:
+            sheet.used_options.setdefault(f.frame, set()).add(f.value)
+        else:
+            sheet.names |= _names(f.value)
+    fixed = [f.value for f in spec.facts if f.role == "confuser"]
+    for _ in range(20):
+        try:
+            got = _choice_set(sheet, entry, spec.answer_may_be_longest, fixed)
+        except ValueError:
+            return None
+        if not any(said(v) for v in got):
+            break
+    else:
+        return None
+    return [replace(f, value=got[0], alternatives=got[1:]) if f.id == key.id else f
+            for f in spec.facts]
 
 
 def proposed_sheet(spec: ItemSpec, prompts_dir: str | Path, stems: dict[str, str]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.resources import ResourceError, Subtopic, load_topics, load_yaml
-from pipeline.text.numbers import MONTHS
+from pipeline.text.numbers import MONTHS, spoken_amount
 from pipeline.writing.details import (
     FIRST_NAMES,
     PLACE_HEADS,
@@ -449,6 +449,9 @@ def draw_subject(pattern: str, rng: random.Random, ttype: str) -> Who:
     said = fill(text, rng)
     if text == "{person}":
         his = "her" if said.split()[0] in FEMALE_NAMES else "his"
+        if ref:  # "{person} | the glaciologist": said with the role that places them in the
+            # subtopic ("the glaciologist Delia Yardley"), asked by name, referred to by role
+            return Who(f"{ref} {said}", said, ref, his)
         return Who(said, said, f"{his} {'team' if ttype != 'lecture' else 'group'}", his)
     if not ref:
         ref = "the " + said.split()[-1].lower()
@@ -486,7 +489,10 @@ def draw_value(fact: BankFact, rng: random.Random) -> str:
         step = v.get("step", 1)
         n = rng.randrange(v["min"], v["max"] + 1, step)
         unit = "percent" if kind == "percentage" else v.get("unit", "")
-        return f"{n} {unit}".strip()
+        if n == 1 and unit.split(" ")[0].endswith("s"):  # "1 week", "1 kilometre per hour"
+            head, _, rest = unit.partition(" ")
+            unit = f"{head[:-1]} {rest}".strip()
+        return f"{spoken_amount(n)} {unit}".strip()
     if kind == "date":
         return f"{rng.choice(v.get('months', MONTHS))} {rng.randint(1, 28)}"
     if kind == "time":

@@ -191,6 +191,22 @@ def _check_options(options: Any, where: str, problems: list[str]) -> None:
                             "(one form for every option)")
 
 
+_BIG_DIGITS = re.compile(r"\b\d{5,}\b|\b\d{1,3}(?:,\d{3})+\b")
+_ONE_PLURAL = re.compile(r"\b(?:1|one|a single) (" + "|".join(
+    sorted({u.split()[0] for u in QUANTITY_UNITS} | set(MONEY_UNITS), key=len, reverse=True))
+    + r")\b")
+
+
+def _check_spoken(text: str, where: str, problems: list[str]) -> None:
+    """What TTS reads as written: a big number as a person says it ("forty thousand",
+    "1.2 million", never "1000000"), and a unit that agrees with one ("1 week")."""
+    if m := _BIG_DIGITS.search(text):
+        problems.append(f"{where}: {text!r} writes {m.group(0)!r} in digits; write it as said "
+                        "(forty thousand, 1.2 million)")
+    if m := _ONE_PLURAL.search(text):
+        problems.append(f"{where}: {text!r} says {m.group(0)!r}; one takes the singular")
+
+
 def _check_templates(fact: dict[str, Any], where: str, ttype: str, problems: list[str]) -> None:
     say = fact.get("say")
     if not (isinstance(say, list) and len(say) >= 2 and all(isinstance(s, str) for s in say)):
@@ -215,10 +231,13 @@ def _check_templates(fact: dict[str, Any], where: str, ttype: str, problems: lis
         if m and m.group(1) in OTHER_KIND_WORDS and fact.get("kind") == "number":
             problems.append(f"{where}.say: {s!r}: a number followed by {m.group(1)!r} is "
                             "another kind (quantity, percentage, money)")
+        _check_spoken(s, f"{where}.say", problems)
         openings.add(" ".join(s.split()[:2]).lower())
     if len(say) >= 2 and len(openings) < 2:
         problems.append(f"{where}.say: the sentences must not all open with the same words")
     ask = fact.get("ask")
+    if isinstance(ask, str):
+        _check_spoken(ask, f"{where}.ask", problems)
     if not (isinstance(ask, str) and ask.rstrip().endswith("?")):
         problems.append(f"{where}.ask: must be a question ending with '?'")
     elif set(_slots(ask)) != {"subject"}:

@@ -112,6 +112,13 @@ def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path,
             raise ResourceError(f"{path}: field 'subtopic_lead.{ttype}' must be a list of "
                                 "lead-ins naming {subtopic_lc}")
     bank["subtopic_lead"] = leads
+    turn = extra.get("turn_openers") or {}
+    for ttype, seq in turn.items():
+        if ttype not in ROLES or not (isinstance(seq, list) and seq and all(
+                isinstance(x, str) and x.endswith(" ") and "{" not in x for x in seq)):
+            raise ResourceError(f"{path}: field 'turn_openers.{ttype}' must be a list of "
+                                "openers, each ending in a space")
+    bank["turn_openers"] = turn
     vary = extra.get("vary") or {}
     for word, alts in vary.items():
         if not (isinstance(alts, list) and alts and all(isinstance(a, str) for a in alts)):
@@ -148,6 +155,10 @@ def load_talk(path: str | Path) -> dict[str, dict[str, dict[str, list[str]]]]:
     return out
 
 
+OPENED_ROLES = {"ask", "intro", "react", "conclude", "opening", "closing"}
+OPENER_SHARE = 0.4
+OPENER_WORDS = {"so", "okay", "ok", "right", "well", "oh", "and", "but", "now", "wait", "hey",
+                "anyway", "alright", "good", "thanks", "sure", "yes", "yeah", "hmm", "huh"}
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
 TAIL_SHARE = 0.1  # fact sentences that go on to say what the fact did
 LEAD_SHARE = 0.15  # fact sentences led in by a clause built from the lexicons
@@ -331,9 +342,23 @@ class _Filler:
                 break
         self.used.add(template)
         self.said.add(text)
+        text = self.turn_opener(role, text)
         if role not in ("fact_lead",):
             text = self.disfluent(text)
         return text
+
+    def turn_opener(self, role: str, text: str) -> str:
+        """Now and then a spoken opener before a line that asks, introduces, reacts or wraps
+        up ("Hey, remind me ...", "Right, next up ..."): the same few templates then open
+        sentences in many ways, as speakers do. Never before a line that opens on one."""
+        openers = self.bank.get("turn_openers", {}).get(self.spec.type)
+        if not openers or role not in OPENED_ROLES or self.rng.random() >= OPENER_SHARE:
+            return text
+        first = text.split(" ", 1)[0].rstrip(",").lower()
+        if first in OPENER_WORDS or text.split(" ", 1)[0].endswith(","):
+            return text
+        head = self.rng.choice(openers)
+        return head + (text if text.startswith(("I ", "I'")) else text[0].lower() + text[1:])
 
     def talk(self, role: str, term: str) -> str:
         """The term's next unsaid talk sentence in the role's order ('' when none is left)."""

@@ -128,3 +128,61 @@ def test_the_command_exits_2_on_a_bad_file(tmp_path: Path, monkeypatch: pytest.M
 def test_the_bank_covers_every_main_topic() -> None:
     """Every subtopic of topics.yaml has facts of its own: none falls back to the frames."""
     assert coverage(BANK, TOPICS) == []
+
+
+def test_the_check_wants_numbers_and_units_as_said() -> None:
+    """TTS reads the text as written: "1000000 dollars" and "1 weeks" are what no one says."""
+    assert "in digits; write it as said" in _problems(
+        lambda d: _fact(d, "sensor_count")["say"].__setitem__(
+            0, "{Subject} buried {value} ground sensors with a 250000 dollar grant."))
+    assert "in digits; write it as said" in _problems(
+        lambda d: _fact(d, "sensor_count").update(ask="Which of the 1,200,000 sensors did "
+                                                      "{subject} bury?"))
+    assert "one takes the singular" in _problems(
+        lambda d: _fact(d, "sensor_count")["say"].__setitem__(
+            0, "{Subject} buried {value} ground sensors in 1 weeks."))
+
+
+class _Edge:
+    """An rng whose draws land on the top (or bottom) of every range."""
+
+    def __init__(self, top: bool) -> None:
+        self.top = top
+
+    def randrange(self, lo: int, hi: int, step: int = 1) -> int:
+        return lo + (hi - 1 - lo) // step * step if self.top else lo
+
+    def randint(self, lo: int, hi: int) -> int:
+        return hi if self.top else lo
+
+    def choice(self, seq: Any) -> Any:
+        return seq[-1] if self.top else seq[0]
+
+    def random(self) -> float:
+        return 0.99 if self.top else 0.0
+
+
+def test_every_value_of_the_bank_is_said_as_a_person_says_it() -> None:
+    """The values at the ends of every range: big ones in words or millions, never bare
+    digits; one of a unit singular. (The wrong choices are drawn the same way, so the key
+    and its choices share one spoken form.)"""
+    import re
+
+    from pipeline.text.numbers import spoken_amount
+    from pipeline.writing.fact_bank import VALUE_KINDS, draw_value
+
+    assert [spoken_amount(n) for n in (9950, 40000, 42500, 1000000, 1200000, 12500000)] == [
+        "9950", "forty thousand", "forty-two thousand five hundred", "a million",
+        "1.2 million", "12.5 million"]
+    big = ones = 0
+    for sub in load_bank(BANK, TOPICS).values():
+        for fact in sub.facts:
+            if fact.kind not in VALUE_KINDS:
+                continue
+            for top in (True, False):
+                value = draw_value(fact, _Edge(top))  # type: ignore[arg-type]
+                assert not re.search(r"\d{5,}", value), (fact.frame, value)
+                assert not re.match(r"1 \w+s\b", value), (fact.frame, value)
+                big += bool(re.search(r"thousand|million", value))
+                ones += value.startswith("1 ")
+    assert big > 50 and ones > 5  # the bank has both: the checks above looked at some

@@ -201,6 +201,58 @@ def test_talk_is_said_in_the_sub_point_of_its_term(items: list[Item]) -> None:
     assert used >= 3 * 40
 
 
+PRONOUN_OPENER = re.compile(r"^(?:They|They're|Their|Its|This|That(?!'s)|Those(?! who))\b")
+
+
+def test_talk_after_its_first_sentence_names_what_it_is_about() -> None:
+    """A talk sentence may follow a fact line (or another term's talk): one that opens on a
+    pronoun ("They work best as living documents") would point at the fact's subject."""
+    talk = _bank()["talk"]
+    bad = [s for subs in talk.values() for terms in subs.values() for said in terms.values()
+           for s in said[1:] if PRONOUN_OPENER.match(s)]
+    assert bad == []
+
+
+def test_no_template_of_the_talk_is_word_salad() -> None:
+    """The lexicon-built fillers ("given the interim escalation path", "after it simplified
+    your dinner", "a steadier portrait") meant nothing: no sentence of the talk draws on them."""
+    import yaml
+
+    from pipeline.writing import discourse
+
+    data = yaml.safe_load((ROOT / "prompts" / "offline_discourse.yaml").read_text())
+    lexicons = {name for name in data["mix"] if name != "c"}
+    for ttype in discourse.ROLES:
+        for role in discourse.ROLES[ttype]:
+            for tmpl in data[ttype][role]:
+                assert not set(re.findall(r"\{(\w+)\}", tmpl)) & lexicons, (ttype, role, tmpl)
+    assert discourse.GENERATED_SHARE == 0
+
+
+def test_a_term_leads_in_only_a_fact_about_that_term(items: list[Item]) -> None:
+    """"Turning to the surface features, the institute built the orbiter camera": a fact is
+    led in by its term only where its own question or sentences name that term."""
+    from pipeline.writing.bank_sheet import bank_fact
+    from pipeline.writing.discourse import _names_term
+
+    leads = _bank()
+    led = 0
+    for it in items:
+        for f in it.spec.facts:
+            term = f.slots.get("term", "")
+            entry = bank_fact(ROOT / "prompts", it.spec.type, it.spec.subtopic, f.frame)
+            if entry is None or not term:
+                continue
+            openers = [x.format(term=term).lower().rstrip(":, ")
+                       for x in leads[it.spec.type]["term_lead"]]
+            for s in it.sentences():
+                if f.value in s and any(s.lower().startswith(o) for o in openers):
+                    led += 1
+                    assert any(_names_term(x, term) for x in (entry.ask, *entry.say)), (
+                        it.id, s)
+    assert led >= 3
+
+
 def test_scripts_land_in_the_rules_word_range(tmp_path: Path) -> None:
     """The offline script (key left out) always fits the range the rules give a model's."""
     cfg = make_config(tmp_path, "n_items=100", "seed=5")

@@ -38,6 +38,29 @@ def number_words(n: int) -> str:
     raise AssertionError(n)
 
 
+SPOKEN_FROM = 10_000  # amounts from here on are written as said, not as bare digits
+# The written forms `spoken_amount` gives from SPOKEN_FROM up: "forty-two thousand five
+# hundred", "a million", "1.25 million".
+SPOKEN_BIG = (r"(?:[a-z]+(?:[ -][a-z]+)*? thousand(?:(?: [a-z]+(?:-[a-z]+)?){1,4})?"
+              r"|(?:a|[1-9]\d{0,2}(?:\.\d{1,2})?) million)")
+
+
+def spoken_amount(n: int) -> str:
+    """A count or a sum as a person says it and TTS reads it: digits below SPOKEN_FROM
+    (3450), words for thousands ("forty thousand", "forty-two thousand five hundred"),
+    millions as "a million" or "1.2 million" (never "1000000")."""
+    if n < SPOKEN_FROM:
+        return str(n)
+    if n < 10**6:
+        return number_words(n)
+    if n == 10**6:
+        return "a million"
+    millions = n / 10**6
+    if round(millions, 2) * 10**6 == n:
+        return f"{millions:.2f}".rstrip("0").rstrip(".") + " million"
+    return number_words(n)
+
+
 def ordinal_words(n: int) -> str:
     """Ordinal words: 14 -> 'fourteenth', 22 -> 'twenty-second'."""
     m = re.fullmatch(r"(.*[ -])?([a-z]+)", number_words(n))

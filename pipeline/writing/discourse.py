@@ -41,7 +41,10 @@ FACT_SLOTS = {"Subject", "subject", "value", "term", "count", "ref", "unit"}
 TEXT_SLOTS = {"term", "term2", "ref", "subtopic", "subtopic_lc", "main_topic_lc", "a", "b", "c"}
 _SLOT = re.compile(r"\{([^{}]*)\}")
 WORDS_PER_LINE = 13.0
-GENERATED_SHARE = 0.1  # explanations built from the lexicons rather than written whole
+# Explanations built from the lexicons rather than written whole: none. Their word salad
+# ("the road trips has messed up my precious mood", "given the interim escalation path")
+# meant nothing to a listener; the written talk and templates carry the variety now.
+GENERATED_SHARE = 0.0
 # Roles said from the term's own talk (explain, illustrate, carry on): the sentences each
 # prefers, and how often; the rest keep the templates' signposts ("Let's turn to ...").
 TALK = {"explain": ((0, 2, 1), 0.9), "tell": ((0, 2, 1), 0.9), "example": ((1, 2, 0), 0.9),
@@ -102,6 +105,20 @@ def load_discourse_bank(writer_path: str | Path, discourse_path: str | Path,
                                     f"name the {{subject}} and use only {sorted(FACT_SLOTS)}")
     bank["facts"] = facts
     bank["mix"] = mix
+    leads = extra.get("subtopic_lead") or {}
+    for ttype, seq in leads.items():
+        if ttype not in ROLES or not (isinstance(seq, list) and seq and all(
+                isinstance(x, str) and set(_SLOT.findall(x)) == {"subtopic_lc"} for x in seq)):
+            raise ResourceError(f"{path}: field 'subtopic_lead.{ttype}' must be a list of "
+                                "lead-ins naming {subtopic_lc}")
+    bank["subtopic_lead"] = leads
+    turn = extra.get("turn_openers") or {}
+    for ttype, seq in turn.items():
+        if ttype not in ROLES or not (isinstance(seq, list) and seq and all(
+                isinstance(x, str) and x.endswith(" ") and "{" not in x for x in seq)):
+            raise ResourceError(f"{path}: field 'turn_openers.{ttype}' must be a list of "
+                                "openers, each ending in a space")
+    bank["turn_openers"] = turn
     vary = extra.get("vary") or {}
     for word, alts in vary.items():
         if not (isinstance(alts, list) and alts and all(isinstance(a, str) for a in alts)):
@@ -138,6 +155,10 @@ def load_talk(path: str | Path) -> dict[str, dict[str, dict[str, list[str]]]]:
     return out
 
 
+OPENED_ROLES = {"ask", "intro", "react", "conclude", "opening", "closing"}
+OPENER_SHARE = 0.4
+OPENER_WORDS = {"so", "okay", "ok", "right", "well", "oh", "and", "but", "now", "wait", "hey",
+                "anyway", "alright", "good", "thanks", "sure", "yes", "yeah", "hmm", "huh"}
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
 TAIL_SHARE = 0.1  # fact sentences that go on to say what the fact did
 LEAD_SHARE = 0.15  # fact sentences led in by a clause built from the lexicons
@@ -222,9 +243,16 @@ def _bank_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random
     elif draw < BANK_LEAD_SHARE + TERM_LEAD_SHARE and template.startswith("{Subject}") \
             and not _names_term(text, fact.slots.get("term", "")):
         # "As for the ice cores, the Hollin station ...", never "As for the ice cores, ...
-        # the ice cores" (a sentence that names its term already needs no lead)
-        lead = article(rng.choice(bank[spec.type]["term_lead"]).format(
-            term=fact.slots["term"]))
+        # the ice cores" (a sentence that names its term already needs no lead), and only
+        # where the fact is about its term (its question or another sentence names it): a
+        # fact about the orbiter camera is not led in by "the surface features". Otherwise a
+        # chat or a meeting names its subtopic ("Speaking of houseplants, ...").
+        term = fact.slots.get("term", "")
+        if any(_names_term(x, term) for x in (entry.ask, *entry.say)):
+            lead = article(rng.choice(bank[spec.type]["term_lead"]).format(term=term))
+        elif bank.get("subtopic_lead", {}).get(spec.type):
+            lead = rng.choice(bank["subtopic_lead"][spec.type]).format(
+                subtopic_lc=spec.subtopic.lower())
     if lead:
         if not any(text.startswith(x) for x in (fact.subject, fact.value)
                    if x[:1].isupper() and not x.startswith(("The ", "My "))):
@@ -286,8 +314,8 @@ class _Filler:
         part = self.bank[self.spec.type]
         if role == "explain":  # the new explanations and the older bank's statements
             return part["explain"] + [t for t in part["body"] if not t.rstrip().endswith("?")]
-        if role in ("opening", "closing"):  # the older bank's, and generated ones
-            return part[role] + part[{"opening": "gen_open", "closing": "gen_close"}[role]]
+        if role in ("opening", "closing"):  # written whole (the generated ones meant nothing)
+            return part[role]
         if role == "tell":  # the teller carries on: explanations and statements
             return part["explain"] + [t for t in part["body"] if not t.rstrip().endswith("?")]
         return part[role]
@@ -314,9 +342,23 @@ class _Filler:
                 break
         self.used.add(template)
         self.said.add(text)
+        text = self.turn_opener(role, text)
         if role not in ("fact_lead",):
             text = self.disfluent(text)
         return text
+
+    def turn_opener(self, role: str, text: str) -> str:
+        """Now and then a spoken opener before a line that asks, introduces, reacts or wraps
+        up ("Hey, remind me ...", "Right, next up ..."): the same few templates then open
+        sentences in many ways, as speakers do. Never before a line that opens on one."""
+        openers = self.bank.get("turn_openers", {}).get(self.spec.type)
+        if not openers or role not in OPENED_ROLES or self.rng.random() >= OPENER_SHARE:
+            return text
+        first = text.split(" ", 1)[0].rstrip(",").lower()
+        if first in OPENER_WORDS or text.split(" ", 1)[0].endswith(","):
+            return text
+        head = self.rng.choice(openers)
+        return head + (text if text.startswith(("I ", "I'")) else text[0].lower() + text[1:])
 
     def talk(self, role: str, term: str) -> str:
         """The term's next unsaid talk sentence in the role's order ('' when none is left)."""

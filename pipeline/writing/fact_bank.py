@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.resources import ResourceError, Subtopic, load_topics, load_yaml
-from pipeline.text.numbers import MONTHS
+from pipeline.text.numbers import MONTHS, spoken_amount
 from pipeline.writing.details import (
     FIRST_NAMES,
     PLACE_HEADS,
@@ -191,6 +191,22 @@ def _check_options(options: Any, where: str, problems: list[str]) -> None:
                             "(one form for every option)")
 
 
+_BIG_DIGITS = re.compile(r"\b\d{5,}\b|\b\d{1,3}(?:,\d{3})+\b")
+_ONE_PLURAL = re.compile(r"\b(?:1|one|a single) (" + "|".join(
+    sorted({u.split()[0] for u in QUANTITY_UNITS} | set(MONEY_UNITS), key=len, reverse=True))
+    + r")\b")
+
+
+def _check_spoken(text: str, where: str, problems: list[str]) -> None:
+    """What TTS reads as written: a big number as a person says it ("forty thousand",
+    "1.2 million", never "1000000"), and a unit that agrees with one ("1 week")."""
+    if m := _BIG_DIGITS.search(text):
+        problems.append(f"{where}: {text!r} writes {m.group(0)!r} in digits; write it as said "
+                        "(forty thousand, 1.2 million)")
+    if m := _ONE_PLURAL.search(text):
+        problems.append(f"{where}: {text!r} says {m.group(0)!r}; one takes the singular")
+
+
 def _check_templates(fact: dict[str, Any], where: str, ttype: str, problems: list[str]) -> None:
     say = fact.get("say")
     if not (isinstance(say, list) and len(say) >= 2 and all(isinstance(s, str) for s in say)):
@@ -215,10 +231,13 @@ def _check_templates(fact: dict[str, Any], where: str, ttype: str, problems: lis
         if m and m.group(1) in OTHER_KIND_WORDS and fact.get("kind") == "number":
             problems.append(f"{where}.say: {s!r}: a number followed by {m.group(1)!r} is "
                             "another kind (quantity, percentage, money)")
+        _check_spoken(s, f"{where}.say", problems)
         openings.add(" ".join(s.split()[:2]).lower())
     if len(say) >= 2 and len(openings) < 2:
         problems.append(f"{where}.say: the sentences must not all open with the same words")
     ask = fact.get("ask")
+    if isinstance(ask, str):
+        _check_spoken(ask, f"{where}.ask", problems)
     if not (isinstance(ask, str) and ask.rstrip().endswith("?")):
         problems.append(f"{where}.ask: must be a question ending with '?'")
     elif set(_slots(ask)) != {"subject"}:
@@ -449,6 +468,9 @@ def draw_subject(pattern: str, rng: random.Random, ttype: str) -> Who:
     said = fill(text, rng)
     if text == "{person}":
         his = "her" if said.split()[0] in FEMALE_NAMES else "his"
+        if ref:  # "{person} | the glaciologist": said with the role that places them in the
+            # subtopic ("the glaciologist Delia Yardley"), asked by name, referred to by role
+            return Who(f"{ref} {said}", said, ref, his)
         return Who(said, said, f"{his} {'team' if ttype != 'lecture' else 'group'}", his)
     if not ref:
         ref = "the " + said.split()[-1].lower()
@@ -486,7 +508,10 @@ def draw_value(fact: BankFact, rng: random.Random) -> str:
         step = v.get("step", 1)
         n = rng.randrange(v["min"], v["max"] + 1, step)
         unit = "percent" if kind == "percentage" else v.get("unit", "")
-        return f"{n} {unit}".strip()
+        if n == 1 and unit.split(" ")[0].endswith("s"):  # "1 week", "1 kilometre per hour"
+            head, _, rest = unit.partition(" ")
+            unit = f"{head[:-1]} {rest}".strip()
+        return f"{spoken_amount(n)} {unit}".strip()
     if kind == "date":
         return f"{rng.choice(v.get('months', MONTHS))} {rng.randint(1, 28)}"
     if kind == "time":

@@ -27,8 +27,16 @@ def _shared(a: str, b: str) -> set[str]:
 
 
 def asked_subject(subject: str) -> str:
-    """How a question names a subject: "my cousin Delia" is asked about as "Delia"."""
-    return re.sub(r"^(?:my|our) [\w-]+ (?=[A-Z])", "", subject)
+    """How a question names a subject: "my cousin Delia" is asked about as "Delia", "the
+    glaciologist Delia Yardley" as "Delia Yardley"."""
+    subject = re.sub(r"^(?:my|our) [\w-]+ (?=[A-Z])", "", subject)
+    return _ROLE.sub("", subject)
+
+
+# A role before a person's full name ("the glaciologist ", "our account manager "), not an
+# organisation's description ("the team at Hollin Labs").
+_ROLE = re.compile(r"^(?:the|our) (?:(?!(?:at|of|from|in|for|on|with|and|to) )[a-z][\w-]* )+"
+                   r"(?=[A-Z][a-z]+ [A-Z][a-z]+$)")
 
 
 def slot_lines(spec: ItemSpec) -> str:

@@ -11,13 +11,14 @@ from typing import Any
 
 from pipeline.core.records import SPEAKERS, Fact, ItemSpec
 from pipeline.text.compare import mentions
-from pipeline.text.numbers import MONTHS
+from pipeline.text.numbers import MONTHS, SPOKEN_BIG
 from pipeline.writing.facts import PHRASE_KINDS
 
 # The written form of each detail kind: short, speakable, and checkable.
 KIND_FORMATS = {
-    "number": ("a whole number in digits, e.g. 482", r"[1-9]\d{1,5}"),
-    "quantity": ("digits then a plural unit, e.g. 37 kilograms", r"[1-9]\d{0,4} [a-z]+s"),
+    "number": ("a whole number in digits, e.g. 482", rf"(?:[1-9]\d{{1,5}}|{SPOKEN_BIG})"),
+    "quantity": ("digits then a plural unit, e.g. 37 kilograms",
+                 r"(?:[1-9]\d{0,4} [a-z]+s|1 [a-z]+)"),
     "date": ("month name then day, e.g. March 14", rf"(?:{'|'.join(MONTHS)}) [1-9]\d?"),
     "time": ("hours:minutes on a 12-hour clock, e.g. 4:35", r"(?:[1-9]|1[0-2]):[0-5]\d"),
     "name": ("an invented person's first and last name, e.g. Marta Quillfeather",
@@ -25,7 +26,8 @@ KIND_FORMATS = {
     "place": ("an invented two- or three-word place name, e.g. Port Larkhaven",
               r"[A-Z][a-z]+(?: [A-Z][a-z'-]+){1,2}"),
     "percentage": ("digits then the word percent, e.g. 42 percent", r"[1-9]\d? percent"),
-    "money": ("digits then the word dollars, e.g. 4300 dollars", r"[1-9]\d{1,6} dollars"),
+    "money": ("digits then the word dollars, e.g. 4300 dollars",
+              rf"(?:[1-9]\d{{1,6}}|{SPOKEN_BIG}) dollars"),
     **{kind: ("a short phrase of three to fourteen words, no digits or names, e.g. "
               f"{example!r}", r"[a-z][a-z' ,-]*[a-z]")
        for kind, example in (("finding", "the older samples drifted after heavy rain"),

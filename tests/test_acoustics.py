@@ -13,7 +13,7 @@ from pipeline.acoustics.condition import condition
 from pipeline.acoustics.levels import item_levels
 from pipeline.acoustics.room import draw_room, room_responses, schroeder_rt60
 from pipeline.acoustics.telephone import telephone
-from pipeline.core.config import AcousticsConfig, ConfigError, load_config
+from pipeline.core.config import AcousticsConfig, Config, ConfigError, load_config
 from pipeline.orchestration.runner import RunResult
 from tests.conftest import ROOT, make_config
 
@@ -120,6 +120,50 @@ def test_overlap_never_touches_the_key_and_keeps_timestamps_right() -> None:
         tone = track[round(times[i][0] * SR): round(times[i][0] * SR) + 400].astype(float)
         here = out.clean[round(s * SR): round(s * SR) + 400].astype(float)
         assert _best_corr(tone, here) > 0.999, i
+
+
+def test_backchannels_come_from_a_listener_never_over_the_key_and_keep_timestamps() -> None:
+    track, times, speakers = _dialogue(np.random.default_rng(5))
+    key, first_fact = 5, 2
+    said: list[tuple[str, str]] = []
+
+    def say(word: str, speaker: str) -> np.ndarray:
+        said.append((word, speaker))
+        return 0.3 * np.sin(2 * np.pi * 3000 * np.arange(int(0.4 * SR)) / SR)
+
+    levels = {"snr_db": None, "noise": None, "rt60_s": None, "overlap": 0.0,
+              "telephone": False, "backchannels": 1.0}
+    out = condition(track, times, speakers, key, levels, seed=9, sample_rate=SR, lufs=-23.0,
+                    say=say, protected={first_fact})
+    events = out.measured["backchannel_events"]
+    assert len(events) >= 3 and len(said) >= len(events)
+    assert out.times == times and len(out.degraded) == len(track)  # nothing moved
+    assert out.degraded.tobytes() == out.clean.tobytes()  # talk, so on the clean track too
+    mask = np.zeros(len(track), dtype=bool)
+    for ev in events:
+        s0, e0 = times[ev["over"]]
+        assert ev["speaker"] != speakers[ev["over"]]  # a listener answers
+        assert s0 <= ev["start"] < e0 and ev["text"] in {w for w, _ in said}
+        for p in (key, first_fact):  # never over (or running into) a protected sentence
+            assert ev["end"] <= times[p][0] - 0.149 or ev["start"] >= times[p][1]
+        mask[round(ev["start"] * SR) - 3: round(ev["end"] * SR) + 3] = True  # 0.1-ms stamps
+    # The track is the render plus the backchannels, where the record says they are.
+    x, t = out.clean.astype(float), track.astype(float)
+    gain = float(np.dot(x[~mask], t[~mask]) / np.dot(t[~mask], t[~mask]))
+    rest = x - gain * t
+    assert np.max(np.abs(rest[~mask])) < 1.0
+    for ev in events:
+        span = rest[round(ev["start"] * SR): round(ev["end"] * SR)]
+        assert np.sqrt(np.mean(span ** 2)) > 100
+    # The key clip cut by the timestamps is the key sentence alone.
+    ks, ke = times[key]
+    assert np.max(np.abs(rest[round(ks * SR): round(ke * SR)])) < 1.0
+    again = condition(track, times, speakers, key, levels, seed=9, sample_rate=SR, lufs=-23.0,
+                      say=say, protected={first_fact})
+    assert again.degraded.tobytes() == out.degraded.tobytes()
+    lecture = condition(track, times, ["a"] * len(times), key, levels, seed=9,
+                        sample_rate=SR, lufs=-23.0, say=say)
+    assert lecture.measured["backchannel_events"] == []  # no one to answer
 
 
 def _best_corr(a: np.ndarray, b: np.ndarray, lags: int = 2) -> float:
@@ -303,3 +347,39 @@ def test_a_conditioned_run_exports_degraded_and_clean_tracks(tmp_path: Path) -> 
 
     ds = datasets.load_from_disk(str(export / "hf"))
     assert ds[0]["metadata"]["acoustics"]["snr_db"] == 30
+    _published_clean_audio(cfg, tmp_path)
+
+
+def _published_clean_audio(cfg: Config, tmp_path: Path) -> None:
+    """publish.clean_audio: the parquet gains a `clean_audio` column that the datasets
+    loader decodes to the clean track; off by default (no column, no wavs_clean)."""
+    import json
+
+    import datasets
+    import soundfile as sf
+
+    from pipeline.publishing.publish import publish
+
+    export = cfg.run_dir / "export"
+    clean = {json.loads(x)["metadata"]["id"]: json.loads(x)["metadata"]["acoustics"]
+             ["clean_audio_file"] for x in (export / "data.jsonl").open()}
+    for on in (False, True):
+        folder = f"hub_{on}"
+        pub = load_config(ROOT / "spiral.yaml", [f"output_root={cfg.output_root}",
+                                                 f"run={cfg.run}", f"publish.folder={folder}",
+                                                 f"publish.clean_audio={str(on).lower()}"])
+        publish(pub)
+        ds = datasets.load_dataset(str(cfg.run_dir / folder), split="test",
+                                   cache_dir=str(tmp_path / f"cache_{on}"))
+        assert ("clean_audio" in ds.column_names) is on
+        assert (cfg.run_dir / folder / "spiral" / "wavs_clean").is_dir() is on
+        if on:
+            card = (cfg.run_dir / folder / "README.md").read_text()
+            assert "| `clean_audio` |" in card
+            for r in ds:
+                want, _ = sf.read(export / "wavs_clean" / clean[r["metadata"]["id"]],
+                                  dtype="int16")
+                got = np.round(r["clean_audio"].get_all_samples().data.numpy()[0] * 32768)
+                assert np.array_equal(got.astype(np.int64), want.astype(np.int64))  # lossless
+                heard = np.round(r["audio"].get_all_samples().data.numpy()[0] * 32768)
+                assert not np.array_equal(heard, got)  # the degraded track beside it

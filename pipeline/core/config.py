@@ -195,6 +195,7 @@ class AcousticsConfig:
     noise: str | list[str] = "babble"  # babble | pink | white | hum
     rt60_s: float | list[float] | None = None  # image-source room with this RT60
     overlap: float | list[float] = 0.0  # share of turn changes that overlap
+    backchannels: float | list[float] = 0.0  # share of sentences a listener answers "mm-hm"
     telephone: bool | list[bool] = False  # 300-3,400 Hz, 8 kHz, G.711 mu-law
     babble_talkers: int = 5  # voices mixed into babble
 
@@ -204,7 +205,8 @@ class AcousticsConfig:
             return v if isinstance(v, list) else [v]
         return (any(v is not None for v in levels(self.snr_db))
                 or any(v is not None for v in levels(self.rt60_s))
-                or any(v > 0 for v in levels(self.overlap)) or any(levels(self.telephone)))
+                or any(v > 0 for v in levels(self.overlap)) or any(levels(self.telephone))
+                or any(v > 0 for v in levels(self.backchannels)))
 
 
 @dataclass
@@ -283,6 +285,8 @@ def _acoustics_checks(a: AcousticsConfig) -> list[tuple[bool, str, str]]:
          "null, or seconds (or a non-empty list) from 0.1 to 1.5"),
         (bool(ov) and all(0 <= v <= 1 for v in ov), "acoustics.overlap",
          "a share (or non-empty list) from 0 to 1"),
+        (bool(_levels(a.backchannels)) and all(0 <= v <= 1 for v in _levels(a.backchannels)),
+         "acoustics.backchannels", "a share (or non-empty list) from 0 to 1"),
         (bool(_levels(a.telephone)), "acoustics.telephone", "true, false or a list of them"),
         (1 <= a.babble_talkers <= 10, "acoustics.babble_talkers", "an int from 1 to 10"),
     ]

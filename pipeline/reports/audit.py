@@ -198,6 +198,8 @@ def condition_label(levels: dict[str, Any] | None) -> str | None:
         parts.append(f"rt60 {levels['rt60_s']:g} s")
     if levels.get("overlap"):
         parts.append(f"overlap {levels['overlap']:g}")
+    if levels.get("backchannels"):
+        parts.append(f"backchannels {levels['backchannels']:g}")
     if levels.get("telephone"):
         parts.append("telephone")
     return ", ".join(parts) or "clean"

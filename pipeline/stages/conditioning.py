@@ -25,7 +25,7 @@ from pipeline.tts.base import SentenceCache
 if TYPE_CHECKING:  # scipy and pyloudnorm load only when an item has a condition
     from pipeline.acoustics.condition import Conditioned
 
-VERSION = "1"  # bump when pipeline/acoustics/ changes what a condition does to the audio
+VERSION = "2"  # bump when pipeline/acoustics/ changes what a condition does to the audio
 TALK_BANK = "offline_talk.yaml"
 CLEAN_DIR = "clean"  # audio/clean/<id>.wav: the track before noise, room and phone line
 
@@ -103,6 +103,26 @@ def apply(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]
                ) -> tuple[np.ndarray, list[str]]:
         return babbles_mix(ctx, n, exclude, rng)
 
+    def say(word: str, speaker: str) -> np.ndarray:
+        """A backchannel in the speaker's own voice, through the sentence cache."""
+        voice = ctx.voices[next(s.voice for s in item.spec.speakers if s.id == speaker)]
+        return SentenceCache(ctx.cfg.tts_cache).render(
+            get_backend(ctx.cfg.tts, ctx.cache_root), to_spoken(word), voice, 1.0,
+            a.sample_rate)
+
     return condition(samples, times, item.sentence_speakers(), item.key.index, levels,
                      item.spec.seed, a.sample_rate, a.loudness_lufs,
-                     {s.id: s.voice for s in item.spec.speakers}, babble)
+                     {s.id: s.voice for s in item.spec.speakers}, babble, say,
+                     protected_sentences(item))
+
+
+def protected_sentences(item: Item) -> set[int]:
+    """Sentences no backchannel may touch besides the key: a two-hop item's first fact
+    (it has a key wav of its own)."""
+    if item.spec.hops != 2:
+        return set()
+    from pipeline.writing import two_hop
+
+    first = two_hop.first_hop(item.spec.facts, item.spec.key_fact)
+    i = two_hop.sentence_index(item, first) if first else None
+    return set() if i is None else {i}

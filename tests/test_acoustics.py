@@ -207,6 +207,19 @@ def test_same_seed_same_bytes_and_clean_track_untouched_without_overlap() -> Non
     assert a.measured["measured_rt60_s"] == pytest.approx(0.3, rel=0.2)
 
 
+def test_vectorised_meter_gives_pyloudnorm_figure() -> None:
+    import pyloudnorm
+
+    from pipeline.acoustics.loudness import integrated_loudness
+
+    rng = np.random.default_rng(4)
+    for seconds in (0.45, 3.3, 20.0):
+        x = _speechlike(seconds, rng)
+        x[: len(x) // 4] *= 1e-4  # a quiet stretch for the gates to drop
+        want = pyloudnorm.Meter(SR).integrated_loudness(x)
+        assert integrated_loudness(x, SR) == pytest.approx(want, abs=1e-6)
+
+
 def test_loudness_target_holds_after_mixing() -> None:
     import pyloudnorm
 
@@ -327,7 +340,8 @@ def test_a_conditioned_run_exports_degraded_and_clean_tracks(tmp_path: Path) -> 
     from pipeline.orchestration.runner import run_pipeline
 
     cfg = make_config(tmp_path, "run=ac", "n_items=2", "seed=5", "acoustics.snr_db=30",
-                      "acoustics.noise=white", "acoustics.rt60_s=0.3", "acoustics.overlap=0.5")
+                      "acoustics.noise=white", "acoustics.rt60_s=0.3", "acoustics.overlap=0.5",
+                      "acoustics.backchannels=0.2")
     res = run_pipeline(cfg, quiet=True)
     assert res.built
     export = cfg.run_dir / "export"
@@ -343,6 +357,10 @@ def test_a_conditioned_run_exports_degraded_and_clean_tracks(tmp_path: Path) -> 
         ks, ke = rec["timestamps"]["key_sentence"]
         assert np.array_equal(key, wav[round(ks * sr): round(ke * sr)])
         assert rec["provenance"]["acoustics"]["room"]["sources"]
+        assert ac["backchannels"] == 0.2 and all(  # never over the key sentence
+            b["end"] <= ks or b["start"] >= ke for b in ac["backchannel_events"])
+        checks = rec["checks"]  # the gate heard the clean key; the degraded one is measured
+        assert checks["asr_wer"]["ok"] and checks["asr_wer_degraded"]["value"] is not None
     import datasets
 
     ds = datasets.load_from_disk(str(export / "hf"))

@@ -198,6 +198,10 @@ class AcousticsConfig:
     backchannels: float | list[float] = 0.0  # share of sentences a listener answers "mm-hm"
     telephone: bool | list[bool] = False  # 300-3,400 Hz, 8 kHz, G.711 mu-law
     babble_talkers: int = 5  # voices mixed into babble
+    # What the ASR gate hears: `clean`, the key clip of the clean track (the same gate, and
+    # so the same items, at every level; the degraded clip's WER is measured and recorded,
+    # not gated) | `degraded`, the degraded key clip (a draw the ASR cannot hear is redrawn).
+    gate: str = "clean"
 
     @property
     def enabled(self) -> bool:
@@ -267,6 +271,7 @@ JUDGE_BACKENDS = ("offline", "llm")
 ANSWER_MATCH = ("exact", "names_fuzzy")
 ASR_WINDOWS = ("fitted", "full")
 NOISES = ("babble", "pink", "white", "hum")
+GATES = ("clean", "degraded")
 
 
 def _levels(value: Any) -> list:
@@ -289,6 +294,7 @@ def _acoustics_checks(a: AcousticsConfig) -> list[tuple[bool, str, str]]:
          "acoustics.backchannels", "a share (or non-empty list) from 0 to 1"),
         (bool(_levels(a.telephone)), "acoustics.telephone", "true, false or a list of them"),
         (1 <= a.babble_talkers <= 10, "acoustics.babble_talkers", "an int from 1 to 10"),
+        (a.gate in GATES, "acoustics.gate", f"one of {GATES}"),
     ]
 
 

@@ -35,12 +35,19 @@ _lock = threading.Lock()
 
 def inputs(item: Item, ctx: Context) -> dict[str, Any]:
     """What shapes the conditioning besides the rendered track (joins synthesis' key)."""
-    out: dict[str, Any] = {"version": VERSION, "levels": item.spec.conditions}
+    out: dict[str, Any] = {"version": VERSION, "levels": item.spec.conditions,
+                           "gate": ctx.cfg.acoustics.gate}
     if item.spec.conditions.get("noise") == "babble":
         out["babble"] = {"talkers": ctx.cfg.acoustics.babble_talkers,
                          "bank": ctx.file_digest(ctx.prompt(TALK_BANK)),
                          "voices": ctx.file_digest(ctx.cfg.voices)}
     return out
+
+
+def gate_hears_clean(item: Item, ctx: Context) -> bool:
+    """Whether the ASR gate of this conditioned item hears its clean key clip
+    (acoustics.gate: clean) rather than the degraded one."""
+    return bool(item.spec.conditions) and ctx.cfg.acoustics.gate == "clean"
 
 
 def shortening(item: Item, ctx: Context, times: list[list[float]]) -> float:

@@ -147,7 +147,10 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     sr = ctx.cfg.audio.sample_rate
     samples, times, scale = synthesize.render_item(item, ctx)
     raw, raw_times = samples, times
-    cond = conditioning.apply(item, ctx, samples, times)
+    # A gate that hears the clean key of a track whose talk does not move needs no
+    # conditioning to judge a draw: only the draw that passes is conditioned (below).
+    later = conditioning.gate_hears_clean(item, ctx) and not conditioning.moves_talk(item)
+    cond = None if later else conditioning.apply(item, ctx, samples, times)
     heard_track = samples
     if cond is not None:  # the gate hears the degraded key clip, or the clean one
         samples, times = cond.degraded, cond.times
@@ -163,6 +166,8 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     text = heard_text(clip, clip_sr, v, ctx.cache_root / "asr", validate.asr_parallel(ctx))
     checks += transcript_checks(item.key.sentence, two_hop.heard_answer(item), text, v)
     if all(c.ok for c in checks):  # synthesis writes this render, not a second one
+        if later:
+            cond = conditioning.apply(item, ctx, raw, raw_times)
         synthesize.keep_track(item, ctx, raw, raw_times, scale, cond)
     return checks
 

@@ -50,6 +50,13 @@ def gate_hears_clean(item: Item, ctx: Context) -> bool:
     return bool(item.spec.conditions) and ctx.cfg.acoustics.gate == "clean"
 
 
+def moves_talk(item: Item) -> bool:
+    """Whether the conditions add or move talk (overlap, backchannels): then the clean track
+    is not the render itself, and its key clip exists only once conditioned."""
+    c = item.spec.conditions
+    return bool(c.get("overlap") or c.get("backchannels"))
+
+
 def shortening(item: Item, ctx: Context, times: list[list[float]]) -> float:
     """Seconds the item's overlapping turns take off its track (0 without overlap)."""
     if not item.spec.conditions.get("overlap"):

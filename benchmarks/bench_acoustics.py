@@ -142,12 +142,12 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="one condition instead of the table's: acoustic levels, e.g. "
                          + " ".join(LEVELS))
-    ap.add_argument("--gate", choices=("clean", "degraded"), default="clean",
-                    help="acoustics.gate of the conditioned runs")
+    ap.add_argument("--gate", choices=("clean", "degraded"), default=None,
+                    help="acoustics.gate of the conditioned runs (default: spiral.yaml's)")
     ap.add_argument("--long-minutes", type=float, default=0.0)
     opts = ap.parse_args()
     conditions = {" ".join(opts.set): opts.set} if opts.set else CONDITIONS
-    gate = [f"acoustics.gate={opts.gate}"]
+    gate = [f"acoustics.gate={opts.gate}"] if opts.gate else []
     rows = {}
     with tempfile.TemporaryDirectory(prefix="spiral-bench-acoustics-") as name:
         tmp = Path(name)
@@ -169,7 +169,7 @@ def main() -> int:
                         "cpu_s_per_built_item": round(cpu_s / max(1, built), 2),
                         "ratio_per_built_item": round(cpu_s / max(1, built) / per_built, 2)}
     result = {
-        "items": opts.n, "gate": opts.gate,
+        "items": opts.n, "gate": opts.gate or "default",
         "clean_cpu_s": [round(first[0], 1), round(last[0], 1)],
         "clean_built": [first[2], last[2]],
         "clean_key_draws_rejected": [first[4], last[4]],

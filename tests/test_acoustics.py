@@ -320,6 +320,8 @@ def test_audit_shows_gate_wer_by_condition(small_run: RunResult) -> None:
         r["metadata"]["acoustics"] = {"snr_db": [20.0, 0.0][i % 2], "noise": "babble",
                                       "rt60_s": None, "overlap": 0.0, "telephone": False}
         r["checks"]["asr_wer"]["value"] = [0.1, 0.4][i % 2]
+        if i % 2:  # a clean gate: the degraded key's WER measured beside it
+            r["checks"]["asr_wer_degraded"] = {"ok": True, "reason": "", "value": 0.9}
     rejections = [{"id": noisy[1]["metadata"]["id"], "stage": "precheck", "reasons": []}]
     rep = audit_records(noisy, rejections=rejections)
     by = rep["wer_by_condition"]
@@ -327,7 +329,10 @@ def test_audit_shows_gate_wer_by_condition(small_run: RunResult) -> None:
     assert by["snr 0 dB babble"]["wer"]["mean"] == 0.4
     assert by["snr 0 dB babble"]["rejected_attempts"] == 1
     assert by["snr 20 dB babble"]["rejected_attempts"] == 0
+    assert by["snr 0 dB babble"]["wer_degraded"]["mean"] == 0.9
+    assert by["snr 20 dB babble"]["wer_degraded"]["mean"] == 0.1  # the gate heard it
     assert "## Gate WER by acoustic condition" in _markdown(rep)
+    assert "| snr 0 dB babble | 3 | 0.4 | 0.4 | 0.9 | 0.9 | 1 |" in _markdown(rep)
 
 
 @pytest.mark.slow

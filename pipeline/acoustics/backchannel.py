@@ -1,4 +1,4 @@
-"""Backchannels: a listener's short "mm-hm", "right", "yeah" said over the speaker's talk.
+"""Backchannels: a listener's short "hmm", "right", "yeah" said over the speaker's talk.
 
 A share of the item's sentences each gets one, from another speaker of the item (a lecture
 with one speaker has none), placed 40-80% of the way into the sentence at a level a little
@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-WORDS = ("mm-hm", "right", "yeah", "uh-huh", "okay", "I see")
+# As a listener says them and espeak-ng renders them: its "mm-hm" and "uh-huh" come out
+# spelled or garbled (whisper hears "MMChem", "Buh-buh"), its "hmm" is a hum.
+WORDS = ("hmm", "right", "yeah", "okay", "I see", "sure")
 LEVEL_DB = -6.0  # under the sentence it answers: a listener, not a turn
 CLEARANCE_S = 0.15  # kept clear before a protected sentence
 MIN_SENTENCE_S = 1.5  # too short to talk over

@@ -195,7 +195,7 @@ class AcousticsConfig:
     noise: str | list[str] = "babble"  # babble | pink | white | hum
     rt60_s: float | list[float] | None = None  # image-source room with this RT60
     overlap: float | list[float] = 0.0  # share of turn changes that overlap
-    backchannels: float | list[float] = 0.0  # share of sentences a listener answers "mm-hm"
+    backchannels: float | list[float] = 0.0  # share of sentences a listener answers "hmm"
     telephone: bool | list[bool] = False  # 300-3,400 Hz, 8 kHz, G.711 mu-law
     babble_talkers: int = 5  # voices mixed into babble
     # What the ASR gate hears: `clean`, the key clip of the clean track (the same gate, and

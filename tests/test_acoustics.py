@@ -253,11 +253,14 @@ def test_levels_are_stratified_within_each_type() -> None:
 def test_bad_acoustics_settings_name_the_key(tmp_path: Path) -> None:
     for bad, key in (("acoustics.noise=brown", "acoustics.noise"),
                      ("acoustics.rt60_s=[0.5, 4]", "acoustics.rt60_s"),
-                     ("acoustics.overlap=1.5", "acoustics.overlap")):
+                     ("acoustics.overlap=1.5", "acoustics.overlap"),
+                     ("acoustics.backchannels=-0.1", "acoustics.backchannels"),
+                     ("acoustics.gate=loud", "acoustics.gate")):
         with pytest.raises(ConfigError, match=key):
             load_config(ROOT / "spiral.yaml", [bad])
     cfg = load_config(ROOT / "spiral.yaml", ["acoustics.snr_db=[20, 10, 5, 0]"])
     assert cfg.acoustics.enabled and not make_config(tmp_path).acoustics.enabled
+    assert load_config(ROOT / "spiral.yaml", ["acoustics.backchannels=0.1"]).acoustics.enabled
 
 
 def test_a_clean_run_writes_the_render_itself(small_run: RunResult) -> None:

@@ -144,10 +144,13 @@ def main() -> int:
                          + " ".join(LEVELS))
     ap.add_argument("--gate", choices=("clean", "degraded"), default=None,
                     help="acoustics.gate of the conditioned runs (default: spiral.yaml's)")
+    ap.add_argument("--also", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting added to every conditioned run, e.g. "
+                         "acoustics.measure_degraded=false")
     ap.add_argument("--long-minutes", type=float, default=0.0)
     opts = ap.parse_args()
     conditions = {" ".join(opts.set): opts.set} if opts.set else CONDITIONS
-    gate = [f"acoustics.gate={opts.gate}"] if opts.gate else []
+    gate = ([f"acoustics.gate={opts.gate}"] if opts.gate else []) + opts.also
     rows = {}
     with tempfile.TemporaryDirectory(prefix="spiral-bench-acoustics-") as name:
         tmp = Path(name)
@@ -169,7 +172,7 @@ def main() -> int:
                         "cpu_s_per_built_item": round(cpu_s / max(1, built), 2),
                         "ratio_per_built_item": round(cpu_s / max(1, built) / per_built, 2)}
     result = {
-        "items": opts.n, "gate": opts.gate or "default",
+        "items": opts.n, "gate": opts.gate or "default", "also": " ".join(opts.also),
         "clean_cpu_s": [round(first[0], 1), round(last[0], 1)],
         "clean_built": [first[2], last[2]],
         "clean_key_draws_rejected": [first[4], last[4]],

@@ -336,6 +336,9 @@ def test_audit_shows_gate_wer_by_condition(small_run: RunResult) -> None:
     assert by["snr 20 dB babble"]["wer_degraded"]["mean"] == 0.1  # the gate heard it
     assert "## Gate WER by acoustic condition" in _markdown(rep)
     assert "| snr 0 dB babble | 3 | 0.4 | 0.4 | 0.9 | 0.9 | 1 |" in _markdown(rep)
+    for r in noisy[::2]:  # a clean gate that did not measure the degraded key: no figure
+        r["metadata"]["acoustics"]["gate"] = "clean"
+    assert audit_records(noisy)["wer_by_condition"]["snr 20 dB babble"]["wer_degraded"] is None
 
 
 @pytest.mark.slow

@@ -202,6 +202,9 @@ class AcousticsConfig:
     # so the same items, at every level; the degraded clip's WER is measured and recorded,
     # not gated) | `degraded`, the degraded key clip (a draw the ASR cannot hear is redrawn).
     gate: str = "clean"
+    # With gate: clean, also transcribe the degraded key wav and record its WER (one more ASR
+    # pass per built item: what each level costs an ASR, shown by the audit).
+    measure_degraded: bool = True
 
     @property
     def enabled(self) -> bool:

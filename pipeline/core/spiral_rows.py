@@ -40,7 +40,7 @@ def features(sample_rate: int, acoustics: bool = False, clean_audio: bool = Fals
             "room_dims": List(f), "overlap": f, "measured_overlap": f, "telephone": b,
             "backchannels": f, "backchannel_events": List({"over": i, "speaker": s,
                                                            "text": s, "start": f, "end": f}),
-            "clean_audio_file": s, "clean_audio_folder": s}
+            "gate": s, "clean_audio_file": s, "clean_audio_folder": s}
     extra = {"clean_audio": Audio(sampling_rate=sample_rate)} if acoustics and clean_audio else {}
     return Features({
         "transcript": List({"speaker": s, "text": List(s)}),

@@ -185,6 +185,7 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
         "correct": ci,
         **audit_grid.record_fields(rec),
         "condition": condition_label(meta.get("acoustics")),
+        "gate": (meta.get("acoustics") or {}).get("gate"),
     }
 
 
@@ -218,10 +219,12 @@ def _wer_by_condition(items: list[dict[str, Any]], rejections: list[dict[str, An
     for label in sorted(set(labels.values())):
         wers = [float(it["wer"]) for it in items
                 if it["condition"] == label and it["wer"] is not None]
-        # The degraded clip's WER: measured beside a clean gate, else the gate's own.
-        heard = [float(it["wer"] if it.get("wer_degraded") is None else it["wer_degraded"])
-                 for it in items if it["condition"] == label
-                 and (it["wer"] is not None or it.get("wer_degraded") is not None)]
+        # The degraded clip's WER: measured beside a clean gate, else the gate's own (a gate
+        # that heard the degraded clip; records from before acoustics.gate say none).
+        heard = [float(it["wer_degraded"]) if it.get("wer_degraded") is not None
+                 else float(it["wer"]) for it in items if it["condition"] == label
+                 and (it.get("wer_degraded") is not None
+                      or (it["wer"] is not None and it.get("gate") != "clean"))]
         out[label] = {"items": sum(1 for v in labels.values() if v == label),
                       "wer": _stats(wers) if wers else None,
                       "wer_degraded": _stats(heard) if heard else None,

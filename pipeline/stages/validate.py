@@ -72,8 +72,8 @@ def _inputs(item: Item, ctx: Context) -> dict:
     out = {"item": data, "audio": asdict(ctx.cfg.audio), "validate": gates, "judge": judge}
     if ctx.cfg.baseline.reject_too_easy:
         out["difficulty"] = (ctx.difficulty or {}).get(item.id)
-    if item.spec.conditions:  # which key clip the ASR gate hears
-        out["acoustics_gate"] = ctx.cfg.acoustics.gate
+    if item.spec.conditions:  # which key clip the ASR gate hears, and what is measured
+        out["acoustics_gate"] = [ctx.cfg.acoustics.gate, ctx.cfg.acoustics.measure_degraded]
     return out
 
 
@@ -98,11 +98,12 @@ def gate_checks(item: Item, ctx: Context) -> list[Check]:
     answer = two_hop.heard_answer(item)
     if gate_hears_clean(item, ctx) and item.audio.acoustics:
         checks += clean_key_checks(item, ctx)
-        # What the level costs an ASR: measured on the degraded key wav, recorded, not gated.
-        degraded = intelligibility_checks(item.key.sentence, answer, key_wav, v,
-                                          ctx.cache_root / "asr", asr_parallel(ctx))[0]
-        checks.append(Check("asr_wer_degraded", True, "measured, not a gate "
-                            "(acoustics.gate: clean)", degraded.value))
+        if ctx.cfg.acoustics.measure_degraded:
+            # What the level costs an ASR: the degraded key wav's WER, recorded, not gated.
+            degraded = intelligibility_checks(item.key.sentence, answer, key_wav, v,
+                                              ctx.cache_root / "asr", asr_parallel(ctx))[0]
+            checks.append(Check("asr_wer_degraded", True, "measured, not a gate "
+                                "(acoustics.gate: clean)", degraded.value))
     else:
         checks += intelligibility_checks(item.key.sentence, answer, key_wav, v,
                                          ctx.cache_root / "asr", asr_parallel(ctx))

@@ -208,6 +208,13 @@ def condition_label(levels: dict[str, Any] | None) -> str | None:
     return ", ".join(parts) or "clean"
 
 
+def _by_level(label: str) -> list:
+    """"snr 5 dB" before "snr 10 dB": numbers in a label compare as numbers."""
+    import re
+
+    return [float(p) if i % 2 else p for i, p in enumerate(re.split(r"(\d+(?:\.\d+)?)", label))]
+
+
 def _wer_by_condition(items: list[dict[str, Any]], rejections: list[dict[str, Any]] | None
                       ) -> dict[str, Any] | None:
     """The gate's key-segment WER of the exported items by acoustic condition, and how many
@@ -216,7 +223,7 @@ def _wer_by_condition(items: list[dict[str, Any]], rejections: list[dict[str, An
     if not labels:
         return None
     out: dict[str, Any] = {}
-    for label in sorted(set(labels.values())):
+    for label in sorted(set(labels.values()), key=_by_level):
         wers = [float(it["wer"]) for it in items
                 if it["condition"] == label and it["wer"] is not None]
         # The degraded clip's WER: measured beside a clean gate, else the gate's own (a gate

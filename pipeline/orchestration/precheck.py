@@ -147,14 +147,18 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     sr = ctx.cfg.audio.sample_rate
     samples, times, scale = synthesize.render_item(item, ctx)
     raw, raw_times = samples, times
-    # A gate that hears the clean key of a track whose talk does not move needs no
-    # conditioning to judge a draw: only the draw that passes is conditioned (below).
-    later = conditioning.gate_hears_clean(item, ctx) and not conditioning.moves_talk(item)
+    # A gate that hears the clean key needs no noise, room or line to judge a draw, only
+    # the talk (overlap, backchannels move or add some): the draw that passes is
+    # conditioned in full (below), a failing one costs little more than clean.
+    later = conditioning.gate_hears_clean(item, ctx)
     cond = None if later else conditioning.apply(item, ctx, samples, times)
     heard_track = samples
-    if cond is not None:  # the gate hears the degraded key clip, or the clean one
+    if later and conditioning.moves_talk(item):  # the clean track's timeline and samples
+        samples, times = conditioning.clean_talk(item, ctx, samples, times)
+        heard_track = samples
+    if cond is not None:  # the gate hears the degraded key clip
         samples, times = cond.degraded, cond.times
-        heard_track = cond.clean if conditioning.gate_hears_clean(item, ctx) else cond.degraded
+        heard_track = cond.degraded
     k = item.key.index
     audio = AudioInfo(wav=f"{item.id}.wav", key_wav=f"{item.id}_key.wav", sample_rate=sr,
                       duration=round(len(samples) / sr, 4), sentence_times=times,

@@ -10,6 +10,7 @@ costs a mix, not a render.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -117,17 +118,35 @@ def apply(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]
                ) -> tuple[np.ndarray, list[str]]:
         return babbles_mix(ctx, n, exclude, rng)
 
+    return condition(samples, times, item.sentence_speakers(), item.key.index, levels,
+                     item.spec.seed, a.sample_rate, a.loudness_lufs,
+                     {s.id: s.voice for s in item.spec.speakers}, babble, _say(item, ctx),
+                     protected_sentences(item))
+
+
+def clean_talk(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]]
+               ) -> tuple[np.ndarray, list[list[float]]]:
+    """The item's clean track and times exactly as `apply` makes them, without the noise,
+    room or line: what a clean gate hears when the conditions move talk."""
+    from pipeline.acoustics.condition import talk
+
+    assert item.key is not None
+    a = ctx.cfg.audio
+    t = talk(samples, times, item.sentence_speakers(), item.key.index, item.spec.conditions,
+             item.spec.seed, a.sample_rate, a.loudness_lufs, _say(item, ctx),
+             protected_sentences(item))
+    return t.clean, t.times
+
+
+def _say(item: Item, ctx: Context) -> Callable[[str, str], np.ndarray]:
     def say(word: str, speaker: str) -> np.ndarray:
         """A backchannel in the speaker's own voice, through the sentence cache."""
         voice = ctx.voices[next(s.voice for s in item.spec.speakers if s.id == speaker)]
         return SentenceCache(ctx.cfg.tts_cache).render(
             get_backend(ctx.cfg.tts, ctx.cache_root), to_spoken(word), voice, 1.0,
-            a.sample_rate)
+            ctx.cfg.audio.sample_rate)
 
-    return condition(samples, times, item.sentence_speakers(), item.key.index, levels,
-                     item.spec.seed, a.sample_rate, a.loudness_lufs,
-                     {s.id: s.voice for s in item.spec.speakers}, babble, say,
-                     protected_sentences(item))
+    return say
 
 
 def protected_sentences(item: Item) -> set[int]:

@@ -13,7 +13,7 @@ from pipeline.acoustics.condition import condition
 from pipeline.acoustics.levels import item_levels
 from pipeline.acoustics.room import draw_room, room_responses, schroeder_rt60
 from pipeline.acoustics.telephone import telephone
-from pipeline.core.config import AcousticsConfig, ConfigError, load_config
+from pipeline.core.config import AcousticsConfig, Config, ConfigError, load_config
 from pipeline.orchestration.runner import RunResult
 from tests.conftest import ROOT, make_config
 
@@ -122,6 +122,50 @@ def test_overlap_never_touches_the_key_and_keeps_timestamps_right() -> None:
         assert _best_corr(tone, here) > 0.999, i
 
 
+def test_backchannels_come_from_a_listener_never_over_the_key_and_keep_timestamps() -> None:
+    track, times, speakers = _dialogue(np.random.default_rng(5))
+    key, first_fact = 5, 2
+    said: list[tuple[str, str]] = []
+
+    def say(word: str, speaker: str) -> np.ndarray:
+        said.append((word, speaker))
+        return 0.3 * np.sin(2 * np.pi * 3000 * np.arange(int(0.4 * SR)) / SR)
+
+    levels = {"snr_db": None, "noise": None, "rt60_s": None, "overlap": 0.0,
+              "telephone": False, "backchannels": 1.0}
+    out = condition(track, times, speakers, key, levels, seed=9, sample_rate=SR, lufs=-23.0,
+                    say=say, protected={first_fact})
+    events = out.measured["backchannel_events"]
+    assert len(events) >= 3 and len(said) >= len(events)
+    assert out.times == times and len(out.degraded) == len(track)  # nothing moved
+    assert out.degraded.tobytes() == out.clean.tobytes()  # talk, so on the clean track too
+    mask = np.zeros(len(track), dtype=bool)
+    for ev in events:
+        s0, e0 = times[ev["over"]]
+        assert ev["speaker"] != speakers[ev["over"]]  # a listener answers
+        assert s0 <= ev["start"] < e0 and ev["text"] in {w for w, _ in said}
+        for p in (key, first_fact):  # never over (or running into) a protected sentence
+            assert ev["end"] <= times[p][0] - 0.149 or ev["start"] >= times[p][1]
+        mask[round(ev["start"] * SR) - 3: round(ev["end"] * SR) + 3] = True  # 0.1-ms stamps
+    # The track is the render plus the backchannels, where the record says they are.
+    x, t = out.clean.astype(float), track.astype(float)
+    gain = float(np.dot(x[~mask], t[~mask]) / np.dot(t[~mask], t[~mask]))
+    rest = x - gain * t
+    assert np.max(np.abs(rest[~mask])) < 1.0
+    for ev in events:
+        span = rest[round(ev["start"] * SR): round(ev["end"] * SR)]
+        assert np.sqrt(np.mean(span ** 2)) > 100
+    # The key clip cut by the timestamps is the key sentence alone.
+    ks, ke = times[key]
+    assert np.max(np.abs(rest[round(ks * SR): round(ke * SR)])) < 1.0
+    again = condition(track, times, speakers, key, levels, seed=9, sample_rate=SR, lufs=-23.0,
+                      say=say, protected={first_fact})
+    assert again.degraded.tobytes() == out.degraded.tobytes()
+    lecture = condition(track, times, ["a"] * len(times), key, levels, seed=9,
+                        sample_rate=SR, lufs=-23.0, say=say)
+    assert lecture.measured["backchannel_events"] == []  # no one to answer
+
+
 def _best_corr(a: np.ndarray, b: np.ndarray, lags: int = 2) -> float:
     """Normalised correlation of two clips at the best shift of at most `lags` samples."""
     best = -1.0
@@ -163,6 +207,19 @@ def test_same_seed_same_bytes_and_clean_track_untouched_without_overlap() -> Non
     assert a.measured["measured_rt60_s"] == pytest.approx(0.3, rel=0.2)
 
 
+def test_vectorised_meter_gives_pyloudnorm_figure() -> None:
+    import pyloudnorm
+
+    from pipeline.acoustics.loudness import integrated_loudness
+
+    rng = np.random.default_rng(4)
+    for seconds in (0.45, 3.3, 20.0):
+        x = _speechlike(seconds, rng)
+        x[: len(x) // 4] *= 1e-4  # a quiet stretch for the gates to drop
+        want = pyloudnorm.Meter(SR).integrated_loudness(x)
+        assert integrated_loudness(x, SR) == pytest.approx(want, abs=1e-6)
+
+
 def test_loudness_target_holds_after_mixing() -> None:
     import pyloudnorm
 
@@ -196,11 +253,14 @@ def test_levels_are_stratified_within_each_type() -> None:
 def test_bad_acoustics_settings_name_the_key(tmp_path: Path) -> None:
     for bad, key in (("acoustics.noise=brown", "acoustics.noise"),
                      ("acoustics.rt60_s=[0.5, 4]", "acoustics.rt60_s"),
-                     ("acoustics.overlap=1.5", "acoustics.overlap")):
+                     ("acoustics.overlap=1.5", "acoustics.overlap"),
+                     ("acoustics.backchannels=-0.1", "acoustics.backchannels"),
+                     ("acoustics.gate=loud", "acoustics.gate")):
         with pytest.raises(ConfigError, match=key):
             load_config(ROOT / "spiral.yaml", [bad])
     cfg = load_config(ROOT / "spiral.yaml", ["acoustics.snr_db=[20, 10, 5, 0]"])
     assert cfg.acoustics.enabled and not make_config(tmp_path).acoustics.enabled
+    assert load_config(ROOT / "spiral.yaml", ["acoustics.backchannels=0.1"]).acoustics.enabled
 
 
 def test_a_clean_run_writes_the_render_itself(small_run: RunResult) -> None:
@@ -263,6 +323,8 @@ def test_audit_shows_gate_wer_by_condition(small_run: RunResult) -> None:
         r["metadata"]["acoustics"] = {"snr_db": [20.0, 0.0][i % 2], "noise": "babble",
                                       "rt60_s": None, "overlap": 0.0, "telephone": False}
         r["checks"]["asr_wer"]["value"] = [0.1, 0.4][i % 2]
+        if i % 2:  # a clean gate: the degraded key's WER measured beside it
+            r["checks"]["asr_wer_degraded"] = {"ok": True, "reason": "", "value": 0.9}
     rejections = [{"id": noisy[1]["metadata"]["id"], "stage": "precheck", "reasons": []}]
     rep = audit_records(noisy, rejections=rejections)
     by = rep["wer_by_condition"]
@@ -270,7 +332,13 @@ def test_audit_shows_gate_wer_by_condition(small_run: RunResult) -> None:
     assert by["snr 0 dB babble"]["wer"]["mean"] == 0.4
     assert by["snr 0 dB babble"]["rejected_attempts"] == 1
     assert by["snr 20 dB babble"]["rejected_attempts"] == 0
+    assert by["snr 0 dB babble"]["wer_degraded"]["mean"] == 0.9
+    assert by["snr 20 dB babble"]["wer_degraded"]["mean"] == 0.1  # the gate heard it
     assert "## Gate WER by acoustic condition" in _markdown(rep)
+    assert "| snr 0 dB babble | 3 | 0.4 | 0.4 | 0.9 | 0.9 | 1 |" in _markdown(rep)
+    for r in noisy[::2]:  # a clean gate that did not measure the degraded key: no figure
+        r["metadata"]["acoustics"]["gate"] = "clean"
+    assert audit_records(noisy)["wer_by_condition"]["snr 20 dB babble"]["wer_degraded"] is None
 
 
 @pytest.mark.slow
@@ -283,7 +351,8 @@ def test_a_conditioned_run_exports_degraded_and_clean_tracks(tmp_path: Path) -> 
     from pipeline.orchestration.runner import run_pipeline
 
     cfg = make_config(tmp_path, "run=ac", "n_items=2", "seed=5", "acoustics.snr_db=30",
-                      "acoustics.noise=white", "acoustics.rt60_s=0.3", "acoustics.overlap=0.5")
+                      "acoustics.noise=white", "acoustics.rt60_s=0.3", "acoustics.overlap=0.5",
+                      "acoustics.backchannels=0.2")
     res = run_pipeline(cfg, quiet=True)
     assert res.built
     export = cfg.run_dir / "export"
@@ -299,7 +368,47 @@ def test_a_conditioned_run_exports_degraded_and_clean_tracks(tmp_path: Path) -> 
         ks, ke = rec["timestamps"]["key_sentence"]
         assert np.array_equal(key, wav[round(ks * sr): round(ke * sr)])
         assert rec["provenance"]["acoustics"]["room"]["sources"]
+        assert ac["backchannels"] == 0.2 and all(  # never over the key sentence
+            b["end"] <= ks or b["start"] >= ke for b in ac["backchannel_events"])
+        checks = rec["checks"]  # the gate heard the clean key; the degraded one is measured
+        assert checks["asr_wer"]["ok"] and checks["asr_wer_degraded"]["value"] is not None
     import datasets
 
     ds = datasets.load_from_disk(str(export / "hf"))
     assert ds[0]["metadata"]["acoustics"]["snr_db"] == 30
+    _published_clean_audio(cfg, tmp_path)
+
+
+def _published_clean_audio(cfg: Config, tmp_path: Path) -> None:
+    """publish.clean_audio: the parquet gains a `clean_audio` column that the datasets
+    loader decodes to the clean track; off by default (no column, no wavs_clean)."""
+    import json
+
+    import datasets
+    import soundfile as sf
+
+    from pipeline.publishing.publish import publish
+
+    export = cfg.run_dir / "export"
+    clean = {json.loads(x)["metadata"]["id"]: json.loads(x)["metadata"]["acoustics"]
+             ["clean_audio_file"] for x in (export / "data.jsonl").open()}
+    for on in (False, True):
+        folder = f"hub_{on}"
+        pub = load_config(ROOT / "spiral.yaml", [f"output_root={cfg.output_root}",
+                                                 f"run={cfg.run}", f"publish.folder={folder}",
+                                                 f"publish.clean_audio={str(on).lower()}"])
+        publish(pub)
+        ds = datasets.load_dataset(str(cfg.run_dir / folder), split="test",
+                                   cache_dir=str(tmp_path / f"cache_{on}"))
+        assert ("clean_audio" in ds.column_names) is on
+        assert (cfg.run_dir / folder / "spiral" / "wavs_clean").is_dir() is on
+        if on:
+            card = (cfg.run_dir / folder / "README.md").read_text()
+            assert "| `clean_audio` |" in card
+            for r in ds:
+                want, _ = sf.read(export / "wavs_clean" / clean[r["metadata"]["id"]],
+                                  dtype="int16")
+                got = np.round(r["clean_audio"].get_all_samples().data.numpy()[0] * 32768)
+                assert np.array_equal(got.astype(np.int64), want.astype(np.int64))  # lossless
+                heard = np.round(r["audio"].get_all_samples().data.numpy()[0] * 32768)
+                assert not np.array_equal(heard, got)  # the degraded track beside it

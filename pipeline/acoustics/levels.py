@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.core.config import AcousticsConfig
 from pipeline.core.seeds import stratified, stratified_ordinal, weighted_strata
 
-SETTINGS = ("snr_db", "noise", "rt60_s", "overlap", "telephone")
+SETTINGS = ("snr_db", "noise", "rt60_s", "overlap", "telephone", "backchannels")
 
 
 def item_levels(seed: int, index: int, types: dict[str, float], a: AcousticsConfig
@@ -25,6 +25,8 @@ def item_levels(seed: int, index: int, types: dict[str, float], a: AcousticsConf
     out: dict[str, Any] = {}
     for name in SETTINGS:
         value = getattr(a, name)
+        if name == "backchannels" and not value:
+            continue  # absent when off: plans made before backchannels existed hold
         if isinstance(value, list):
             value = stratified(seed, f"acoustics_{name}_{ttype}", ordinal, value)
         out[name] = value

@@ -195,8 +195,16 @@ class AcousticsConfig:
     noise: str | list[str] = "babble"  # babble | pink | white | hum
     rt60_s: float | list[float] | None = None  # image-source room with this RT60
     overlap: float | list[float] = 0.0  # share of turn changes that overlap
+    backchannels: float | list[float] = 0.0  # share of sentences a listener answers "hmm"
     telephone: bool | list[bool] = False  # 300-3,400 Hz, 8 kHz, G.711 mu-law
     babble_talkers: int = 5  # voices mixed into babble
+    # What the ASR gate hears: `clean`, the key clip of the clean track (the same gate, and
+    # so the same items, at every level; the degraded clip's WER is measured and recorded,
+    # not gated) | `degraded`, the degraded key clip (a draw the ASR cannot hear is redrawn).
+    gate: str = "clean"
+    # With gate: clean, also transcribe the degraded key wav and record its WER (one more ASR
+    # pass per built item: what each level costs an ASR, shown by the audit).
+    measure_degraded: bool = True
 
     @property
     def enabled(self) -> bool:
@@ -204,7 +212,8 @@ class AcousticsConfig:
             return v if isinstance(v, list) else [v]
         return (any(v is not None for v in levels(self.snr_db))
                 or any(v is not None for v in levels(self.rt60_s))
-                or any(v > 0 for v in levels(self.overlap)) or any(levels(self.telephone)))
+                or any(v > 0 for v in levels(self.overlap)) or any(levels(self.telephone))
+                or any(v > 0 for v in levels(self.backchannels)))
 
 
 @dataclass
@@ -265,6 +274,7 @@ JUDGE_BACKENDS = ("offline", "llm")
 ANSWER_MATCH = ("exact", "names_fuzzy")
 ASR_WINDOWS = ("fitted", "full")
 NOISES = ("babble", "pink", "white", "hum")
+GATES = ("clean", "degraded")
 
 
 def _levels(value: Any) -> list:
@@ -283,8 +293,11 @@ def _acoustics_checks(a: AcousticsConfig) -> list[tuple[bool, str, str]]:
          "null, or seconds (or a non-empty list) from 0.1 to 1.5"),
         (bool(ov) and all(0 <= v <= 1 for v in ov), "acoustics.overlap",
          "a share (or non-empty list) from 0 to 1"),
+        (bool(_levels(a.backchannels)) and all(0 <= v <= 1 for v in _levels(a.backchannels)),
+         "acoustics.backchannels", "a share (or non-empty list) from 0 to 1"),
         (bool(_levels(a.telephone)), "acoustics.telephone", "true, false or a list of them"),
         (1 <= a.babble_talkers <= 10, "acoustics.babble_talkers", "an int from 1 to 10"),
+        (a.gate in GATES, "acoustics.gate", f"one of {GATES}"),
     ]
 
 

@@ -21,12 +21,14 @@ SKIP_FIELDS = ("checks", "provenance", "audio", "key_audio", "difficulty")
 SPIRAL_DIR = "spiral"  # a published folder's files in SPIRAL's own layout
 
 
-def features(sample_rate: int, acoustics: bool = False) -> Any:
+def features(sample_rate: int, acoustics: bool = False, clean_audio: bool = False) -> Any:
     """Every SPIRAL field with its nesting, plus ours. `prompts_used` (a mapping whose keys
     vary by item) becomes a list of {speaker, prompt}; `answer_label` is the correct choice's
     index 0-3 (A-D), beside SPIRAL's `correct_answer` text. `metadata.acoustics` (asked and
     measured levels) only in runs built with acoustic conditions: a clean run's schema is
-    the one it always had."""
+    the one it always had. `clean_audio` (publish.clean_audio, a run with acoustic
+    conditions): a `clean_audio` column holds each item's clean track beside the degraded
+    one, so a user scores the same item both ways from the dataset alone."""
     from datasets import Audio, ClassLabel, Features, List, Value
 
     s, i, f, b = Value("string"), Value("int32"), Value("float64"), Value("bool")
@@ -36,7 +38,10 @@ def features(sample_rate: int, acoustics: bool = False) -> Any:
         metadata["acoustics"] = {
             "snr_db": f, "noise": s, "measured_snr_db": f, "rt60_s": f, "measured_rt60_s": f,
             "room_dims": List(f), "overlap": f, "measured_overlap": f, "telephone": b,
-            "clean_audio_file": s, "clean_audio_folder": s}
+            "backchannels": f, "backchannel_events": List({"over": i, "speaker": s,
+                                                           "text": s, "start": f, "end": f}),
+            "gate": s, "clean_audio_file": s, "clean_audio_folder": s}
+    extra = {"clean_audio": Audio(sampling_rate=sample_rate)} if acoustics and clean_audio else {}
     return Features({
         "transcript": List({"speaker": s, "text": List(s)}),
         "original_key_sentence": s,
@@ -67,6 +72,7 @@ def features(sample_rate: int, acoustics: bool = False) -> Any:
         "provenance": s,
         "audio": Audio(sampling_rate=sample_rate),
         "key_audio": Audio(sampling_rate=sample_rate),
+        **extra,
     })
 
 
@@ -105,10 +111,12 @@ def encode_audio(path: Path, fmt: str) -> dict[str, Any]:
 
 
 def row(rec: dict, export: Path, tags: dict[str, Any] | None, audio_format: str,
-        published: bool = False) -> dict[str, Any]:
+        published: bool = False, clean_audio: bool = False) -> dict[str, Any]:
     """One row: the record's fields typed as `features` says, audio embedded; `published`
-    gives the audio paths as a published folder's `spiral/` files say them."""
+    gives the audio paths as a published folder's `spiral/` files say them; `clean_audio`
+    embeds the clean track too (features(..., clean_audio=True))."""
     wav, key_wav = audio_paths(export, rec)
+    clean_name = (rec["metadata"].get("acoustics") or {}).get("clean_audio_file")
     rec = spiral_record(rec) if published else rec
     out = {k: v for k, v in rec.items() if k not in SKIP_FIELDS}
     out["audio_data"] = json.loads(json.dumps(rec["audio_data"]))
@@ -128,6 +136,12 @@ def row(rec: dict, export: Path, tags: dict[str, Any] | None, audio_format: str,
                                if k not in ("id", "hard", "too_easy")}, sort_keys=True)}
     out["audio"] = encode_audio(wav, audio_format)
     out["key_audio"] = encode_audio(key_wav, audio_format)
+    if clean_audio:
+        if not clean_name:
+            raise ValueError(f"item {rec['metadata']['id']}: no clean track to publish "
+                             f"(metadata.acoustics.clean_audio_file)")
+        out["clean_audio"] = encode_audio(inside(export, clean_name, "record", "wavs_clean"),
+                                          audio_format)
     return out
 
 

@@ -33,11 +33,12 @@ GROUPS: dict[str, Callable[[dict], str]] = {
 
 # Acoustic conditions (records built with `acoustics:`): a group each, when any item has one.
 CONDITIONS = {"snr_db": "SNR (dB)", "noise": "noise", "rt60_s": "RT60 (s)",
-              "overlap": "overlap share", "telephone": "telephone band"}
+              "overlap": "overlap share", "backchannels": "backchannel share",
+              "telephone": "telephone band"}
 
 
 def _level(key: str, value: Any) -> str:
-    if value is None or value is False or (key == "overlap" and value == 0):
+    if value is None or value is False or (key in ("overlap", "backchannels") and value == 0):
         return "off"
     return "on" if value is True else f"{value:g}" if isinstance(value, float) else str(value)
 

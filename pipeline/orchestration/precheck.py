@@ -164,20 +164,31 @@ def draw_checks(item: Item, ctx: Context) -> list[Check]:
     sr = ctx.cfg.audio.sample_rate
     samples, times, scale = synthesize.render_item(item, ctx)
     raw, raw_times = samples, times
-    cond = conditioning.apply(item, ctx, samples, times)  # hear the degraded key clip
-    if cond is not None:
+    # A gate that hears the clean key needs no noise, room or line to judge a draw, only
+    # the talk (overlap, backchannels move or add some): the draw that passes is
+    # conditioned in full (below), a failing one costs little more than clean.
+    later = conditioning.gate_hears_clean(item, ctx)
+    cond = None if later else conditioning.apply(item, ctx, samples, times)
+    heard_track = samples
+    if later and conditioning.moves_talk(item):  # the clean track's timeline and samples
+        samples, times = conditioning.clean_talk(item, ctx, samples, times)
+        heard_track = samples
+    if cond is not None:  # the gate hears the degraded key clip
         samples, times = cond.degraded, cond.times
+        heard_track = cond.degraded
     k = item.key.index
     audio = AudioInfo(wav=f"{item.id}.wav", key_wav=f"{item.id}_key.wav", sample_rate=sr,
                       duration=round(len(samples) / sr, 4), sentence_times=times,
                       key_times=times[k], rate_scale=scale, tts_backend=ctx.cfg.tts.backend)
     checks = structural_checks(replace(item, audio=audio), ctx.cfg.audio, ctx.cfg.validate) + checks
     # The gate reads the key wav back from disk: hear exactly those samples.
-    clip, clip_sr = sf.read(io.BytesIO(wav_bytes(synthesize.key_samples(samples, times, k, sr),
-                                                 sr)), dtype="float32")
+    clip, clip_sr = sf.read(io.BytesIO(wav_bytes(
+        synthesize.key_samples(heard_track, times, k, sr), sr)), dtype="float32")
     text = heard_text(clip, clip_sr, v, ctx.cache_root / "asr", validate.asr_parallel(ctx))
     checks += transcript_checks(item.key.sentence, two_hop.heard_answer(item), text, v)
     if all(c.ok for c in checks):  # synthesis writes this render, not a second one
+        if later:
+            cond = conditioning.apply(item, ctx, raw, raw_times)
         synthesize.keep_track(item, ctx, raw, raw_times, scale, cond)
     return checks
 

@@ -227,6 +227,18 @@ def _difficulty(inp: CardInputs) -> str:
     return text
 
 
+CLEAN_AUDIO_FIELD = ("| `clean_audio` | the same item before its acoustic conditions (no noise, "
+                     "room or phone line; same timeline and loudness) |\n")
+
+
+def _fields(inp: CardInputs) -> str:
+    """The field table; the clean-audio column only where the dataset has it."""
+    if "clean_audio" not in inp.features:
+        return FIELDS
+    at = FIELDS.index("| `timestamps`")
+    return FIELDS[:at] + CLEAN_AUDIO_FIELD + FIELDS[at:]
+
+
 FIELDS = """| field | what |
 | --- | --- |
 | `transcript` | speaker turns; each turn's `text` is a list of sentences (SPIRAL) |
@@ -453,7 +465,7 @@ def build_card(inp: CardInputs) -> str:
         "balance them" + _measured(inp),
         "## Contents\n\n" + _contents(inp),
         "## Loading\n\n" + "\n".join(load) + spiral,
-        "## Fields\n\n" + FIELDS,
+        "## Fields\n\n" + _fields(inp),
         *(["## Example\n\n" + _example(inp)] if inp.example else []),
         "## Evaluation protocol\n\n" + EVALUATION + (
             " Report the `hard` config separately." if hard else ""),

@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline.core import difficulty
 from pipeline.core.config import Config, config_from_dict
-from pipeline.core.paths import OutsidePath
+from pipeline.core.paths import OutsidePath, inside
 from pipeline.core.records import LETTERS
 from pipeline.core.spiral_rows import RowStream, audio_paths, features, row, spiral_record
 from pipeline.core.store import (
@@ -54,8 +54,9 @@ def _records(data_jsonl: Path) -> Iterator[tuple[int, dict]]:
     return read_jsonl(data_jsonl, PublishError)
 
 
-def scan(export: Path) -> list[ItemInfo]:
-    """One light pass: each item's id, type, letter, duration, size."""
+def scan(export: Path, clean_audio: bool = False) -> list[ItemInfo]:
+    """One light pass: each item's id, type, letter, duration, size (with `clean_audio`,
+    the clean track's too: it goes in the same row)."""
     data = export / "data.jsonl"
     items: list[ItemInfo] = []
     seen: set[str] = set()
@@ -77,10 +78,18 @@ def scan(export: Path) -> list[ItemInfo]:
         if item_id in seen:
             raise PublishError(f"{data}:{n}: item id {item_id} appears twice")
         seen.add(item_id)
-        for path in (wav, key_wav):
+        paths = [wav, key_wav]
+        if clean_audio:
+            name = (rec["metadata"].get("acoustics") or {}).get("clean_audio_file")
+            try:
+                paths.append(inside(export, name, f"{data}:{n}", "wavs_clean"))
+            except OutsidePath as exc:
+                raise PublishError(f"{exc} (metadata.acoustics.clean_audio_file; "
+                                   f"publish.clean_audio is on)") from None
+        for path in paths:
             if not path.is_file():
                 raise PublishError(f"{data}:{n}: audio of {item_id} is missing: {path}")
-        info.size = wav.stat().st_size + key_wav.stat().st_size + len(json.dumps(rec))
+        info.size = sum(p.stat().st_size for p in paths) + len(json.dumps(rec))
         items.append(info)
     if not items:
         raise PublishError(f"{data}: no items to publish")
@@ -133,7 +142,8 @@ def write_subset(subset: Subset, shards: list[list[str]], export: Path, folder: 
                 # columns are a rounding error beside the audio.
                 writer = pq.ParquetWriter(path, schema, use_dictionary=False)
                 current = k
-            stream.add(row(rec, export, tags, cfg.publish.audio_format, published=True))
+            stream.add(row(rec, export, tags, cfg.publish.audio_format, published=True,
+                           clean_audio="clean_audio" in feats))
             subset.num_examples += 1
             subset.hours += float(rec["duration"]) / 3600
         stream.flush()
@@ -171,7 +181,9 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
     manifest, built_with = run_config(run_dir)
     verify_export(run_dir)  # nothing published that the run did not write
     state = source_state(run_dir)
-    items = scan(export)
+    # The clean tracks exist only in runs built with acoustic conditions.
+    clean_audio = cfg.publish.clean_audio and built_with.acoustics.enabled
+    items = scan(export, clean_audio)
     tags = difficulty.load(run_dir)
     hard = difficulty.publishable_hard(tags, cfg.publish.hard_from_proxy)
     known = {it.id for it in items}
@@ -182,7 +194,7 @@ def publish(cfg: Config, audit: dict | None = None, audit_md: str | None = None,
         subsets.append(Subset("hard", [it.id for it in items if it.id in hard],
                               f"items {by['model'] or 'an unnamed model'} answers wrongly"
                               + (" (an offline proxy)" if by["proxy"] else "")))
-    feats = features(built_with.audio.sample_rate, built_with.acoustics.enabled)
+    feats = features(built_with.audio.sample_rate, built_with.acoustics.enabled, clean_audio)
     max_bytes = cfg.publish.max_shard_mb * 1024 * 1024
     out = run_dir / cfg.publish.folder
     for stale in run_dir.glob(f".{cfg.publish.folder}-*"):  # a killed publish's leftovers

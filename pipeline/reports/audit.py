@@ -173,6 +173,8 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
         "words": len(text.split()),
         "duration": duration,
         "wer": (checks.get("asr_wer") or {}).get("value") if checks else None,
+        # acoustics.gate: clean - the degraded key clip's WER, measured beside the gate's.
+        "wer_degraded": (checks.get("asr_wer_degraded") or {}).get("value") if checks else None,
         "checks": checks,
         "voices": [str(v["voice"]) for v in voices if v.get("voice")],
         "key_voice": next((str(v["voice"]) for v in voices
@@ -183,6 +185,7 @@ def _item(rec: dict[str, Any], n: int, audio_dir: Path | None) -> dict[str, Any]
         "correct": ci,
         **audit_grid.record_fields(rec),
         "condition": condition_label(meta.get("acoustics")),
+        "gate": (meta.get("acoustics") or {}).get("gate"),
     }
 
 
@@ -198,9 +201,18 @@ def condition_label(levels: dict[str, Any] | None) -> str | None:
         parts.append(f"rt60 {levels['rt60_s']:g} s")
     if levels.get("overlap"):
         parts.append(f"overlap {levels['overlap']:g}")
+    if levels.get("backchannels"):
+        parts.append(f"backchannels {levels['backchannels']:g}")
     if levels.get("telephone"):
         parts.append("telephone")
     return ", ".join(parts) or "clean"
+
+
+def _by_level(label: str) -> list:
+    """"snr 5 dB" before "snr 10 dB": numbers in a label compare as numbers."""
+    import re
+
+    return [float(p) if i % 2 else p for i, p in enumerate(re.split(r"(\d+(?:\.\d+)?)", label))]
 
 
 def _wer_by_condition(items: list[dict[str, Any]], rejections: list[dict[str, Any]] | None
@@ -211,11 +223,18 @@ def _wer_by_condition(items: list[dict[str, Any]], rejections: list[dict[str, An
     if not labels:
         return None
     out: dict[str, Any] = {}
-    for label in sorted(set(labels.values())):
+    for label in sorted(set(labels.values()), key=_by_level):
         wers = [float(it["wer"]) for it in items
                 if it["condition"] == label and it["wer"] is not None]
+        # The degraded clip's WER: measured beside a clean gate, else the gate's own (a gate
+        # that heard the degraded clip; records from before acoustics.gate say none).
+        heard = [float(it["wer_degraded"]) if it.get("wer_degraded") is not None
+                 else float(it["wer"]) for it in items if it["condition"] == label
+                 and (it.get("wer_degraded") is not None
+                      or (it["wer"] is not None and it.get("gate") != "clean"))]
         out[label] = {"items": sum(1 for v in labels.values() if v == label),
                       "wer": _stats(wers) if wers else None,
+                      "wer_degraded": _stats(heard) if heard else None,
                       "rejected_attempts": None if rejections is None else sum(
                           1 for r in rejections
                           if r.get("condition", labels.get(r["id"])) == label)}
@@ -511,12 +530,14 @@ def _markdown(r: dict[str, Any]) -> str:
                      f"max {w['max']:.3f}")
     if r.get("wer_by_condition"):
         lines += ["", "## Gate WER by acoustic condition", "",
-                  "| condition | items | key-segment WER mean | max | rejected attempts |",
-                  "| --- | --- | --- | --- | --- |"]
+                  "| condition | items | gate WER mean | max | degraded key WER mean | max "
+                  "| rejected attempts |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for label, c in r["wer_by_condition"].items():
-            w = c["wer"] or {}
+            w, d = c["wer"] or {}, c.get("wer_degraded") or {}
             lines.append(f"| {label} | {c['items']} | {w.get('mean', '-')} | "
-                         f"{w.get('max', '-')} | {c['rejected_attempts']} |")
+                         f"{w.get('max', '-')} | {d.get('mean', '-')} | {d.get('max', '-')} | "
+                         f"{c['rejected_attempts']} |")
         lines.append("")
     if r["gates"]:
         lines.append(f"- every gate passed: {_pct(r['gates']['all_passed'])}; failed checks: "

@@ -10,6 +10,7 @@ costs a mix, not a render.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from pipeline.tts.base import SentenceCache
 if TYPE_CHECKING:  # scipy and pyloudnorm load only when an item has a condition
     from pipeline.acoustics.condition import Conditioned
 
-VERSION = "1"  # bump when pipeline/acoustics/ changes what a condition does to the audio
+VERSION = "2"  # bump when pipeline/acoustics/ changes what a condition does to the audio
 TALK_BANK = "offline_talk.yaml"
 CLEAN_DIR = "clean"  # audio/clean/<id>.wav: the track before noise, room and phone line
 
@@ -35,12 +36,26 @@ _lock = threading.Lock()
 
 def inputs(item: Item, ctx: Context) -> dict[str, Any]:
     """What shapes the conditioning besides the rendered track (joins synthesis' key)."""
-    out: dict[str, Any] = {"version": VERSION, "levels": item.spec.conditions}
+    out: dict[str, Any] = {"version": VERSION, "levels": item.spec.conditions,
+                           "gate": ctx.cfg.acoustics.gate}
     if item.spec.conditions.get("noise") == "babble":
         out["babble"] = {"talkers": ctx.cfg.acoustics.babble_talkers,
                          "bank": ctx.file_digest(ctx.prompt(TALK_BANK)),
                          "voices": ctx.file_digest(ctx.cfg.voices)}
     return out
+
+
+def gate_hears_clean(item: Item, ctx: Context) -> bool:
+    """Whether the ASR gate of this conditioned item hears its clean key clip
+    (acoustics.gate: clean) rather than the degraded one."""
+    return bool(item.spec.conditions) and ctx.cfg.acoustics.gate == "clean"
+
+
+def moves_talk(item: Item) -> bool:
+    """Whether the conditions add or move talk (overlap, backchannels): then the clean track
+    is not the render itself, and its key clip exists only once conditioned."""
+    c = item.spec.conditions
+    return bool(c.get("overlap") or c.get("backchannels"))
 
 
 def shortening(item: Item, ctx: Context, times: list[list[float]]) -> float:
@@ -105,4 +120,42 @@ def apply(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]
 
     return condition(samples, times, item.sentence_speakers(), item.key.index, levels,
                      item.spec.seed, a.sample_rate, a.loudness_lufs,
-                     {s.id: s.voice for s in item.spec.speakers}, babble)
+                     {s.id: s.voice for s in item.spec.speakers}, babble, _say(item, ctx),
+                     protected_sentences(item))
+
+
+def clean_talk(item: Item, ctx: Context, samples: np.ndarray, times: list[list[float]]
+               ) -> tuple[np.ndarray, list[list[float]]]:
+    """The item's clean track and times exactly as `apply` makes them, without the noise,
+    room or line: what a clean gate hears when the conditions move talk."""
+    from pipeline.acoustics.condition import talk
+
+    assert item.key is not None
+    a = ctx.cfg.audio
+    t = talk(samples, times, item.sentence_speakers(), item.key.index, item.spec.conditions,
+             item.spec.seed, a.sample_rate, a.loudness_lufs, _say(item, ctx),
+             protected_sentences(item))
+    return t.clean, t.times
+
+
+def _say(item: Item, ctx: Context) -> Callable[[str, str], np.ndarray]:
+    def say(word: str, speaker: str) -> np.ndarray:
+        """A backchannel in the speaker's own voice, through the sentence cache."""
+        voice = ctx.voices[next(s.voice for s in item.spec.speakers if s.id == speaker)]
+        return SentenceCache(ctx.cfg.tts_cache).render(
+            get_backend(ctx.cfg.tts, ctx.cache_root), to_spoken(word), voice, 1.0,
+            ctx.cfg.audio.sample_rate)
+
+    return say
+
+
+def protected_sentences(item: Item) -> set[int]:
+    """Sentences no backchannel may touch besides the key: a two-hop item's first fact
+    (it has a key wav of its own)."""
+    if item.spec.hops != 2:
+        return set()
+    from pipeline.writing import two_hop
+
+    first = two_hop.first_hop(item.spec.facts, item.spec.key_fact)
+    i = two_hop.sentence_index(item, first) if first else None
+    return set() if i is None else {i}

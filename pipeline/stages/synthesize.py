@@ -163,7 +163,8 @@ def _apply(item: Item, ctx: Context) -> Item:
         atomic_write_bytes(ctx.run_dir / "audio" / conditioning.CLEAN_DIR / clean_name,
                            wav_bytes(cond.clean, a.sample_rate))
         samples, times = cond.degraded, cond.times
-        acoustics = {**cond.measured, "clean_audio_file": clean_name,
+        acoustics = {**cond.measured, "gate": ctx.cfg.acoustics.gate,
+                     "clean_audio_file": clean_name,
                      "clean_audio_folder": "wavs_clean", "details": cond.details}
     k = item.key.index
     start, end = times[k]

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
+import soundfile as sf
+
 from pipeline.asr.whisper import ASRModelError, resolve_model
 from pipeline.core import difficulty
 from pipeline.core.records import LETTERS, Check, Item
 from pipeline.core.resources import ResourceError
 from pipeline.engine.driver import run_stage
 from pipeline.engine.stage import Context, Stage
-from pipeline.validation.intelligibility import intelligibility_checks
+from pipeline.stages.conditioning import CLEAN_DIR, gate_hears_clean
+from pipeline.validation.intelligibility import (
+    heard_text,
+    intelligibility_checks,
+    transcript_checks,
+)
 from pipeline.validation.judge import Ask, JudgeError, judge_checks, judge_question, solver_for
 from pipeline.validation.structural import structural_checks
 from pipeline.writing import two_hop
@@ -65,6 +72,8 @@ def _inputs(item: Item, ctx: Context) -> dict:
     out = {"item": data, "audio": asdict(ctx.cfg.audio), "validate": gates, "judge": judge}
     if ctx.cfg.baseline.reject_too_easy:
         out["difficulty"] = (ctx.difficulty or {}).get(item.id)
+    if item.spec.conditions:  # which key clip the ASR gate hears, and what is measured
+        out["acoustics_gate"] = [ctx.cfg.acoustics.gate, ctx.cfg.acoustics.measure_degraded]
     return out
 
 
@@ -86,8 +95,18 @@ def gate_checks(item: Item, ctx: Context) -> list[Check]:
     q = item.question
     correct = LETTERS.index(q.letter)
     key_wav = ctx.run_dir / "audio" / "key" / item.audio.key_wav
-    checks += intelligibility_checks(item.key.sentence, two_hop.heard_answer(item), key_wav, v,
-                                     ctx.cache_root / "asr", asr_parallel(ctx))
+    answer = two_hop.heard_answer(item)
+    if gate_hears_clean(item, ctx) and item.audio.acoustics:
+        checks += clean_key_checks(item, ctx)
+        if ctx.cfg.acoustics.measure_degraded:
+            # What the level costs an ASR: the degraded key wav's WER, recorded, not gated.
+            degraded = intelligibility_checks(item.key.sentence, answer, key_wav, v,
+                                              ctx.cache_root / "asr", asr_parallel(ctx))[0]
+            checks.append(Check("asr_wer_degraded", True, "measured, not a gate "
+                                "(acoustics.gate: clean)", degraded.value))
+    else:
+        checks += intelligibility_checks(item.key.sentence, answer, key_wav, v,
+                                         ctx.cache_root / "asr", asr_parallel(ctx))
     solver = solver_for(v.judge_backend, v.judge_margin, llm_ask(ctx))
     result = judge_question(solver, q.stem, q.choices, correct, item.key.sentence,
                             v.judge_orders)
@@ -95,6 +114,24 @@ def gate_checks(item: Item, ctx: Context) -> list[Check]:
     if ctx.cfg.baseline.reject_too_easy:
         checks.append(difficulty.too_easy_check(item, ctx.difficulty))
     return checks
+
+
+def clean_key_checks(item: Item, ctx: Context) -> list[Check]:
+    """The ASR gate on the key clip of the clean track (same timeline as the degraded one),
+    cut by the key's timestamps as the key wav is: the samples the pre-check heard."""
+    assert item.audio and item.key
+    path = ctx.run_dir / "audio" / CLEAN_DIR / item.audio.acoustics["clean_audio_file"]
+    sr = item.audio.sample_rate
+    start, end = item.audio.key_times
+    try:
+        clip, clip_sr = sf.read(str(path), dtype="float32", start=round(start * sr),
+                                stop=round(end * sr))
+    except (OSError, RuntimeError) as exc:
+        reason = f"clean audio unreadable: {path}: {exc}"
+        return [Check("asr_wer", False, reason), Check("asr_answer", False, reason)]
+    v = ctx.cfg.validate
+    text = heard_text(clip, clip_sr, v, ctx.cache_root / "asr", asr_parallel(ctx))
+    return transcript_checks(item.key.sentence, two_hop.heard_answer(item), text, v)
 
 
 def _apply(item: Item, ctx: Context) -> Item:

@@ -471,3 +471,16 @@ def test_preflight_sees_how_many_replies_the_server_writes_at_once(
         streamed = [r for r in probes(srv) if r["body"].get("stream")]
     assert endpoint.parallel == slots
     assert len(streamed) == 4 and all(r["chunks"] >= 2 for r in streamed)
+
+
+def test_a_reply_going_nowhere_is_told_from_one_going_on() -> None:
+    from pipeline.llm.streaming import runaway
+
+    assert "blank characters" in runaway('{"turns": [' + "\n" * 60)  # grammar padding
+    assert "repeats '" in runaway('{"a": "' + "la " * 200)  # one stretch over and over
+    looping = " ".join(f"{i}. The Wickham region team drove around the new territory last "
+                       "month." for i in range(40))
+    assert "keeps saying what it already said" in runaway(looping)
+    prose = " ".join(f"Speaker {i} reported {i * 7} orders from region {i % 5} in week {i}, "
+                     f"and item {i * 3} was late." for i in range(60))
+    assert runaway(prose) == ""  # numbers change, words repeat, phrases do not

@@ -47,9 +47,9 @@ CHARS_PER_TOKEN = 4  # prompt-size estimate for the budget, before the server co
 RETRY_STATUS = (408, 409, 429)  # and every 5xx: the server may answer next time
 REACH_TIMEOUT_S = 5.0  # the one check that the endpoint is up, before any call
 COMPETENCE_ITEMS = 2  # items that may use up their re-asks before the run stops
+RUNAWAY_SHOWN = 600  # characters of a stopped reply shown back to the model in its re-ask
 # Replies are streamed where the server takes it (a server that refuses either field has it
 # left out, `dialects.PARAMS`); the usage comes in the last chunk where the server sends it.
-RUNAWAY_SHOWN = 600  # characters of a stopped reply shown back to the model in its re-ask
 STREAM = {"stream": True, "stream_options": {"include_usage": True}}
 
 

@@ -32,7 +32,7 @@ LOOP_MIN_CHARS = 240  # a tail this long made of one repeated stretch ...
 LOOP_MIN_REPEATS = 4  # ... said at least this many times over
 LOOP_MAX_PERIOD = 120  # longest stretch looked for (characters)
 # Near-repeats: of the last REPEAT_WINDOW word REPEAT_N-grams, this share already said earlier
-# in the reply. SmolLM2-135M's script reply under a JSON grammar passed 0.4 at its 216th word
+# in the reply. SmolLM2-135M's script reply under a JSON grammar passed 0.4 by its 205th word
 # (0.75 by its 800th, where it went on to the token limit); the offline writer's scripts stay
 # under 0.02.
 REPEAT_N = 6

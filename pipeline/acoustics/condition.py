@@ -164,7 +164,7 @@ def condition(track: np.ndarray, times: list[list[float]], speakers: list[str],
         else:
             raise ValueError(f"unknown noise {kind!r}")
         added = noises.scaled_to_snr(speech, raw, float(snr))
-        measured["measured_snr_db"] = round(noises.snr_db(speech, added), 4)
+        measured["measured_snr_db"] = round(noises.snr_db(speech, added), 4) + 0.0  # not -0.0
         mixed = speech + added
     else:
         measured["measured_snr_db"] = None

@@ -542,7 +542,12 @@ def _pre(lines: list[Line], filler: _Filler, spec: ItemSpec, fact: Fact, count: 
                 rng.choice(_others(order, teller, prev))
         else:
             speaker = rng.choice(_others(order, teller, prev))
-        lines.append(Line(speaker, filler.line(role, term, ref)))
+        text = filler.line(role, term, ref)
+        for _ in range(5):  # a fact does not answer its own speaker's question
+            if speaker != teller or i < len(pre) - 1 or not text.endswith("?"):
+                break
+            text = filler.line(role, term, ref)
+        lines.append(Line(speaker, text))
         prev = speaker
 
 

@@ -164,7 +164,7 @@ TAIL_SHARE = 0.1  # fact sentences that go on to say what the fact did
 LEAD_SHARE = 0.15  # fact sentences led in by a clause built from the lexicons
 MAX_FACT_WORDS = 20  # besides the value's own words
 BANK_LEAD_SHARE = 0.1  # bank fact sentences led in by a spoken phrase ("So, ", "Right, ")
-TERM_LEAD_SHARE = 0.4  # ... or by the term they are about ("As for the ice cores, ")
+TERM_LEAD_SHARE = 0.55  # ... or by the term they are about ("As for the ice cores, ")
 
 
 def article(text: str) -> str:

@@ -164,7 +164,7 @@ TAIL_SHARE = 0.1  # fact sentences that go on to say what the fact did
 LEAD_SHARE = 0.15  # fact sentences led in by a clause built from the lexicons
 MAX_FACT_WORDS = 20  # besides the value's own words
 BANK_LEAD_SHARE = 0.1  # bank fact sentences led in by a spoken phrase ("So, ", "Right, ")
-TERM_LEAD_SHARE = 0.4  # ... or by the term they are about ("As for the ice cores, ")
+TERM_LEAD_SHARE = 0.55  # ... or by the term they are about ("As for the ice cores, ")
 
 
 def article(text: str) -> str:
@@ -542,7 +542,12 @@ def _pre(lines: list[Line], filler: _Filler, spec: ItemSpec, fact: Fact, count: 
                 rng.choice(_others(order, teller, prev))
         else:
             speaker = rng.choice(_others(order, teller, prev))
-        lines.append(Line(speaker, filler.line(role, term, ref)))
+        text = filler.line(role, term, ref)
+        for _ in range(5):  # a fact does not answer its own speaker's question
+            if speaker != teller or i < len(pre) - 1 or not text.endswith("?"):
+                break
+            text = filler.line(role, term, ref)
+        lines.append(Line(speaker, text))
         prev = speaker
 
 

@@ -197,3 +197,20 @@ def test_numeric_tells_are_found_and_scored_by_form() -> None:
     assert table["rules"]["numeric_mean"]["all"] == {
         "rate": round((40 + 2.5) / 50, 4), "n": 50, "interval": wilson(42.5, 50)}
     assert table["rules"]["numeric_mean"]["number"]["n"] == 40
+
+
+def test_amounts_said_in_words_are_numbers_to_the_audit() -> None:
+    """The bank writes big sums as said ("forty-two thousand five hundred dollars"): the
+    audit must read them as numbers, or the numeric rules skip them and they count as
+    phrases."""
+    from pipeline.reports.blind_audit import answer_form, numeric_picks
+    from pipeline.text.numbers import spoken_amount, spoken_amount_value
+
+    for n in [*range(10_000, 1_000_000, 7_919), 10**6, 1_200_000, 2_720_000]:
+        assert spoken_amount_value(f"a quote of {spoken_amount(n)} dollars") == n
+    assert spoken_amount_value("the team of one") is None
+    four = ["twenty-five thousand dollars", "thirty-two thousand dollars",
+            "twenty-four thousand dollars", "a million dollars"]
+    assert [answer_form(c) for c in four] == ["number"] * 4
+    picks = numeric_picks(four)
+    assert picks["numeric_outlier"] == [3] and picks["numeric_roundest"] == [3]

@@ -16,6 +16,7 @@ from pipeline.core.config import Config, PublishConfig
 from pipeline.core.grid import tolerance_for
 from pipeline.core.urls import redact_url
 from pipeline.publishing.model import ItemInfo, Subset, human_bytes
+from pipeline.text.numbers import spoken_amount_value
 from pipeline.tts.licences import CPML, audio_licence, tts_description
 
 __all__ = ["CPML", "CardInputs", "build_card", "redact_url"]
@@ -279,7 +280,8 @@ def _answer_forms(inp: CardInputs) -> str:
     answered = [it for it in inp.items if it.answer]
     if not answered:
         return ""
-    phrases = [it for it in answered if len(it.answer.split()) >= PHRASE_WORDS]
+    phrases = [it for it in answered if len(it.answer.split()) >= PHRASE_WORDS
+               and spoken_amount_value(it.answer) is None]
     values = [it for it in answered if it not in phrases]
     parts = []
     for group, what in ((values, "short details of one or two words"),

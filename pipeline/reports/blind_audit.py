@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pipeline.reports.text_audit import fact_bearing
+from pipeline.text.numbers import spoken_amount_value
 
 STOP = frozenset("""a an the of to in on at for by with and or but from as is was were be been
 it its their his her that this these those what which who whom how did does do when where why
@@ -40,8 +41,9 @@ def _words(text: str) -> set[str]:
 
 
 def answer_form(answer: str) -> str:
-    """number (a digit in it), phrase (three words or more), or other (names, places...)."""
-    if re.search(r"\d", answer):
+    """number (a digit in it, or an amount said in words), phrase (three words or more), or
+    other (names, places...)."""
+    if re.search(r"\d", answer) or spoken_amount_value(answer) is not None:
         return "number"
     return "phrase" if len(answer.split()) >= 3 else "other"
 
@@ -57,6 +59,8 @@ def _numeral(text: str) -> str | None:
 
 
 def _number(text: str) -> float | None:
+    if (said := spoken_amount_value(text)) is not None:
+        return said
     raw = _numeral(text)
     if raw is None:
         return None
@@ -67,6 +71,12 @@ def _number(text: str) -> float | None:
         return float(raw.replace(",", ""))
     except ValueError:
         return None
+
+
+def _written(choice: str) -> str:
+    """The digits a choice stands for (an amount in words as its value's digits)."""
+    said = spoken_amount_value(choice)
+    return f"{said:.0f}" if said is not None else _numeral(choice) or ""
 
 
 def roundness(numeral: str) -> float:
@@ -98,7 +108,7 @@ def numeric_picks(choices: Sequence[str]) -> dict[str, list[int] | None]:
         "numeric_median": median,
         "numeric_mean": _pick([-abs(v - mean) for v in vals], max),
         "numeric_outlier": _pick([abs(v - (sum(vals) - v) / (k - 1)) for v in vals], max),
-        "numeric_roundest": _pick([roundness(_numeral(c) or "") for c in choices], max),
+        "numeric_roundest": _pick([roundness(_written(c)) for c in choices], max),
     }
 
 

@@ -61,6 +61,37 @@ def spoken_amount(n: int) -> str:
     return number_words(n)
 
 
+_SPOKEN_BIG_RE = re.compile(rf"\b{SPOKEN_BIG}\b")
+_WORD_VALUE = {w: i for i, w in enumerate(ONES)} | {w: 10 * i for i, w in enumerate(TENS) if w}
+
+
+def spoken_amount_value(text: str) -> float | None:
+    """The value of the first amount `spoken_amount` writes in words in `text` ("forty-two
+    thousand five hundred dollars" -> 42500, "a million" -> 1e6, "1.2 million" -> 1.2e6),
+    None where there is none: so the audit reads these amounts as the numbers they are."""
+    m = _SPOKEN_BIG_RE.search(text.lower())
+    if m is None:
+        return None
+    words = m.group(0).replace("-", " ").split()
+    if words[-1] == "million":
+        return 1e6 * (1.0 if words[0] == "a" else float(words[0]))
+    while words and words[0] not in _WORD_VALUE:  # the match may start on words before it
+        words.pop(0)
+    if not words:
+        return None
+    total = current = 0
+    for w in words:
+        if w in _WORD_VALUE:
+            current += _WORD_VALUE[w]
+        elif w == "hundred":
+            current *= 100
+        elif w == "thousand":
+            total, current = total + current * 1000, 0
+        else:  # the match runs on into the words after the amount ("... five hundred dollars")
+            break
+    return float(total + current) if total else None
+
+
 def ordinal_words(n: int) -> str:
     """Ordinal words: 14 -> 'fourteenth', 22 -> 'twenty-second'."""
     m = re.fullmatch(r"(.*[ -])?([a-z]+)", number_words(n))

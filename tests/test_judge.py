@@ -54,6 +54,20 @@ def test_key_sentence_with_two_choices_is_ambiguous(solver) -> None:  # noqa: AN
     assert informed.reason.startswith("ambiguous")
 
 
+def test_the_one_choice_the_key_says_word_for_word_is_found(solver) -> None:  # noqa: ANN001
+    """Near values ("7.6" / "7.7 million") look alike to an embedding; the key sentence says
+    one of them, as written or as heard ("seven point six million")."""
+    choices = ["1.9 million dollars", "7.6 million dollars", "4.5 million dollars",
+               "7.7 million dollars"]
+    stem = "How much did the Mallory Institute spend on computer time?"
+    for key in ("The Mallory Institute spent 7.6 million dollars on computer time.",
+                "the mallory institute spent seven point six million dollars on computer time"):
+        result = judge_question(solver, stem, choices, 1, key, 4)
+        assert result.informed == 1, key
+    both = "It spent 7.6 million dollars, not 7.7 million dollars as planned."
+    assert judge_question(solver, stem, choices, 1, both, 4).informed != 1
+
+
 def test_llm_backend_asks_the_judge_task_and_reads_its_letter() -> None:
     calls = []
 

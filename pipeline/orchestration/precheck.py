@@ -49,7 +49,7 @@ from pipeline.validation.structural import structural_checks
 from pipeline.writing import two_hop
 from pipeline.writing.bank_sheet import bank_fact, redraw_choices
 
-VERSION = "6"
+VERSION = "7"
 
 
 def unplant(item: Item) -> list[Turn]:

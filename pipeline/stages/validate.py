@@ -141,7 +141,7 @@ def _apply(item: Item, ctx: Context) -> Item:
     return replace(item, checks=checks, failed=failed if bad else None)
 
 
-STAGE = Stage("validate", "2", ("checks", "failed"), _inputs, _apply)
+STAGE = Stage("validate", "3", ("checks", "failed"), _inputs, _apply)
 
 
 def preflight(ctx: Context) -> None:

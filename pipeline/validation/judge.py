@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.core.records import LETTERS, Check
+from pipeline.text.compare import comparison_form
 
 Ask = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -102,11 +103,23 @@ class MiniLMSolver:
         return out
 
     def pick(self, stem: str, choices: Sequence[str], evidence: str | None) -> int | None:
+        if evidence is not None and (said := said_choice(choices, evidence)) is not None:
+            return said
         s = self.scores(stem, choices, evidence)
         order = sorted(range(len(s)), key=lambda i: (-s[i], i))
         if s[order[0]] - s[order[1]] >= self.margin:
             return order[0]
         return None if evidence is not None else 0
+
+
+def said_choice(choices: Sequence[str], evidence: str) -> int | None:
+    """The one choice the evidence says word for word (numbers compared as spoken), or None:
+    an embedding barely tells "7.6 million dollars" from "7.7 million dollars", a reader
+    of the key sentence does."""
+    heard = f" {comparison_form(evidence)} "
+    said = [i for i, c in enumerate(choices) if (form := comparison_form(c))
+            and f" {form} " in heard]
+    return said[0] if len(said) == 1 else None
 
 
 class LLMSolver:

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from pipeline.text.numbers import MONTHS
+from pipeline.text.numbers import MONTHS, spoken_amount_value
 
 NUMBER_WORDS = (
     "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -94,7 +94,9 @@ def text_figures(items: list[dict[str, Any]], distinct_words: int) -> dict[str, 
     d2, counted = distinct2([" ".join(it["sentences"]) for it in items], distinct_words)
     # A two-hop answer is a total by design: the phrase share is of one-hop items.
     one_hop = [it for it in items if it.get("hops") != 2]
-    phrases = sum(len(it["answer"].split()) >= 3 for it in one_hop)
+    # An amount said in words ("forty thousand dollars") is a value, not a phrase.
+    phrases = sum(len(it["answer"].split()) >= 3 and spoken_amount_value(it["answer"]) is None
+                  for it in one_hop)
     planned = sum(len(it["planned"]) for it in items)
     planned_items = sum(bool(it["planned"]) for it in items)
     return {

@@ -161,6 +161,9 @@ def _run_locked(cfg: Config, until: str, quiet: bool) -> RunResult:
             from pipeline.engine.ray_executor import shutdown
 
             shutdown()
+    # A worker killed mid-write (a Ray actor, a pool process) leaves its temp file; its item
+    # was redone by another, so the run ends with none of them.
+    remove_stale_temps(cfg.run_dir, shared=True)
     ctx.writer.write_report(cfg.run_dir, items)  # once, over every item and regeneration
     atomic_write_json(cfg.run_dir / "manifest.json", manifest(ctx, items))
     return RunResult(items, ctx, time.perf_counter() - t0, done)

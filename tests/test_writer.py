@@ -253,6 +253,24 @@ def test_a_term_leads_in_only_a_fact_about_that_term(items: list[Item]) -> None:
     assert led >= 3
 
 
+def test_a_subtopic_lead_never_precedes_a_sentence_that_names_the_subtopic(
+        items: list[Item]) -> None:
+    """"For logistics, our logistics coordinator ...": a sentence that names its subtopic
+    already is not led in by it again."""
+    leads = _bank()
+    led = 0
+    for it in items:
+        openers = [x.format(subtopic_lc=it.spec.subtopic.lower()).lower()
+                   for x in leads.get("subtopic_lead", {}).get(it.spec.type, [])]
+        for s in it.sentences():
+            for o in openers:
+                if s.lower().startswith(o):
+                    led += 1
+                    rest = s[len(o):].lower()
+                    assert it.spec.subtopic.lower() not in rest, (it.id, s)
+    assert led >= 3
+
+
 def test_scripts_land_in_the_rules_word_range(tmp_path: Path) -> None:
     """The offline script (key left out) always fits the range the rules give a model's."""
     cfg = make_config(tmp_path, "n_items=100", "seed=5")

@@ -250,7 +250,8 @@ def _bank_sentence(spec: ItemSpec, fact: Fact, bank: dict[str, Any], rng: random
         term = fact.slots.get("term", "")
         if any(_names_term(x, term) for x in (entry.ask, *entry.say)):
             lead = article(rng.choice(bank[spec.type]["term_lead"]).format(term=term))
-        elif bank.get("subtopic_lead", {}).get(spec.type):
+        elif bank.get("subtopic_lead", {}).get(spec.type) and \
+                not _names_term(text, spec.subtopic):  # never "For logistics, our logistics lead"
             lead = rng.choice(bank["subtopic_lead"][spec.type]).format(
                 subtopic_lc=spec.subtopic.lower())
     if lead:
